@@ -1,0 +1,27 @@
+"""Vectors of independent normal values: the 1-D Gaussian toy problem."""
+import tensorflow as tf
+
+from pipelines.common import check_batch_size
+
+__all__ = ["gaussian"]
+
+
+def gaussian(batch_size, *, mean=4.0, std=1.25, size=200, seed=None):
+    """An endless `tf.data.Dataset` of ``(B, size)`` float32 batches, entries ``N(mean, std^2)``.
+
+    Each batch is drawn fresh (stateless, from ``seed`` and the batch index),
+    so the stream is reproducible for a fixed seed and never repeats.
+    """
+    batch_size = check_batch_size(batch_size)
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std!r}.")
+    if int(size) != size or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}.")
+    base = 0 if seed is None else int(seed)
+
+    def draw(index):
+        noise = tf.random.stateless_normal([batch_size, int(size)], seed=tf.stack(
+            [tf.constant(base, tf.int64), index]))
+        return mean + std * noise
+
+    return tf.data.Dataset.counter().map(draw).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,25 @@
+"""Packaging for tfgan2: the library (tfgan2), its input pipelines and launchers."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tfgan2",
+    version="0.1.0",
+    description="GAN training on TensorFlow 2 and Keras 3: two-tape train_step, "
+                "losses, regularizers, networks, tf.data pipelines and launchers.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tfgan2", "tfgan2.*", "pipelines", "pipelines.*",
+                                    "launch", "launch.*"]),
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.3",
+        "tensorflow-datasets>=4.9",
+        "absl-py>=1.4",
+        "matplotlib>=3.7",
+        "numpy>=1.26",
+        "pillow>=10.0",
+        "scikit-learn>=1.3",
+    ],
+    extras_require={"test": ["pytest>=7.4", "scipy>=1.11"]},
+)

@@ -1,0 +1,282 @@
+"""`GAN`: a `keras.Model` whose `train_step` alternates discriminator and generator updates."""
+import random
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgan2 import losses as losses_lib
+from tfgan2 import regularizers
+
+__all__ = ["GAN", "LATENT_DISTRIBUTIONS"]
+
+LATENT_DISTRIBUTIONS = ("normal", "uniform")
+
+# Distinct stream ids so that D-phase noise, G-phase noise and the
+# gradient-penalty mixing factor never reuse a random draw.
+_D_NOISE, _G_NOISE, _GP_MIX = 1, 2, 3
+
+
+def _assign(variables, values):
+    """``v.assign(x)`` for each pair, also from a replica context of a strategy.
+
+    The values are identical on every replica (they are computed from
+    synchronized weights), so each device keeps its own copy.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or not tf.distribute.has_strategy():
+        for var, value in zip(variables, values):
+            var.assign(value)
+        return
+
+    def merge(strategy, values):
+        for var, value in zip(variables, values):
+            strategy.extended.update(var.value, lambda v, x: v.assign(x),
+                                     args=(value,), group=False)
+
+    ctx.merge_call(merge, args=(values,))
+
+
+class GAN(keras.Model):
+    """A generator and a discriminator trained by alternating gradient steps.
+
+    ``fit(dataset)`` runs, per batch of real data ``x`` (or ``(x, labels)``;
+    labels are ignored):
+
+    1. ``d_steps`` discriminator updates: ``z ~ p(z)``, ``G(z)`` computed outside
+       the tape, ``L_D = mean(d_loss(D(x), D(G(z))))
+       + gradient_penalty * mean(GP) + r1_gamma / 2 * mean(R1)``, gradients
+       w.r.t. D's trainable variables only, applied by ``d_optimizer``.
+    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``,
+       gradients flow through D into G and are applied to G's variables only
+       by ``g_optimizer``; then the EMA copy of G, if kept, is updated.
+
+    Means are over the *global* batch (``tf.nn.compute_average_loss``), so the
+    gradients summed across replicas by the optimizers equal the single-device
+    gradient of the whole batch. The same real batch serves all ``d_steps``
+    updates, each with new noise.
+
+    Logged metrics: ``d_loss`` and ``g_loss`` (adversarial part plus penalties
+    for D), ``p_real`` / ``p_fake`` = mean ``sigmoid(D(.))`` on real / generated
+    data (D's probability for the cross-entropy losses), and D's confusion
+    matrix view ``real_as_real`` (share of real judged real) and
+    ``fake_as_fake`` (share of generated judged fake). "Judged real" means a
+    logit above 0, or above 0.5 for ``least_squares`` whose targets are 0 and 1.
+
+    Args:
+      generator: a `keras.Model` mapping ``(B, latent_dim)`` to data.
+      discriminator: a `keras.Model` mapping data to logits ``(B, 1)``.
+      latent_dim: size of ``z``.
+      latent_distribution: ``"normal"`` (N(0, 1)) or ``"uniform"`` (U[-1, 1]).
+      ema_decay: if set (in [0, 1)), keep an exponential moving average of G's
+        weights, ``w_ema <- d * w_ema + (1 - d) * w`` after each generator update
+        with ``d = min(ema_decay, (1 + t) / (10 + t))`` at generator step ``t``
+        (the warm-up of `tf.train.ExponentialMovingAverage`); BatchNorm moving
+        statistics are copied. `generate` uses the EMA copy.
+      seed: base seed of the training noise (random if None).
+    """
+
+    def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
+                 ema_decay=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"latent_distribution must be one of "
+                             f"{', '.join(LATENT_DISTRIBUTIONS)}, got {latent_distribution!r}.")
+        if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be None or in [0, 1), got {ema_decay!r}.")
+        if int(latent_dim) < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+        self.latent_distribution = latent_distribution
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.seed = random.randrange(2 ** 31) if seed is None else int(seed)
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            try:
+                self.ema_generator = keras.models.clone_model(generator)
+            except Exception as exc:  # subclassed models cannot be cloned
+                raise ValueError(
+                    "ema_decay needs a generator that keras.models.clone_model can copy "
+                    f"(a Functional or Sequential model): {exc}") from exc
+            self.ema_generator.set_weights(generator.get_weights())
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in (
+            "d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake")}
+        # Functional networks already own their variables; marking the model
+        # built stops fit() from tracing call() on a batch of real images.
+        self.built = all(net.built for net in (generator, discriminator))
+
+    # ----------------------------------------------------------------- setup
+    def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
+                gradient_penalty=0.0, r1_gamma=0.0, **kwargs):
+        """Choose optimizers, loss and regularization.
+
+        Args:
+          d_optimizer, g_optimizer: two distinct `keras.optimizers.Optimizer`s.
+            Both are built on their network's variables here, so call
+            ``compile`` inside the strategy scope that created the networks.
+          loss: a name from `tfgan2.losses.names()`.
+          d_steps, g_steps: discriminator / generator updates per batch (>= 1).
+          gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
+          r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
+          **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
+            ``jit_compile``, ``run_eagerly``).
+        """
+        if d_optimizer is g_optimizer:
+            raise ValueError("d_optimizer and g_optimizer must be two different optimizer "
+                             "objects: each keeps its own slots for its own network.")
+        for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma)):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        super().compile(optimizer=None, **kwargs)
+        self.loss_name = loss
+        self._d_loss_fn, self._g_loss_fn = losses_lib.get(loss)
+        self._decision_threshold = 0.5 if loss == "least_squares" else 0.0
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.d_steps, self.g_steps = int(d_steps), int(g_steps)
+        self.gradient_penalty = float(gradient_penalty)
+        self.r1_gamma = float(r1_gamma)
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def call(self, z, training=False):
+        """``G(z)`` with the training generator (not the EMA copy)."""
+        return self.generator(z, training=training)
+
+    # ----------------------------------------------------------------- noise
+    def _seed_for(self, stream, counter):
+        """A stateless seed unique to (base seed, stream, counter, replica)."""
+        seed = tf.random.experimental.stateless_fold_in(
+            tf.constant([self.seed, stream], tf.int64), tf.cast(counter, tf.int64))
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None:
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.cast(ctx.replica_id_in_sync_group, tf.int64))
+        return seed
+
+    def _latent(self, batch_size, seed):
+        shape = tf.stack([batch_size, self.latent_dim])
+        if self.latent_distribution == "uniform":
+            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+        return tf.random.stateless_normal(shape, seed)
+
+    def sample_latent(self, num, seed=None):
+        """``num`` latent vectors from ``p(z)`` as a float32 NumPy array."""
+        rng = np.random.default_rng(seed)
+        if self.latent_distribution == "uniform":
+            z = rng.uniform(-1.0, 1.0, (num, self.latent_dim))
+        else:
+            z = rng.standard_normal((num, self.latent_dim))
+        return z.astype(np.float32)
+
+    # ----------------------------------------------------------------- steps
+    @staticmethod
+    def _real_data(data):
+        if isinstance(data, (tuple, list)):
+            return data[0]
+        return data
+
+    def _judged_real(self, logits):
+        return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
+                       tf.float32)
+
+    def discriminator_step(self, real):
+        """One update of D on a real batch; returns per-example diagnostics.
+
+        Returns a dict of the scalar D loss of this replica's share of the
+        global batch mean and the real / fake logits (for the metrics).
+        """
+        batch = tf.shape(real)[0]
+        step = self.d_optimizer.iterations
+        z = self._latent(batch, self._seed_for(_D_NOISE, step))
+        fake = tf.stop_gradient(self.generator(z, training=True))
+        real = tf.cast(real, fake.dtype)
+        with tf.GradientTape() as tape:
+            if self.r1_gamma > 0:
+                real_logits, r1 = regularizers.logits_and_r1_penalty(
+                    self.discriminator, real, training=True)
+            else:
+                real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            per_example = self._d_loss_fn(real_logits, fake_logits)
+            if self.gradient_penalty > 0:
+                gp = regularizers.gradient_penalty(
+                    self.discriminator, real, fake, seed=self._seed_for(_GP_MIX, step))
+                per_example += self.gradient_penalty * gp
+            if self.r1_gamma > 0:
+                per_example += 0.5 * self.r1_gamma * r1
+            loss = tf.nn.compute_average_loss(per_example)
+            scaled = self.d_optimizer.scale_loss(loss)
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.d_optimizer.apply(grads, variables)
+        return {"loss": per_example, "real_logits": real_logits, "fake_logits": fake_logits}
+
+    def generator_step(self, batch_size):
+        """One update of G through D on ``batch_size`` fresh latents; returns per-example loss."""
+        z = self._latent(batch_size, self._seed_for(_G_NOISE, self.g_optimizer.iterations))
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            per_example = self._g_loss_fn(fake_logits)
+            loss = tf.nn.compute_average_loss(per_example)
+            scaled = self.g_optimizer.scale_loss(loss)
+        variables = self.generator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.g_optimizer.apply(grads, variables)
+        if self.ema_generator is not None:
+            self._update_ema()
+        return {"loss": per_example}
+
+    def _update_ema(self):
+        t = tf.cast(self.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        targets, values = [], []
+        for ema_var, var in zip(self.ema_generator.weights, self.generator.weights):
+            value = tf.convert_to_tensor(var)
+            if var.trainable:
+                value = decay * tf.convert_to_tensor(ema_var) + (1.0 - decay) * value
+            targets.append(ema_var)
+            values.append(value)
+        _assign(targets, values)
+
+    def train_step(self, data):
+        real = self._real_data(data)
+        for _ in range(self.d_steps):
+            d_out = self.discriminator_step(real)
+        for _ in range(self.g_steps):
+            g_out = self.generator_step(tf.shape(real)[0])
+        t = self._trackers
+        t["d_loss"].update_state(d_out["loss"])
+        t["g_loss"].update_state(g_out["loss"])
+        t["p_real"].update_state(tf.sigmoid(tf.cast(d_out["real_logits"], tf.float32)))
+        t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
+        t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
+        t["fake_as_fake"].update_state(1.0 - self._judged_real(d_out["fake_logits"]))
+        return {name: m.result() for name, m in t.items()}
+
+    # ------------------------------------------------------------- inference
+    @property
+    def sampler(self):
+        """The network `generate` uses: the EMA generator if kept, else G."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def generate(self, num, seed=None, batch_size=256, latents=None):
+        """``num`` samples as a float32 NumPy array in the data range ([-1, 1] for images).
+
+        Uses the EMA generator when ``ema_decay`` was set, in inference mode.
+        ``latents`` (shape ``(num, latent_dim)``) overrides the random draw.
+        """
+        z = self.sample_latent(num, seed) if latents is None else np.asarray(latents, np.float32)
+        out = [np.asarray(self.sampler(z[i:i + batch_size], training=False), np.float32)
+               for i in range(0, len(z), batch_size)]
+        return np.concatenate(out, axis=0) if out else np.zeros((0,), np.float32)

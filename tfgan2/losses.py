@@ -1,0 +1,125 @@
+"""Adversarial losses as pure functions of discriminator logits.
+
+Every function takes raw discriminator outputs (logits, no sigmoid) and returns
+the *per-example* loss, a float32 tensor of shape ``(batch,)``. The loss of a
+batch is the mean of that vector; `tfgan2.GAN` averages it over the global
+batch so that a step is the same on one device or many.
+
+Notation: ``r = D(x)`` are logits on real data, ``f = D(G(z))`` logits on
+generated data, ``sigma`` is the logistic sigmoid and
+``softplus(t) = log(1 + exp(t))``. The cross-entropy terms use the identities
+``-log sigma(t) = softplus(-t)`` and ``-log(1 - sigma(t)) = softplus(t)``;
+``tf.nn.softplus`` evaluates ``max(t, 0) + log(1 + exp(-|t|))``, the form that
+never overflows (the stable BCE of the CS231N notes).
+"""
+import tensorflow as tf
+
+__all__ = [
+    "minimax_discriminator_loss", "minimax_generator_loss",
+    "non_saturating_generator_loss",
+    "least_squares_discriminator_loss", "least_squares_generator_loss",
+    "wasserstein_discriminator_loss", "wasserstein_generator_loss",
+    "hinge_discriminator_loss", "hinge_generator_loss",
+    "get", "names",
+]
+
+
+def _flat(logits):
+    """Logits of shape (B,) or (B, 1) -> float32 (B,)."""
+    logits = tf.cast(logits, tf.float32)
+    return tf.reshape(logits, [tf.shape(logits)[0]])
+
+
+def minimax_discriminator_loss(real_logits, fake_logits):
+    """Cross-entropy discriminator loss (Goodfellow et al. 2014, arXiv:1406.2661).
+
+    ``L_D = -log sigma(r) - log(1 - sigma(f)) = softplus(-r) + softplus(f)``.
+    Shared by the minimax and non-saturating games.
+    """
+    return tf.nn.softplus(-_flat(real_logits)) + tf.nn.softplus(_flat(fake_logits))
+
+
+def minimax_generator_loss(fake_logits):
+    """Original minimax generator loss (Goodfellow et al. 2014).
+
+    ``L_G = log(1 - sigma(f)) = -softplus(f)``. Its gradient vanishes when D
+    confidently rejects the samples, which is why `non_saturating` is preferred.
+    """
+    return -tf.nn.softplus(_flat(fake_logits))
+
+
+def non_saturating_generator_loss(fake_logits):
+    """Non-saturating generator loss (Goodfellow et al. 2014, section 3).
+
+    ``L_G = -log sigma(f) = softplus(-f)``.
+    """
+    return tf.nn.softplus(-_flat(fake_logits))
+
+
+def least_squares_discriminator_loss(real_logits, fake_logits):
+    """LSGAN discriminator loss (Mao et al. 2017, arXiv:1611.04076), targets b=1, a=0.
+
+    ``L_D = 1/2 (r - 1)^2 + 1/2 f^2`` on the raw scores.
+    """
+    r, f = _flat(real_logits), _flat(fake_logits)
+    return 0.5 * tf.square(r - 1.0) + 0.5 * tf.square(f)
+
+
+def least_squares_generator_loss(fake_logits):
+    """LSGAN generator loss (Mao et al. 2017), target c=1: ``L_G = 1/2 (f - 1)^2``."""
+    return 0.5 * tf.square(_flat(fake_logits) - 1.0)
+
+
+def wasserstein_discriminator_loss(real_logits, fake_logits):
+    """Wasserstein critic loss (Arjovsky et al. 2017, arXiv:1701.07875).
+
+    ``L_D = f - r``. Needs a Lipschitz constraint on D: use it with a gradient
+    penalty (Gulrajani et al. 2017) or spectral normalization.
+    """
+    return _flat(fake_logits) - _flat(real_logits)
+
+
+def wasserstein_generator_loss(fake_logits):
+    """Wasserstein generator loss (Arjovsky et al. 2017): ``L_G = -f``."""
+    return -_flat(fake_logits)
+
+
+def hinge_discriminator_loss(real_logits, fake_logits):
+    """Hinge discriminator loss (Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018).
+
+    ``L_D = max(0, 1 - r) + max(0, 1 + f)``.
+    """
+    return tf.nn.relu(1.0 - _flat(real_logits)) + tf.nn.relu(1.0 + _flat(fake_logits))
+
+
+def hinge_generator_loss(fake_logits):
+    """Hinge-game generator loss (Miyato et al. 2018, arXiv:1802.05957): ``L_G = -f``."""
+    return -_flat(fake_logits)
+
+
+_LOSSES = {
+    "minimax": (minimax_discriminator_loss, minimax_generator_loss),
+    "non_saturating": (minimax_discriminator_loss, non_saturating_generator_loss),
+    "least_squares": (least_squares_discriminator_loss, least_squares_generator_loss),
+    "wasserstein": (wasserstein_discriminator_loss, wasserstein_generator_loss),
+    "hinge": (hinge_discriminator_loss, hinge_generator_loss),
+}
+
+
+def names():
+    """The valid loss names, in a fixed order."""
+    return tuple(_LOSSES)
+
+
+def get(name):
+    """Return the ``(discriminator_loss, generator_loss)`` pair for ``name``.
+
+    Raises:
+      ValueError: ``name`` is not one of `names()`; the message lists them.
+    """
+    try:
+        return _LOSSES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown GAN loss {name!r}; valid losses are: {', '.join(_LOSSES)}."
+        ) from None

@@ -1,0 +1,205 @@
+"""Generator and discriminator builders for the seed systems.
+
+Generators map a latent vector ``z`` to data in [-1, 1] (tanh output, or a
+linear output for unbounded vector data); discriminators return raw logits of
+shape ``(B, 1)`` with no sigmoid, since every loss in `tfgan2.losses` works on
+logits.
+
+* ``dcgan_*`` -- the CelebA DCGAN of the Keras lecture notes: encoder blocks
+  Conv-BN-Conv(stride 2)-BN-LeakyReLU(0.3) and global average pooling in D; a
+  4x4 dense projection and Conv2DTranspose decoder blocks with tanh output in G.
+  ``capacity`` is NET_CAPACITY, ``filter_size`` FILTER_SIZE.
+* ``mlp_*`` -- the CS231N fully connected MNIST GAN.
+* ``infogan_generator`` / ``conv_discriminator`` -- the CS231N InfoGAN-style
+  generator and DCGAN-style discriminator for 28x28 images.
+* ``gaussian_*`` -- the 1-D Gaussian toy GAN (200-dimensional vectors).
+"""
+import math
+
+import keras
+from keras import layers
+
+__all__ = [
+    "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
+    "infogan_generator", "conv_discriminator", "gaussian_generator",
+    "gaussian_discriminator", "NORMALIZATIONS",
+]
+
+NORMALIZATIONS = ("batch", "none", "spectral")
+
+
+def _num_doublings(resolution):
+    """Number of stride-2 stages between 4x4 and ``resolution``."""
+    if (not isinstance(resolution, int) or resolution < 8
+            or resolution & (resolution - 1)):
+        raise ValueError(
+            f"resolution must be a power of two >= 8 (8, 16, 32, 64, 128, ...), "
+            f"got {resolution!r}.")
+    return int(math.log2(resolution)) - 2
+
+
+def _check_channels(channels):
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+
+
+def _check_normalization(normalization):
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, "
+                         f"got {normalization!r}.")
+
+
+def _conv(filters, size, strides, normalization, name):
+    conv = layers.Conv2D(filters, size, strides=strides, padding="same", name=name)
+    if normalization == "spectral":
+        return layers.SpectralNormalization(conv, name=name + "_sn")
+    return conv
+
+
+def _norm(normalization, name):
+    if normalization == "batch":
+        return layers.BatchNormalization(name=name)
+    return None
+
+
+def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
+                        normalization="batch", name="dcgan_discriminator"):
+    """DCGAN discriminator: ``log2(resolution) - 2`` encoder blocks, then GAP and a logit.
+
+    Block ``i`` (filters ``capacity * min(2**i, 8)``) is
+    Conv(stride 1)-Norm-Conv(stride 2)-Norm-LeakyReLU(0.3); at 64x64 the filters
+    are ``capacity * (1, 2, 4, 8)`` as in the notes. ``normalization`` is
+    ``"batch"`` (the notes), ``"none"``, or ``"spectral"`` (Miyato et al. 2018,
+    no batch statistics).
+    """
+    _check_channels(channels)
+    _check_normalization(normalization)
+    blocks = _num_doublings(resolution)
+    inputs = keras.Input((resolution, resolution, channels), name="image")
+    x = inputs
+    for i in range(blocks):
+        filters = capacity * min(2 ** i, 8)
+        for j, strides in enumerate((1, 2)):
+            x = _conv(filters, filter_size, strides, normalization, f"block{i}_conv{j}")(x)
+            norm = _norm(normalization, f"block{i}_bn{j}")
+            if norm is not None:
+                x = norm(x)
+        x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    dense = layers.Dense(1, name="logit")
+    if normalization == "spectral":
+        dense = layers.SpectralNormalization(dense, name="logit_sn")
+    outputs = dense(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
+                    filter_size=5, name="dcgan_generator"):
+    """DCGAN generator: Dense to 4x4x(8*capacity), BN, then one decoder block per doubling.
+
+    Decoder block ``i`` is Conv2DTranspose(stride 2)-BN-LeakyReLU(0.3) with
+    ``capacity * max(4 // 2**i, 1)`` filters (``capacity * (4, 2, 1, 1)`` at
+    64x64, as in the notes), then a ``filter_size`` convolution to ``channels``
+    with tanh.
+    """
+    _check_channels(channels)
+    blocks = _num_doublings(resolution)
+    inputs = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(4 * 4 * capacity * 8, name="project")(inputs)
+    x = layers.BatchNormalization(name="project_bn")(x)
+    x = layers.Reshape((4, 4, capacity * 8), name="reshape")(x)
+    for i in range(blocks):
+        filters = capacity * max(4 // 2 ** i, 1)
+        x = layers.Conv2DTranspose(filters, filter_size, strides=2, padding="same",
+                                   name=f"block{i}_deconv")(x)
+        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
+    outputs = layers.Conv2D(channels, filter_size, padding="same", activation="tanh",
+                            dtype="float32", name="image")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024,
+                  name="mlp_generator"):
+    """CS231N vanilla generator: Dense(1024)-ReLU-Dense(1024)-ReLU-Dense(H*W*C)-tanh."""
+    inputs = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(hidden, activation="relu", name="fc1")(inputs)
+    x = layers.Dense(hidden, activation="relu", name="fc2")(x)
+    x = layers.Dense(math.prod(image_shape), activation="tanh", dtype="float32",
+                     name="fc3")(x)
+    outputs = layers.Reshape(tuple(image_shape), name="image")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, name="mlp_discriminator"):
+    """CS231N vanilla discriminator: Flatten-Dense(256)-LReLU(0.01)-Dense(256)-LReLU(0.01)-Dense(1)."""
+    inputs = keras.Input(tuple(image_shape), name="image")
+    x = layers.Flatten(name="flatten")(inputs)
+    x = layers.Dense(hidden, name="fc1")(x)
+    x = layers.LeakyReLU(0.01, name="lrelu1")(x)
+    x = layers.Dense(hidden, name="fc2")(x)
+    x = layers.LeakyReLU(0.01, name="lrelu2")(x)
+    outputs = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
+    """CS231N InfoGAN-style generator for 28x28 images.
+
+    Dense(1024)-ReLU-BN, Dense(7*7*128)-ReLU-BN, reshape to 7x7x128,
+    Conv2DTranspose(64, 4, stride 2)-ReLU-BN, Conv2DTranspose(channels, 4,
+    stride 2)-tanh.
+    """
+    inputs = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(1024, activation="relu", name="fc1")(inputs)
+    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.Dense(7 * 7 * 128, activation="relu", name="fc2")(x)
+    x = layers.BatchNormalization(name="bn2")(x)
+    x = layers.Reshape((7, 7, 128), name="reshape")(x)
+    x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu",
+                               name="deconv1")(x)
+    x = layers.BatchNormalization(name="bn3")(x)
+    outputs = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
+                                     activation="tanh", dtype="float32", name="image")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def conv_discriminator(channels=1, name="conv_discriminator"):
+    """CS231N DCGAN-style discriminator for 28x28 images.
+
+    Conv(32, 5)-LReLU(0.01)-MaxPool(2), Conv(64, 5)-LReLU(0.01)-MaxPool(2),
+    Flatten, Dense(4*4*64)-LReLU(0.01), Dense(1).
+    """
+    inputs = keras.Input((28, 28, channels), name="image")
+    x = layers.Conv2D(32, 5, name="conv1")(inputs)
+    x = layers.LeakyReLU(0.01, name="lrelu1")(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(64, 5, name="conv2")(x)
+    x = layers.LeakyReLU(0.01, name="lrelu2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(4 * 4 * 64, name="fc1")(x)
+    x = layers.LeakyReLU(0.01, name="lrelu3")(x)
+    outputs = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def gaussian_generator(latent_dim=200, dim=200, hidden=256, name="gaussian_generator"):
+    """Gaussian toy generator: Dense(256)-ReLU-Dense(dim), linear output.
+
+    The notes end the generator with a sigmoid, which cannot produce a normal
+    distribution with values outside (0, 1); the output here is linear so any
+    mean and standard deviation can be matched.
+    """
+    inputs = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(hidden, activation="relu", name="fc1")(inputs)
+    outputs = layers.Dense(dim, dtype="float32", name="sample")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def gaussian_discriminator(dim=200, hidden=256, name="gaussian_discriminator"):
+    """Gaussian toy discriminator: Dense(256)-ReLU-Dense(1) logit."""
+    inputs = keras.Input((dim,), name="sample")
+    x = layers.Dense(hidden, activation="relu", name="fc1")(inputs)
+    outputs = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,62 @@
+"""Discriminator gradient regularizers, per example.
+
+Both functions return a float32 vector of shape ``(batch,)``; `tfgan2.GAN`
+multiplies it by the weight chosen in ``compile`` and averages it over the
+global batch exactly like the adversarial loss, so a penalty means the same on
+one replica or many.
+"""
+import tensorflow as tf
+
+__all__ = ["gradient_penalty", "r1_penalty", "logits_and_r1_penalty"]
+
+
+def _logits_and_squared_input_gradient(discriminator, inputs, training):
+    """``(D(x), ||grad_x D(x_i)||^2 per example)``.
+
+    The gradient of the summed logits w.r.t. one input is that example's own
+    gradient when D scores examples independently (exact without batch
+    statistics; with BatchNorm in training mode it includes the batch coupling).
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        logits = discriminator(inputs, training=training)
+        total = tf.reduce_sum(tf.cast(logits, tf.float32))
+    grads = tf.cast(tape.gradient(total, inputs), tf.float32)
+    axes = tf.range(1, tf.rank(grads))
+    return logits, tf.reduce_sum(tf.square(grads), axis=axes)
+
+
+def gradient_penalty(discriminator, real, fake, *, seed, training=True):
+    """WGAN-GP penalty (Gulrajani et al. 2017, arXiv:1704.00028).
+
+    ``x_hat = eps * x + (1 - eps) * G(z)`` with ``eps ~ U[0, 1]`` drawn per
+    example, and ``penalty_i = (||grad_x D(x_hat_i)||_2 - 1)^2``.
+
+    Args:
+      discriminator: callable returning logits.
+      real, fake: tensors of the same shape ``(B, ...)``.
+      seed: shape-(2,) int seed for the stateless draw of ``eps``.
+    """
+    real = tf.cast(real, fake.dtype)
+    shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
+    eps = tf.random.stateless_uniform(shape, seed=seed, minval=0.0, maxval=1.0,
+                                      dtype=real.dtype)
+    mixed = eps * real + (1.0 - eps) * fake
+    _, squared_norm = _logits_and_squared_input_gradient(discriminator, mixed, training)
+    norm = tf.sqrt(squared_norm + 1e-12)
+    return tf.square(norm - 1.0)
+
+
+def logits_and_r1_penalty(discriminator, real, *, training=True):
+    """``(D(x), penalty)``: R1 (Mescheder et al. 2018, arXiv:1801.04406) per example.
+
+    ``penalty_i = ||grad_x D(x_i)||_2^2`` on real data, without the ``gamma/2``
+    factor that the GAN applies. Returning the logits lets a training step reuse
+    the forward pass it needs for the adversarial loss anyway.
+    """
+    return _logits_and_squared_input_gradient(discriminator, real, training)
+
+
+def r1_penalty(discriminator, real, *, training=True):
+    """R1 penalty per example, ``||grad_x D(x_i)||_2^2`` (see `logits_and_r1_penalty`)."""
+    return logits_and_r1_penalty(discriminator, real, training=training)[1]
