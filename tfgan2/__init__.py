@@ -1,10 +1,13 @@
 """tfgan2: GAN training on TensorFlow 2 and Keras 3.
 
-The public API: `GAN` (a `keras.Model` with a two-tape `train_step`), and the
-modules `losses`, `regularizers`, `networks` and `callbacks`.
+The public API: `GAN` (a `keras.Model` with a two-tape `train_step`), `train`
+(fit into a resumable run directory), and the modules `losses`,
+`regularizers`, `networks`, `callbacks` and `visualize`.
 """
-from tfgan2 import losses, networks, regularizers
+from tfgan2 import callbacks, losses, networks, regularizers, visualize
 from tfgan2.gan import GAN
+from tfgan2.training import train
 
 __version__ = "0.1.0"
-__all__ = ["GAN", "losses", "networks", "regularizers", "__version__"]
+__all__ = ["GAN", "train", "callbacks", "losses", "networks", "regularizers", "visualize",
+           "__version__"]

@@ -101,6 +101,9 @@ class GAN(keras.Model):
                     "ema_decay needs a generator that keras.models.clone_model can copy "
                     f"(a Functional or Sequential model): {exc}") from exc
             self.ema_generator.set_weights(generator.get_weights())
+        # Completed train_step calls (one per real batch); saved in checkpoints.
+        self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
+                                           aggregation="only_first_replica", name="step")
         self._trackers = {name: keras.metrics.Mean(name=name) for name in (
             "d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake")}
         # Functional networks already own their variables; marking the model
@@ -255,6 +258,7 @@ class GAN(keras.Model):
             d_out = self.discriminator_step(real)
         for _ in range(self.g_steps):
             g_out = self.generator_step(tf.shape(real)[0])
+        self.step_counter.assign_add(1)
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
         t["g_loss"].update_state(g_out["loss"])
@@ -265,6 +269,11 @@ class GAN(keras.Model):
         return {name: m.result() for name, m in t.items()}
 
     # ------------------------------------------------------------- inference
+    @property
+    def step(self):
+        """Number of completed training steps (real batches consumed), as an int."""
+        return int(self.step_counter.numpy())
+
     @property
     def sampler(self):
         """The network `generate` uses: the EMA generator if kept, else G."""

@@ -1,0 +1,82 @@
+"""Turn parsed training flags into library objects: data, networks, a compiled GAN."""
+import keras
+
+import pipelines
+import tfgan2
+
+__all__ = ["data_shape", "build_dataset", "build_networks", "build_gan", "real_samples"]
+
+
+def data_shape(fv):
+    """Shape of one example of the configured data source."""
+    if fv.data_source == "digits":
+        return (8, 8, 1)
+    if fv.data_source == "mnist":
+        return (28, 28, 1)
+    if fv.data_source == "gaussian":
+        return (fv.gaussian_size,)
+    raise ValueError(f"Unknown --data_source={fv.data_source!r}.")
+
+
+def build_dataset(fv):
+    """The endless training dataset of global batches."""
+    if fv.data_source == "digits":
+        return pipelines.digits(fv.batch_size, seed=fv.seed)
+    if fv.data_source == "mnist":
+        return pipelines.mnist(fv.batch_size, data_dir=fv.data_dir, seed=fv.seed)
+    if fv.data_source == "gaussian":
+        return pipelines.gaussian(fv.batch_size, mean=fv.gaussian_mean, std=fv.gaussian_std,
+                                  size=fv.gaussian_size, seed=fv.seed)
+    raise ValueError(f"Unknown --data_source={fv.data_source!r}.")
+
+
+def real_samples(fv, num=2000):
+    """Real examples for pictures that compare against data (vector histograms), or None."""
+    if fv.data_source == "gaussian":
+        import numpy as np
+        rng = np.random.default_rng(fv.seed + 1)
+        return rng.normal(fv.gaussian_mean, fv.gaussian_std, (num // 10 + 1, fv.gaussian_size))
+    return None
+
+
+def build_networks(fv):
+    """``(generator, discriminator)`` for the configured network and data shape."""
+    shape = data_shape(fv)
+    nets = tfgan2.networks
+    if fv.network == "dcgan":
+        if len(shape) != 3 or shape[0] != shape[1]:
+            raise ValueError(f"--network=dcgan needs square images, data shape is {shape}.")
+        res, channels = fv.resolution, shape[-1]
+        return (nets.dcgan_generator(latent_dim=fv.latent_dim, resolution=res, channels=channels,
+                                     capacity=fv.capacity, filter_size=fv.filter_size),
+                nets.dcgan_discriminator(resolution=res, channels=channels, capacity=fv.capacity,
+                                         filter_size=fv.filter_size,
+                                         normalization=fv.d_normalization))
+    if fv.network == "mlp":
+        return (nets.mlp_generator(latent_dim=fv.latent_dim, image_shape=shape),
+                nets.mlp_discriminator(image_shape=shape))
+    if fv.network == "infogan":
+        if shape[:2] != (28, 28):
+            raise ValueError(f"--network=infogan builds 28x28 images, data shape is {shape}.")
+        return (nets.infogan_generator(latent_dim=fv.latent_dim, channels=shape[-1]),
+                nets.conv_discriminator(channels=shape[-1]))
+    if fv.network == "gaussian":
+        return (nets.gaussian_generator(latent_dim=fv.latent_dim, dim=shape[0]),
+                nets.gaussian_discriminator(dim=shape[0]))
+    raise ValueError(f"Unknown --network={fv.network!r}.")
+
+
+def build_gan(fv, compile_model=True):
+    """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers unless told not to."""
+    keras.utils.set_random_seed(fv.seed)
+    generator, discriminator = build_networks(fv)
+    gan = tfgan2.GAN(generator, discriminator, latent_dim=fv.latent_dim,
+                     latent_distribution=fv.latent_distribution,
+                     ema_decay=fv.ema_decay or None, seed=fv.seed)
+    if compile_model:
+        gan.compile(
+            d_optimizer=keras.optimizers.Adam(fv.d_lr, beta_1=fv.beta1, beta_2=fv.beta2),
+            g_optimizer=keras.optimizers.Adam(fv.g_lr, beta_1=fv.beta1, beta_2=fv.beta2),
+            loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
+            gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma)
+    return gan

@@ -1,0 +1,126 @@
+"""The training flags, shared by `launch.train` (which parses them) and `launch.sample`
+(which re-reads them from a run directory's ``flags.cfg``).
+
+Defaults are the built-in digits run (``digits.cfg`` spells the same values
+out). Flags are defined on a given `absl.flags.FlagValues`, so a second,
+independent set can be parsed from a run directory.
+"""
+import os
+
+from absl import flags
+
+__all__ = ["define_train_flags", "TRAIN_FLAGS", "DATA_SOURCES", "NETWORKS", "LOSSES",
+           "write_flagfile", "read_flagfile", "validate"]
+
+DATA_SOURCES = ("digits", "gaussian", "mnist")
+NETWORKS = ("dcgan", "mlp", "infogan", "gaussian")
+LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge")
+NORMALIZATIONS = ("batch", "none", "spectral")
+
+# Every flag that defines a run; exactly these are written to flags.cfg.
+TRAIN_FLAGS = []
+
+
+def _define(kind, name, default, help_text, flag_values, **kwargs):
+    getattr(flags, f"DEFINE_{kind}")(name=name, default=default, help=help_text,
+                                     flag_values=flag_values, **kwargs)
+    if name not in TRAIN_FLAGS:
+        TRAIN_FLAGS.append(name)
+
+
+def define_train_flags(flag_values=flags.FLAGS):
+    """Define the training flags on ``flag_values`` (the global FLAGS by default)."""
+    d = lambda *a, **k: _define(*a, flag_values=flag_values, **k)  # noqa: E731
+    # Run directory and schedule.
+    d("string", "workdir", "runs/digits",
+      "Run directory: flags.cfg, checkpoints/, samples/, metrics.jsonl, losses.png. "
+      "A directory holding a checkpoint is resumed.")
+    d("integer", "train_steps", 6000, "Total training steps (batches).", lower_bound=1)
+    d("integer", "log_every", 200, "Steps between metrics.jsonl rows (one Keras epoch).",
+      lower_bound=1)
+    d("integer", "sample_every", 1000, "Steps between sample pictures (0: only at the end).",
+      lower_bound=0)
+    d("integer", "checkpoint_every", 1000, "Steps between checkpoints (0: only at the end).",
+      lower_bound=0)
+    d("integer", "keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
+    d("integer", "num_grid", 64, "Samples in each sample grid.", lower_bound=1)
+    d("integer", "seed", 0, "Seed of the data order, initial weights and training noise.")
+    # Data.
+    d("enum", "data_source", "digits", "Training data.", enum_values=list(DATA_SOURCES))
+    d("string", "data_dir", None, "Data directory (TFDS data_dir for mnist).")
+    d("integer", "batch_size", 64, "Global batch size.", lower_bound=1)
+    d("float", "gaussian_mean", 4.0, "Mean of the gaussian data source.")
+    d("float", "gaussian_std", 1.25, "Standard deviation of the gaussian data source.",
+      lower_bound=1e-12)
+    d("integer", "gaussian_size", 200, "Length of each gaussian vector.", lower_bound=1)
+    # Networks.
+    d("enum", "network", "dcgan", "Generator/discriminator pair.", enum_values=list(NETWORKS))
+    d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan.")
+    d("integer", "capacity", 32, "dcgan NET_CAPACITY: filters of the first D block.",
+      lower_bound=1)
+    d("integer", "filter_size", 3, "dcgan convolution kernel size.", lower_bound=1)
+    d("enum", "d_normalization", "spectral", "Normalization in the dcgan discriminator.",
+      enum_values=list(NORMALIZATIONS))
+    d("integer", "latent_dim", 64, "Size of the latent vector z.", lower_bound=1)
+    d("enum", "latent_distribution", "normal", "p(z).", enum_values=["normal", "uniform"])
+    # Optimization.
+    d("enum", "loss", "non_saturating", "GAN loss.", enum_values=list(LOSSES))
+    d("float", "d_lr", 2e-4, "Discriminator Adam learning rate.", lower_bound=0.0)
+    d("float", "g_lr", 2e-4, "Generator Adam learning rate.", lower_bound=0.0)
+    d("float", "beta1", 0.5, "Adam beta_1 of both optimizers.", lower_bound=0.0, upper_bound=1.0)
+    d("float", "beta2", 0.999, "Adam beta_2 of both optimizers.", lower_bound=0.0,
+      upper_bound=1.0)
+    d("integer", "d_steps", 1, "Discriminator updates per step.", lower_bound=1)
+    d("integer", "g_steps", 1, "Generator updates per step.", lower_bound=1)
+    d("float", "gradient_penalty", 0.0, "WGAN-GP weight (0: off).", lower_bound=0.0)
+    d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
+    d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
+      upper_bound=0.999999)
+    return flag_values
+
+
+def validate(fv):
+    """Cross-flag checks that absl's per-flag bounds cannot express.
+
+    Raises:
+      ValueError: naming the flag, its value and the valid values.
+    """
+    res = fv.resolution
+    if fv.network == "dcgan" and (res < 8 or res & (res - 1)):
+        raise ValueError(f"--resolution={res} is invalid: dcgan needs a power of two >= 8 "
+                         f"(8, 16, 32, 64, 128, ...).")
+    if fv.data_source == "digits" and fv.network == "dcgan" and res != 8:
+        raise ValueError(f"--resolution={res} is invalid for --data_source=digits: "
+                         f"the digits are 8x8, use --resolution=8.")
+    if (fv.data_source == "gaussian") != (fv.network == "gaussian"):
+        raise ValueError(f"--network={fv.network} does not fit --data_source={fv.data_source}: "
+                         f"vector data needs --network=gaussian and the reverse.")
+    if fv.data_source == "digits" and fv.network in ("mlp", "infogan"):
+        raise ValueError(f"--network={fv.network} builds 28x28 images; with "
+                         f"--data_source=digits use --network=dcgan.")
+
+
+def write_flagfile(fv, path):
+    """Write the run-defining flags as a flagfile that reproduces the run."""
+    lines = [fv[name].serialize() for name in TRAIN_FLAGS]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("# Resolved training flags; reproduce with "
+                "python -m launch.train --flagfile=<this file>\n")
+        f.write("\n".join(line for line in lines if line) + "\n")
+    os.replace(tmp, path)
+
+
+def read_flagfile(path):
+    """A fresh `FlagValues` holding the training flags parsed from ``path``.
+
+    Raises:
+      FileNotFoundError: ``path`` does not exist.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No flags file at {path}: is this a tfgan2 run directory "
+                                f"written by launch.train?")
+    fv = flags.FlagValues()
+    define_train_flags(fv)
+    fv(["launch", f"--flagfile={path}"])
+    return fv

@@ -1,0 +1,60 @@
+"""Train a GAN from flags: ``python -m launch.train [--flagfile=F.cfg] [--flag=value ...]``.
+
+With no flags it trains the built-in default on scikit-learn's digits.
+Writes ``<workdir>/flags.cfg`` (``--flagfile=<workdir>/flags.cfg`` reproduces
+the run) and everything `tfgan2.train` writes; a work directory that already
+holds a checkpoint is resumed.
+"""
+import os
+import sys
+import time
+
+from absl import app, flags
+
+from launch import config
+
+config.define_train_flags()
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        config.validate(FLAGS)
+    except ValueError as exc:
+        raise app.UsageError(str(exc))
+    workdir = FLAGS.workdir
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as exc:
+        raise app.UsageError(f"--workdir={workdir} cannot be created: {exc}")
+    if not os.access(workdir, os.W_OK):
+        raise app.UsageError(f"--workdir={workdir} is not writable.")
+
+    # Imported after flag checks so that bad flags fail fast.
+    import tfgan2
+    from launch import builders
+
+    config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
+    print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
+          f"batch {FLAGS.batch_size}, loss {FLAGS.loss}; run directory {workdir}", flush=True)
+    dataset = builders.build_dataset(FLAGS)
+    gan = builders.build_gan(FLAGS)
+    start = time.time()
+    result = tfgan2.train(
+        gan, dataset, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
+        sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
+        keep_checkpoints=FLAGS.keep_checkpoints, num_samples=FLAGS.num_grid,
+        sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS))
+    print(f"Done: step {result.final_step} in {time.time() - start:.1f} s; "
+          f"checkpoint {result.checkpoint}; samples in {os.path.join(workdir, 'samples')}",
+          flush=True)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,263 @@
+"""Keras callbacks for a GAN run: sample grids, checkpoints, loss history, stopping.
+
+All of them read the training step from ``model.step`` (`tfgan2.GAN`), so they
+stay correct with ``steps_per_execution`` > 1 and across resumed runs.
+"""
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgan2 import visualize
+
+__all__ = ["SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
+           "NonFiniteError", "make_checkpoint", "latest_checkpoint_step"]
+
+
+def _due(step, every):
+    return every and step > 0 and step % every == 0
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes ``samples/step_NNNNNNN.png`` every ``every_n_steps`` steps and at the end.
+
+    Images: a grid of ``num_samples`` generated from the same fixed latents
+    each time (drawn from ``seed``, so a resumed run shows the same z), each
+    tile titled with D's probability ``sigmoid(D(G(z)))``. Vector data
+    (``(N, D)`` samples): a histogram of generated against ``real_samples``
+    values instead.
+    """
+
+    def __init__(self, directory, every_n_steps=500, num_samples=64, seed=0,
+                 real_samples=None):
+        super().__init__()
+        self.directory = directory
+        self.every_n_steps = int(every_n_steps)
+        self.num_samples = int(num_samples)
+        self.seed = seed
+        self.real_samples = None if real_samples is None else np.asarray(real_samples)
+        self._last_written = None
+
+    def latents(self):
+        return self.model.sample_latent(self.num_samples, seed=self.seed)
+
+    def write(self, step):
+        """Render the samples of the current model as the picture for ``step``; returns its path."""
+        os.makedirs(self.directory, exist_ok=True)
+        path = os.path.join(self.directory, f"step_{step:07d}.png")
+        fake = self.model.generate(self.num_samples, latents=self.latents())
+        if fake.ndim == 2:
+            if self.real_samples is None:
+                raise ValueError("SampleGrid needs real_samples to draw histograms of vector data.")
+            visualize.save_histogram(path, self.real_samples, fake, title=f"step {step}")
+        else:
+            logits = self.model.discriminator(fake, training=False)
+            scores = tf.sigmoid(tf.cast(tf.reshape(logits, [-1]), tf.float32)).numpy()
+            visualize.save_scored_grid(path, fake, scores,
+                                       title=f"step {step}   (D's probability of real)")
+        self._last_written = step
+        return path
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.model.step
+        if _due(step, self.every_n_steps):
+            self.write(step)
+
+    def on_train_end(self, logs=None):
+        step = self.model.step
+        if step != self._last_written and not getattr(self.model, "_tfgan2_failed", False):
+            self.write(step)
+
+
+def make_checkpoint(gan):
+    """A `tf.train.Checkpoint` of everything training needs to resume exactly.
+
+    Holds G, D, both optimizers (iterations and slots), the step counter and
+    the EMA generator when kept. Optimizers must be built (``GAN.compile``
+    builds them) so their slots restore immediately.
+    """
+    items = dict(generator=gan.generator, discriminator=gan.discriminator,
+                 step=gan.step_counter)
+    if getattr(gan, "d_optimizer", None) is not None:
+        items.update(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer)
+    if gan.ema_generator is not None:
+        items["ema_generator"] = gan.ema_generator
+    return tf.train.Checkpoint(**items)
+
+
+def latest_checkpoint_step(directory):
+    """Step number of the newest checkpoint in ``directory``, or None."""
+    path = tf.train.latest_checkpoint(directory)
+    if path is None:
+        return None
+    return int(path.rsplit("-", 1)[-1])
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced a non-finite loss or weight."""
+
+
+def _all_finite(model):
+    return all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves ``ckpt-<step>`` every ``every_n_steps`` steps and at the end; keeps the last ``max_to_keep``.
+
+    `restore` (call it before ``fit``) loads the newest checkpoint of the
+    directory into the model, if there is one. A checkpoint is only written
+    when every weight of G and D is finite, so a diverged run never replaces
+    good state.
+    """
+
+    def __init__(self, directory, every_n_steps=1000, max_to_keep=3):
+        super().__init__()
+        self.directory = directory
+        self.every_n_steps = int(every_n_steps)
+        self.max_to_keep = int(max_to_keep)
+        self._manager = None
+        self._gan = None
+        self.last_saved_step = None
+
+    def _manager_for(self, gan):
+        if self._manager is None or self._gan is not gan:
+            self._gan = gan
+            self._manager = tf.train.CheckpointManager(
+                make_checkpoint(gan), self.directory, max_to_keep=self.max_to_keep,
+                checkpoint_name="ckpt")
+        return self._manager
+
+    def restore(self, gan):
+        """Restore the newest checkpoint into ``gan``; returns its step, or None if there is none."""
+        manager = self._manager_for(gan)
+        path = manager.latest_checkpoint
+        if path is None:
+            return None
+        manager.checkpoint.restore(path).assert_existing_objects_matched()
+        self.last_saved_step = gan.step
+        return gan.step
+
+    def save(self):
+        """Save the current state as ``ckpt-<step>``; returns the path, or None if not saved."""
+        gan = self.model
+        step = gan.step
+        if step == self.last_saved_step:
+            return None
+        if not (_all_finite(gan.generator) and _all_finite(gan.discriminator)):
+            raise NonFiniteError(
+                f"Non-finite weights at step {step}; not saving. Last good checkpoint: "
+                f"{self._manager_for(gan).latest_checkpoint}.")
+        path = self._manager_for(gan).save(checkpoint_number=step)
+        self.last_saved_step = step
+        return path
+
+    def on_train_batch_end(self, batch, logs=None):
+        if _due(self.model.step, self.every_n_steps) and not self.model.stop_training:
+            self.save()
+
+    def on_train_end(self, logs=None):
+        if not getattr(self.model, "_tfgan2_failed", False):
+            self.save()
+
+    @property
+    def latest(self):
+        return None if self._manager is None else self._manager.latest_checkpoint
+
+
+class LossHistory(keras.callbacks.Callback):
+    """Appends one JSON object per epoch (``step`` plus every logged metric) to ``metrics.jsonl``.
+
+    Also redraws ``losses.png`` (d_loss and g_loss against step, and D's
+    probabilities / confusion shares) after each epoch. On a resumed run the
+    existing rows up to the restored step are kept and new rows appended.
+    """
+
+    def __init__(self, directory, filename="metrics.jsonl", plot_filename="losses.png"):
+        super().__init__()
+        self.path = os.path.join(directory, filename)
+        self.plot_path = os.path.join(directory, plot_filename) if plot_filename else None
+        self.records = []
+
+    def on_train_begin(self, logs=None):
+        step = self.model.step
+        self.records = []
+        if os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                for line in f:
+                    line = line.strip()
+                    if not line:
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut short by a crash
+                    if row.get("step", math.inf) <= step:
+                        self.records.append(row)
+            # Drop rows beyond the restored step (written after the last checkpoint).
+            self._rewrite()
+
+    def _rewrite(self):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            for row in self.records:
+                f.write(json.dumps(row) + "\n")
+        os.replace(tmp, self.path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"step": self.model.step, "epoch": int(epoch) + 1}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        self.records.append(row)
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.plot_path:
+            visualize.save_loss_plot(self.plot_path, self.records)
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops ``fit`` once ``model.step`` reaches ``last_step``."""
+
+    def __init__(self, last_step):
+        super().__init__()
+        self.last_step = int(last_step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.model.step >= self.last_step:
+            self.model.stop_training = True
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite logged loss (``d_loss``, ``g_loss``).
+
+    It marks the model as failed so that later callbacks save nothing, and
+    `raise_if_failed` raises `NonFiniteError` naming the step.
+    """
+
+    def __init__(self, keys=("d_loss", "g_loss")):
+        super().__init__()
+        self.keys = keys
+        self.failed_step = None
+        self.failed_values = None
+
+    def on_train_begin(self, logs=None):
+        self.failed_step = None
+        self.model._tfgan2_failed = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        values = {k: float(logs[k]) for k in self.keys if k in logs}
+        if any(not math.isfinite(v) for v in values.values()):
+            self.failed_step = self.model.step
+            self.failed_values = values
+            self.model._tfgan2_failed = True
+            self.model.stop_training = True
+
+    def raise_if_failed(self, last_good=None):
+        if self.failed_step is not None:
+            raise NonFiniteError(
+                f"Training stopped at step {self.failed_step}: non-finite loss "
+                f"{self.failed_values}. Nothing was saved from this state; the last good "
+                f"checkpoint is {last_good or 'none (no checkpoint was written yet)'}.")
