@@ -4,8 +4,13 @@ Images come out in [-1, 1] with shape ``(B, H, W, C)``; vector data as
 ``(B, D)``. Batches are full (``drop_remainder=True``) so a global batch always
 splits evenly over replicas.
 """
+from pipelines.celeba import celeba
+from pipelines.common import sharded_input_fn
 from pipelines.digits import digits, digits_arrays
 from pipelines.gaussian import gaussian
+from pipelines.image_folder import image_folder
 from pipelines.mnist import mnist
+from pipelines.tfrecords import write_shards
 
-__all__ = ["digits", "digits_arrays", "gaussian", "mnist"]
+__all__ = ["digits", "digits_arrays", "gaussian", "mnist", "celeba", "image_folder",
+           "write_shards", "sharded_input_fn"]

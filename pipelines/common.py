@@ -1,7 +1,18 @@
-"""The tail every pipeline shares: shuffle, repeat, batch, prefetch."""
+"""The tail every pipeline shares: shuffle, repeat, batch, prefetch; plus sharding helpers.
+
+Batch sizes given to pipelines are GLOBAL batch sizes: under a
+`tf.distribute` strategy, Keras ``fit`` splits each batch across replicas.
+For one input pipeline per worker use `sharded_input_fn` with
+``strategy.distribute_datasets_from_function``, which asks for the
+per-replica batch and the worker's shard.
+"""
+import json
+import os
+
 import tensorflow as tf
 
-__all__ = ["finish", "check_batch_size"]
+__all__ = ["finish", "check_batch_size", "check_shard", "with_options", "num_workers",
+           "sharded_input_fn"]
 
 
 def check_batch_size(batch_size):
@@ -10,11 +21,77 @@ def check_batch_size(batch_size):
     return int(batch_size)
 
 
-def finish(ds, batch_size, *, shuffle, repeat, seed=None, buffer_size=10_000):
-    """Shuffle (per pass, seeded if ``seed``), repeat, batch with ``drop_remainder``, prefetch."""
+def check_shard(shard):
+    """``None`` or ``(num_shards, index)`` with ``0 <= index < num_shards``."""
+    if shard is None:
+        return None
+    try:
+        num_shards, index = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be (num_shards, index), got {shard!r}.") from None
+    if num_shards < 1 or not 0 <= index < num_shards:
+        raise ValueError(f"shard must be (num_shards, index) with 0 <= index < num_shards, "
+                         f"got {shard!r}.")
+    return num_shards, index
+
+
+def finish(ds, batch_size, *, shuffle, repeat, seed=None, buffer_size=10_000, batch_map=None,
+           deterministic=None):
+    """Shuffle (per pass, seeded if ``seed``), repeat, batch with ``drop_remainder``, prefetch.
+
+    ``batch_map``, if given, is applied to each batch (vectorized work such as
+    uint8 -> float conversion is cheaper per batch than per element).
+    ``deterministic`` is passed to that map (``None``: the dataset's option).
+    """
     batch_size = check_batch_size(batch_size)
     if shuffle:
         ds = ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    if batch_map is not None:
+        ds = ds.map(batch_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def with_options(ds, *, deterministic=None, auto_shard=None):
+    """Set `tf.data.Options`: element order (``deterministic``) and the auto-shard policy.
+
+    ``auto_shard`` is a `tf.data.experimental.AutoShardPolicy` (FILE when the
+    input has at least one file per worker, DATA otherwise, OFF when the
+    pipeline was sharded explicitly).
+    """
+    options = tf.data.Options()
+    if deterministic is not None:
+        options.deterministic = bool(deterministic)
+    if auto_shard is not None:
+        options.experimental_distribute.auto_shard_policy = auto_shard
+    return ds.with_options(options)
+
+
+def num_workers():
+    """Number of workers (chief included) in ``$TF_CONFIG``; 1 without a cluster."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except ValueError:
+        return 1
+    return max(1, sum(len(cluster.get(kind, ())) for kind in ("chief", "worker")))
+
+
+def sharded_input_fn(make_dataset, global_batch_size, **kwargs):
+    """``input_fn(input_context)`` for ``strategy.distribute_datasets_from_function``.
+
+    Calls ``make_dataset(batch_size=per_replica, shard=(num_input_pipelines,
+    input_pipeline_id), **kwargs)`` where ``per_replica =
+    input_context.get_per_replica_batch_size(global_batch_size)``; each
+    worker then reads and decodes only its own part of the data.
+    """
+    check_batch_size(global_batch_size)
+
+    def input_fn(input_context):
+        return make_dataset(
+            batch_size=input_context.get_per_replica_batch_size(global_batch_size),
+            shard=(input_context.num_input_pipelines, input_context.input_pipeline_id),
+            **kwargs)
+
+    return input_fn

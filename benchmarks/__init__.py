@@ -1,0 +1,1 @@
+"""Side-by-side speed and quality measurements, printed as ratios."""

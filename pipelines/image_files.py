@@ -1,0 +1,110 @@
+"""Finding image files on disk and screening out the ones that cannot be decoded.
+
+The screen reads only the first and last bytes of each file: the format's
+signature at the start and its end marker at the end (JPEG ``FF D9``, PNG
+``IEND``). That catches non-image files and truncated downloads, the usual
+failures in a folder of 200,000 photos, for the cost of two small reads per
+file (about 20,000 files/s on a warm disk). It does not decode anything, so a
+file damaged in the middle can still pass; the decoding pipelines drop those
+at decode time (``ignore_errors``) without counting them.
+"""
+import glob
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["list_files", "screen_images", "find_images", "has_glob_chars"]
+
+_log = logging.getLogger(__name__)
+
+# Signature -> (format name, end marker or None when the format has no cheap end check).
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "jpeg", b"\xff\xd9"),
+    (b"\x89PNG\r\n\x1a\n", "png", b"IEND"),
+    (b"GIF87a", "gif", None),
+    (b"GIF89a", "gif", None),
+    (b"BM", "bmp", None),
+)
+_TAIL_BYTES = 256  # room for padding or a short trailer after the end marker
+
+
+def has_glob_chars(path):
+    return any(c in str(path) for c in "*?[")
+
+
+def list_files(path_or_glob, *, recursive=True):
+    """Sorted regular files under a folder (hidden files skipped) or matching a glob.
+
+    Raises `FileNotFoundError` naming ``path_or_glob`` when it does not exist
+    or matches no file.
+    """
+    path = os.path.expanduser(str(path_or_glob))
+    if has_glob_chars(path):
+        files = [p for p in glob.glob(path, recursive=True) if os.path.isfile(p)]
+    elif os.path.isdir(path):
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            files.extend(os.path.join(root, n) for n in names if not n.startswith("."))
+            if not recursive:
+                break
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        raise FileNotFoundError(f"No such file, folder or matching pattern: {path_or_glob!r}.")
+    if not files:
+        raise FileNotFoundError(f"No files found in {path_or_glob!r}; expected JPEG or PNG images.")
+    return sorted(files)
+
+
+def _check_one(path):
+    """``None`` if ``path`` looks like a complete image, else a short reason."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - _TAIL_BYTES))
+            tail = f.read()
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    for signature, name, end_marker in _SIGNATURES:
+        if head.startswith(signature):
+            if end_marker is not None and end_marker not in tail:
+                return f"truncated {name}"
+            return None
+    return "not an image"
+
+
+def screen_images(paths, *, what=None, threads=8):
+    """Split ``paths`` into ``(good, bad)`` where ``bad`` is a list of ``(path, reason)``.
+
+    Logs ONE warning with the number of skipped files and the first few names.
+    ``what`` names the source in that warning.
+    """
+    paths = list(paths)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        reasons = list(pool.map(_check_one, paths, chunksize=256))
+    good = [p for p, r in zip(paths, reasons) if r is None]
+    bad = [(p, r) for p, r in zip(paths, reasons) if r is not None]
+    if bad:
+        examples = ", ".join(f"{os.path.basename(p)} ({r})" for p, r in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        _log.warning("Skipping %d of %d files in %s that are not complete JPEG/PNG/GIF/BMP "
+                     "images: %s%s.", len(bad), len(paths), what or "the input", examples, more)
+    return good, bad
+
+
+def find_images(path_or_glob, *, recursive=True, screen=True):
+    """Sorted image files under ``path_or_glob``, screened (see `screen_images`).
+
+    Raises `FileNotFoundError` for a missing path / empty match and
+    `ValueError` when no file is a usable image.
+    """
+    files = list_files(path_or_glob, recursive=recursive)
+    if not screen:
+        return files
+    good, _ = screen_images(files, what=repr(str(path_or_glob)))
+    if not good:
+        raise ValueError(f"None of the {len(files)} files in {str(path_or_glob)!r} is a "
+                         "complete JPEG, PNG, GIF or BMP image.")
+    return good

@@ -1,0 +1,127 @@
+"""Image ops shared by the file-based pipelines: decode, crop, resize, normalize.
+
+Every op here is a pure TensorFlow function of its inputs, so it runs the
+same eagerly and inside `tf.data.Dataset.map`.
+
+Crop specifications (``crop`` arguments):
+
+* ``None`` -- keep the whole image (the resize then squashes it to a square);
+* ``"center"`` -- the largest centred square;
+* ``CropBox(top, left, height, width)`` (or any 4-sequence) -- a fixed box in
+  pixels of the decoded image; every image must contain it.
+
+JPEGs are cropped inside the decoder (`tf.io.decode_and_crop_jpeg`), which
+skips the entropy decoding of blocks outside the box; other formats are
+decoded whole, then cropped.
+"""
+import collections
+
+import tensorflow as tf
+
+__all__ = ["CropBox", "check_crop", "check_resolution", "parse_crop", "decode_crop_resize",
+           "to_unit_range"]
+
+CropBox = collections.namedtuple("CropBox", ["top", "left", "height", "width"])
+
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+
+def check_resolution(resolution):
+    if int(resolution) != resolution or not 1 <= resolution <= 4096:
+        raise ValueError(f"resolution must be an integer in [1, 4096] (pixels per side), "
+                         f"got {resolution!r}.")
+    return int(resolution)
+
+
+def check_crop(crop, image_size=None):
+    """Normalize a crop spec to ``None``, ``"center"`` or a `CropBox`; raise `ValueError` if bad.
+
+    ``image_size`` ``(height, width)``, when given, must contain a `CropBox`.
+    """
+    if crop is None or crop == "center":
+        return crop
+    if isinstance(crop, str):
+        raise ValueError(f"crop must be None, 'center' or (top, left, height, width), got {crop!r}.")
+    try:
+        box = CropBox(*(int(v) for v in crop))
+    except (TypeError, ValueError):
+        raise ValueError(f"crop must be None, 'center' or (top, left, height, width), "
+                         f"got {crop!r}.") from None
+    if box.top < 0 or box.left < 0 or box.height < 1 or box.width < 1:
+        raise ValueError(f"crop box {tuple(box)} needs top, left >= 0 and height, width >= 1.")
+    if image_size is not None:
+        height, width = image_size
+        if box.top + box.height > height or box.left + box.width > width:
+            raise ValueError(f"crop box (top={box.top}, left={box.left}, height={box.height}, "
+                             f"width={box.width}) does not fit in a {height}x{width} (HxW) image.")
+    return box
+
+
+def parse_crop(text):
+    """Parse a command-line crop: ``none``, ``center`` or ``top,left,height,width``."""
+    text = str(text).strip().lower()
+    if text in ("", "none"):
+        return None
+    if text in ("center", "centre"):
+        return "center"
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError(f"crop must be 'none', 'center' or 'top,left,height,width', got {text!r}.")
+    return check_crop(parts)
+
+
+def _center_window(height, width):
+    side = tf.minimum(height, width)
+    return tf.stack([(height - side) // 2, (width - side) // 2, side, side])
+
+
+def _decode_jpeg(data, crop, channels):
+    if crop is None:
+        return tf.io.decode_jpeg(data, channels=channels)
+    if crop == "center":
+        shape = tf.io.extract_jpeg_shape(data)  # parses the header only
+        window = _center_window(shape[0], shape[1])
+    else:
+        window = tf.constant(list(crop), tf.int32)
+    return tf.io.decode_and_crop_jpeg(data, window, channels=channels)
+
+
+def _decode_other(data, crop, channels):
+    image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    if crop is None:
+        return image
+    if crop == "center":
+        shape = tf.shape(image)
+        window = _center_window(shape[0], shape[1])
+    else:
+        window = list(crop)
+    return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
+
+
+def decode_crop_resize(data, resolution, crop=None, channels=3):
+    """Encoded image bytes -> uint8 ``(resolution, resolution, channels)``.
+
+    JPEG, PNG, GIF (first frame) and BMP are accepted, told apart by their
+    leading bytes. Grayscale becomes RGB and alpha is dropped (``channels=3``).
+    The crop is followed by an antialiased bilinear resize (a proper low-pass
+    filter when shrinking), rounded back to uint8 so that every source, cache
+    and TFRecord holds the same compact pixels. Invalid data raises
+    `tf.errors.InvalidArgumentError` (pipelines drop those elements).
+    """
+    resolution = check_resolution(resolution)
+    crop = check_crop(crop)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}.")
+    data = tf.convert_to_tensor(data, tf.string)
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_SIGNATURE)
+    image = tf.cond(is_jpeg, lambda: _decode_jpeg(data, crop, channels),
+                    lambda: _decode_other(data, crop, channels))
+    image = tf.image.resize(image, [resolution, resolution], antialias=True)
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+    image.set_shape([resolution, resolution, channels])
+    return image
+
+
+def to_unit_range(images):
+    """uint8 pixels -> float32 in [-1, 1]: ``x / 127.5 - 1``."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
