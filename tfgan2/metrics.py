@@ -13,6 +13,8 @@ can be accumulated batch by batch (`RunningStatistics`), KID works on random
 subsets, and nearest-neighbour distances are computed in row blocks, so no
 ``N x N`` matrix is ever held for large ``N``.
 """
+import warnings
+
 import numpy as np
 import scipy.linalg
 import scipy.special
@@ -131,6 +133,15 @@ class RunningStatistics:
         return self.mean, self.covariance
 
 
+def _sqrtm(matrix):
+    """``scipy.linalg.sqrtm`` plus whether SciPy flagged the matrix as singular."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(matrix)
+    singular = any(issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught)
+    return root, singular
+
+
 def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2, eps=1e-6):
     """Fréchet distance between two Gaussians ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``.
 
@@ -138,8 +149,9 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2, eps=1e-6):
 
     (Dowson and Landau 1982; used as FID by Heusel et al. 2017,
     arXiv:1706.08500). The matrix square root comes from
-    `scipy.linalg.sqrtm`. When the product is near singular and the root is
-    not finite, ``eps * I`` is added to both covariances and the root is
+    `scipy.linalg.sqrtm`. When SciPy reports the product as singular (e.g.
+    fewer samples than dimensions, or repeated samples) or the root is not
+    finite, ``eps * I`` is added to both covariances and the root is
     recomputed. Round-off leaves a tiny imaginary part, which is dropped; an
     imaginary part on the diagonal larger than 1e-3 (relative to the trace)
     means the covariances are not positive semi-definite and raises
@@ -159,10 +171,10 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2, eps=1e-6):
             raise ValueError(f"{name} contains NaN or infinite values")
 
     diff = mu1 - mu2
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-    if not np.all(np.isfinite(covmean)):
+    covmean, singular = _sqrtm(sigma1 @ sigma2)
+    if singular or not np.all(np.isfinite(covmean)):
         offset = np.eye(d) * eps
-        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        covmean, _ = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
         if not np.all(np.isfinite(covmean)):
             raise ValueError("the matrix square root of sigma1 @ sigma2 is not finite "
                              "even after regularisation")
