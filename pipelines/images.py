@@ -15,11 +15,13 @@ skips the entropy decoding of blocks outside the box; other formats are
 decoded whole, then cropped.
 """
 import collections
+import functools
 
+import numpy as np
 import tensorflow as tf
 
 __all__ = ["CropBox", "check_crop", "check_resolution", "parse_crop", "decode_crop_resize",
-           "to_unit_range"]
+           "resize_fixed", "resize_weights", "to_unit_range"]
 
 CropBox = collections.namedtuple("CropBox", ["top", "left", "height", "width"])
 
@@ -98,12 +100,39 @@ def _decode_other(data, crop, channels):
     return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
 
 
+@functools.lru_cache(maxsize=32)
+def resize_weights(size_in, size_out):
+    """``(size_out, size_in)`` matrix of the antialiased bilinear resize along one axis.
+
+    Obtained by resizing the unit impulses with `tf.image.resize(...,
+    antialias=True)`, so it is exactly that op's kernel; the resize is
+    separable, hence ``resize(x) = A_h @ x @ A_w^T`` per channel.
+    """
+    with tf.init_scope():  # computed eagerly even while a dataset map is traced
+        impulses = tf.reshape(tf.eye(size_in), [size_in, size_in, 1, 1])
+        columns = tf.image.resize(impulses, [size_out, 1], antialias=True)
+        return np.ascontiguousarray(tf.reshape(columns, [size_in, size_out]).numpy().T)
+
+
+def resize_fixed(image, size_in, resolution):
+    """`tf.image.resize(image, [resolution] * 2, antialias=True)` for a known input size.
+
+    Two small matrix products with `resize_weights`: the same result (to
+    float rounding) about twice as fast as the general op on a CPU.
+    """
+    rows = tf.constant(resize_weights(int(size_in[0]), resolution))
+    cols = tf.constant(resize_weights(int(size_in[1]), resolution))
+    image = tf.ensure_shape(tf.cast(image, tf.float32), [size_in[0], size_in[1], None])
+    return tf.einsum("ri,ijc,sj->rsc", rows, image, cols)
+
+
 def decode_crop_resize(data, resolution, crop=None, channels=3):
     """Encoded image bytes -> uint8 ``(resolution, resolution, channels)``.
 
     JPEG, PNG, GIF (first frame) and BMP are accepted, told apart by their
     leading bytes. Grayscale becomes RGB and alpha is dropped (``channels=3``).
-    The crop is followed by an antialiased bilinear resize (a proper low-pass
+    The crop is followed by an antialiased bilinear resize (as two matrix
+    products when the crop box is fixed, see `resize_fixed`) (a proper low-pass
     filter when shrinking), rounded back to uint8 so that every source, cache
     and TFRecord holds the same compact pixels. Invalid data raises
     `tf.errors.InvalidArgumentError` (pipelines drop those elements).
@@ -116,7 +145,10 @@ def decode_crop_resize(data, resolution, crop=None, channels=3):
     is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_SIGNATURE)
     image = tf.cond(is_jpeg, lambda: _decode_jpeg(data, crop, channels),
                     lambda: _decode_other(data, crop, channels))
-    image = tf.image.resize(image, [resolution, resolution], antialias=True)
+    if isinstance(crop, CropBox):
+        image = resize_fixed(image, (crop.height, crop.width), resolution)
+    else:
+        image = tf.image.resize(image, [resolution, resolution], antialias=True)
     image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
     image.set_shape([resolution, resolution, channels])
     return image

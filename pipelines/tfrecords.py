@@ -2,8 +2,10 @@
 
 Each record is a `tf.train.Example` with
 
-* ``image``: the resized uint8 pixels, PNG-encoded (``format=b"png"``) or the
-  raw ``height * width * channels`` bytes in HWC order (``format=b"raw"``);
+* ``image``: the resized uint8 pixels, as the raw ``height * width * channels``
+  bytes in HWC order (``format=b"raw"``, the default: read about twice as
+  fast as PNG, 12 KB per image at 64x64, 2.5 GB for all of CelebA) or
+  PNG-encoded (``format=b"png"``, lossless, smaller on disk);
 * ``height``, ``width``, ``channels``: int64;
 * ``filename``: the source file's base name;
 * ``partition``: int64, CelebA's 0 = train, 1 = validation, 2 = test, -1 unknown;
@@ -33,6 +35,7 @@ _log = logging.getLogger(__name__)
 
 SPLITS = {"train": 0, "validation": 1, "test": 2, "all": None}
 RECORDS_PER_SHARD = 4096
+_PARSE_BLOCK = 128  # records parsed per call; a damaged record drops its whole block
 _FORMATS = ("png", "raw")
 
 
@@ -86,7 +89,7 @@ def write_records(examples, out_dir, *, num_shards, prefix="images", progress=No
 
 
 def write_shards(source, out_dir, *, resolution=64, crop=108, num_shards=None, split="all",
-                 image_format="png", prefix="celeba", seed=0, progress=None):
+                 image_format="raw", prefix="celeba", seed=0, progress=None):
     """Decode, crop and resize the images of ``source`` once, into TFRecord shards in ``out_dir``.
 
     ``source``: a CelebA folder (see `pipelines.celeba`; attributes and
@@ -222,20 +225,25 @@ def read_tfrecords(pattern, *, split="all", resolution=64, batch_size=64, labels
     wanted = SPLITS[split]
 
     def parse(serialized):
-        ex = tf.io.parse_single_example(serialized, spec)
+        # Vectorized over a block of records: one parse_example call, and for raw
+        # pixels one decode_raw, instead of one function call per image.
+        ex = tf.io.parse_example(serialized, spec)
         if image_format == "png":
-            image = tf.io.decode_png(ex["image"], channels=channels)
+            images = tf.map_fn(lambda d: tf.io.decode_png(d, channels=channels), ex["image"],
+                               fn_output_signature=tf.TensorSpec([stored, stored, channels],
+                                                                 tf.uint8))
         else:
-            image = tf.reshape(tf.io.decode_raw(ex["image"], tf.uint8), [stored, stored, channels])
+            images = tf.reshape(tf.io.decode_raw(ex["image"], tf.uint8),
+                                [-1, stored, stored, channels])
         if stored != resolution:
-            image = tf.image.resize(image, [resolution, resolution], antialias=True)
-            image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
-        image.set_shape([resolution, resolution, channels])
-        out = (image, tf.cast(ex["attributes"], tf.uint8)) if labels else image
+            images = tf.image.resize(images, [resolution, resolution], antialias=True)
+            images = tf.cast(tf.clip_by_value(tf.round(images), 0.0, 255.0), tf.uint8)
+        out = (images, tf.cast(ex["attributes"], tf.uint8)) if labels else images
         return out, ex["partition"]
 
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    ds = ds.ignore_errors()
+    ds = ds.batch(_PARSE_BLOCK).map(parse, num_parallel_calls=tf.data.AUTOTUNE,
+                                    deterministic=deterministic)
+    ds = ds.ignore_errors().unbatch()
     if wanted is not None:
         ds = ds.filter(lambda _, partition: tf.equal(partition, wanted))
     ds = ds.map(lambda element, _: element)

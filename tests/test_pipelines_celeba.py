@@ -11,7 +11,7 @@ from PIL import Image
 import pipelines
 from pipelines.celeba import ATTRIBUTES, celeba_crop, face_box
 from pipelines.common import sharded_input_fn
-from pipelines.images import decode_crop_resize
+from pipelines.images import decode_crop_resize, resize_fixed
 
 H, W = 218, 178
 N = 12  # good CelebA-shaped images 000001 ... 000012
@@ -153,9 +153,11 @@ def test_tfds_celeb_a_through_mock_data(tmp_path):
     np.testing.assert_array_equal(attrs, expected)
 
 
-def test_tfrecord_round_trip_equals_direct_pipeline(celeba_dir, tmp_path):
+@pytest.mark.parametrize("image_format", ["raw", "png"])
+def test_tfrecord_round_trip_equals_direct_pipeline(celeba_dir, tmp_path, image_format):
     out = tmp_path / "records"
-    summary = pipelines.write_shards(str(celeba_dir), str(out), resolution=RES, num_shards=3)
+    summary = pipelines.write_shards(str(celeba_dir), str(out), resolution=RES, num_shards=3,
+                                     image_format=image_format)
     assert summary["images"] == N and summary["skipped"] == 3 and len(summary["files"]) == 3
     direct, direct_attrs = _collect(pipelines.celeba(
         str(celeba_dir), labels=True, **_plain(celeba_dir, split="all")))
@@ -226,6 +228,13 @@ def test_crop_resize_same_eagerly_and_in_dataset_map():
             lambda d: decode_crop_resize(d, RES, box)))).numpy()
         np.testing.assert_array_equal(eager, mapped)
         assert eager.shape == (RES, RES, 3) and eager.dtype == np.uint8
+
+
+@pytest.mark.parametrize("size_in,size_out", [((108, 108), 64), ((218, 178), 16), ((20, 30), 48)])
+def test_fixed_size_resize_matches_tf_image_resize(size_in, size_out):
+    image = tf.random.stateless_uniform([*size_in, 3], seed=[1, 2], maxval=255.0)
+    expected = tf.image.resize(image, [size_out, size_out], antialias=True)
+    np.testing.assert_allclose(resize_fixed(image, size_in, size_out), expected, atol=1e-3)
 
 
 def test_default_crop_is_the_108_face_box():
