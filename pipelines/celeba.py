@@ -56,7 +56,7 @@ _ATTR_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
 _PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
 
 FolderFiles = collections.namedtuple(
-    "FolderFiles", ["paths", "partitions", "attributes", "image_size", "skipped"])
+    "FolderFiles", ["paths", "partitions", "attributes", "image_size", "skipped", "formats"])
 
 
 def face_box(size=DEFAULT_CROP, center=FACE_CENTER, image_size=IMAGE_SIZE):
@@ -148,7 +148,7 @@ def _image_size(path):
 def celeba_folder_files(folder, *, split="train", labels=False):
     """The screened image files of a CelebA-style folder for ``split``, with their metadata.
 
-    Returns ``FolderFiles(paths, partitions, attributes, image_size, skipped)``:
+    Returns ``FolderFiles(paths, partitions, attributes, image_size, skipped, formats)``:
     ``partitions`` per path (-1 without a partition file), ``attributes`` a
     uint8 ``(n, 40)`` array (or ``None`` without an attribute file),
     ``image_size`` ``(height, width)`` of the first image, ``skipped`` the
@@ -176,7 +176,8 @@ def celeba_folder_files(folder, *, split="train", labels=False):
     if labels and attr_path is None:
         raise FileNotFoundError(f"labels=True needs list_attr_celeba.txt beside {image_dir!r} "
                                 "(or in its parent folder).")
-    good, bad = screen_images(files, what=repr(image_dir))
+    formats = set()
+    good, bad = screen_images(files, what=repr(image_dir), formats=formats)
     attributes = None
     if attr_path is not None:
         table = read_attributes(attr_path)
@@ -192,7 +193,7 @@ def celeba_folder_files(folder, *, split="train", labels=False):
                          "a usable image.")
     parts = [partitions.get(os.path.basename(p), -1) if partitions else -1 for p in good]
     return FolderFiles(good, np.asarray(parts, np.int64), attributes, _image_size(good[0]),
-                       len(bad))
+                       len(bad), formats)
 
 
 def _source_kind(source):
@@ -307,4 +308,5 @@ def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False,
                           crop=celeba_crop(crop), **common)
     files = celeba_folder_files(path, split=split, labels=labels)
     return stream_image_files(files.paths, crop=celeba_crop(crop, files.image_size),
+                              jpeg_only=files.formats == {"jpeg"},
                               extras=files.attributes if labels else None, **common)

@@ -58,7 +58,7 @@ def list_files(path_or_glob, *, recursive=True):
 
 
 def _check_one(path):
-    """``None`` if ``path`` looks like a complete image, else a short reason."""
+    """``(format, None)`` if ``path`` looks like a complete image, else ``(None, reason)``."""
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -66,24 +66,28 @@ def _check_one(path):
             f.seek(max(0, size - _TAIL_BYTES))
             tail = f.read()
     except OSError as e:
-        return f"unreadable ({e.strerror})"
+        return None, f"unreadable ({e.strerror})"
     for signature, name, end_marker in _SIGNATURES:
         if head.startswith(signature):
             if end_marker is not None and end_marker not in tail:
-                return f"truncated {name}"
-            return None
-    return "not an image"
+                return None, f"truncated {name}"
+            return name, None
+    return None, "not an image"
 
 
-def screen_images(paths, *, what=None, threads=8):
+def screen_images(paths, *, what=None, threads=8, formats=None):
     """Split ``paths`` into ``(good, bad)`` where ``bad`` is a list of ``(path, reason)``.
 
     Logs ONE warning with the number of skipped files and the first few names.
-    ``what`` names the source in that warning.
+    ``what`` names the source in that warning. ``formats``, if a set, receives
+    the formats found among the good files (``"jpeg"``, ``"png"``, ...).
     """
     paths = list(paths)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        reasons = list(pool.map(_check_one, paths, chunksize=256))
+        results = list(pool.map(_check_one, paths, chunksize=256))
+    reasons = [r for _, r in results]
+    if formats is not None:
+        formats.update(f for f, _ in results if f is not None)
     good = [p for p, r in zip(paths, reasons) if r is None]
     bad = [(p, r) for p, r in zip(paths, reasons) if r is not None]
     if bad:
@@ -94,7 +98,7 @@ def screen_images(paths, *, what=None, threads=8):
     return good, bad
 
 
-def find_images(path_or_glob, *, recursive=True, screen=True):
+def find_images(path_or_glob, *, recursive=True, screen=True, formats=None):
     """Sorted image files under ``path_or_glob``, screened (see `screen_images`).
 
     Raises `FileNotFoundError` for a missing path / empty match and
@@ -103,7 +107,7 @@ def find_images(path_or_glob, *, recursive=True, screen=True):
     files = list_files(path_or_glob, recursive=recursive)
     if not screen:
         return files
-    good, _ = screen_images(files, what=repr(str(path_or_glob)))
+    good, _ = screen_images(files, what=repr(str(path_or_glob)), formats=formats)
     if not good:
         raise ValueError(f"None of the {len(files)} files in {str(path_or_glob)!r} is a "
                          "complete JPEG, PNG, GIF or BMP image.")

@@ -36,7 +36,7 @@ def _apply_cache(ds, cache):
 
 def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, extras=None,
                        shuffle=True, repeat=True, cache=None, seed=None, deterministic=False,
-                       shard=None, shuffle_buffer=SHUFFLE_BUFFER):
+                       shard=None, shuffle_buffer=SHUFFLE_BUFFER, jpeg_only=False):
     """Batches of images decoded from ``paths`` (already screened), with ``extras`` rows alongside.
 
     Order of work: file names are sharded and shuffled (a full shuffle of the
@@ -48,7 +48,8 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
     apart from the list of names (and the cache, when asked for).
 
     ``extras``: optional array with one row per path (e.g. attributes);
-    batches are then ``(images, float32 extras)``.
+    batches are then ``(images, float32 extras)``. ``jpeg_only``: the screen
+    found only JPEGs, so the decoder needs no format test.
     """
     batch_size = check_batch_size(batch_size)
     resolution = check_resolution(resolution)
@@ -80,7 +81,8 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
             names = names.repeat()
 
     def load(path, *rest):
-        image = decode_crop_resize(tf.io.read_file(path), resolution, crop, channels)
+        image = decode_crop_resize(tf.io.read_file(path), resolution, crop, channels,
+                                   jpeg_only=jpeg_only)
         return (image, *rest) if rest else image
 
     ds = names.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -130,8 +132,10 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
     check_crop(crop)
     check_cache(cache)
     check_shard(shard)
-    paths = find_images(path_or_glob, recursive=recursive)
-    return stream_image_files(paths, resolution=resolution, batch_size=batch_size, crop=crop,
+    formats = set()
+    paths = find_images(path_or_glob, recursive=recursive, formats=formats)
+    return stream_image_files(paths, jpeg_only=formats == {"jpeg"}, resolution=resolution,
+                              batch_size=batch_size, crop=crop,
                               channels=channels, shuffle=shuffle, repeat=repeat, cache=cache,
                               seed=seed, deterministic=deterministic, shard=shard,
                               shuffle_buffer=shuffle_buffer)

@@ -126,7 +126,7 @@ def resize_fixed(image, size_in, resolution):
     return tf.einsum("ri,ijc,sj->rsc", rows, image, cols)
 
 
-def decode_crop_resize(data, resolution, crop=None, channels=3):
+def decode_crop_resize(data, resolution, crop=None, channels=3, jpeg_only=False):
     """Encoded image bytes -> uint8 ``(resolution, resolution, channels)``.
 
     JPEG, PNG, GIF (first frame) and BMP are accepted, told apart by their
@@ -136,15 +136,19 @@ def decode_crop_resize(data, resolution, crop=None, channels=3):
     filter when shrinking), rounded back to uint8 so that every source, cache
     and TFRecord holds the same compact pixels. Invalid data raises
     `tf.errors.InvalidArgumentError` (pipelines drop those elements).
+    ``jpeg_only=True`` skips the format test (for inputs known to be JPEG).
     """
     resolution = check_resolution(resolution)
     crop = check_crop(crop)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}.")
     data = tf.convert_to_tensor(data, tf.string)
-    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_SIGNATURE)
-    image = tf.cond(is_jpeg, lambda: _decode_jpeg(data, crop, channels),
-                    lambda: _decode_other(data, crop, channels))
+    if jpeg_only:
+        image = _decode_jpeg(data, crop, channels)
+    else:
+        is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_SIGNATURE)
+        image = tf.cond(is_jpeg, lambda: _decode_jpeg(data, crop, channels),
+                        lambda: _decode_other(data, crop, channels))
     if isinstance(crop, CropBox):
         image = resize_fixed(image, (crop.height, crop.width), resolution)
     else:
