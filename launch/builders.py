@@ -78,5 +78,6 @@ def build_gan(fv, compile_model=True):
             d_optimizer=keras.optimizers.Adam(fv.d_lr, beta_1=fv.beta1, beta_2=fv.beta2),
             g_optimizer=keras.optimizers.Adam(fv.g_lr, beta_1=fv.beta1, beta_2=fv.beta2),
             loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
-            gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma)
+            gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma,
+            steps_per_execution=fv.steps_per_execution)
     return gan

@@ -17,8 +17,22 @@ __all__ = ["SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFinite
            "NonFiniteError", "make_checkpoint", "latest_checkpoint_step"]
 
 
-def _due(step, every):
-    return every and step > 0 and step % every == 0
+class _Interval:
+    """True once per crossed multiple of ``every`` (robust to steps_per_execution > 1)."""
+
+    def __init__(self, every):
+        self.every = int(every)
+        self.last = None
+
+    def due(self, step):
+        if not self.every:
+            return False
+        if self.last is None:
+            self.last = step
+            return step > 0 and step % self.every == 0
+        crossed = step // self.every > self.last // self.every
+        self.last = step
+        return crossed
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -40,6 +54,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.seed = seed
         self.real_samples = None if real_samples is None else np.asarray(real_samples)
         self._last_written = None
+        self._interval = _Interval(every_n_steps)
 
     def latents(self):
         return self.model.sample_latent(self.num_samples, seed=self.seed)
@@ -63,7 +78,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.model.step
-        if _due(step, self.every_n_steps):
+        if self._interval.due(step):
             self.write(step)
 
     def on_train_end(self, logs=None):
@@ -75,12 +90,12 @@ class SampleGrid(keras.callbacks.Callback):
 def make_checkpoint(gan):
     """A `tf.train.Checkpoint` of everything training needs to resume exactly.
 
-    Holds G, D, both optimizers (iterations and slots), the step counter and
-    the EMA generator when kept. Optimizers must be built (``GAN.compile``
+    Holds G, D, both optimizers (iterations and slots), the step counter, the
+    noise seed and the EMA generator when kept. Optimizers must be built (``GAN.compile``
     builds them) so their slots restore immediately.
     """
     items = dict(generator=gan.generator, discriminator=gan.discriminator,
-                 step=gan.step_counter)
+                 step=gan.step_counter, noise_seed=gan.noise_seed)
     if getattr(gan, "d_optimizer", None) is not None:
         items.update(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer)
     if gan.ema_generator is not None:
@@ -121,6 +136,7 @@ class Checkpointer(keras.callbacks.Callback):
         self._manager = None
         self._gan = None
         self.last_saved_step = None
+        self._interval = _Interval(every_n_steps)
 
     def _manager_for(self, gan):
         if self._manager is None or self._gan is not gan:
@@ -155,7 +171,7 @@ class Checkpointer(keras.callbacks.Callback):
         return path
 
     def on_train_batch_end(self, batch, logs=None):
-        if _due(self.model.step, self.every_n_steps) and not self.model.stop_training:
+        if self._interval.due(self.model.step) and not self.model.stop_training:
             self.save()
 
     def on_train_end(self, logs=None):

@@ -73,7 +73,9 @@ class GAN(keras.Model):
         with ``d = min(ema_decay, (1 + t) / (10 + t))`` at generator step ``t``
         (the warm-up of `tf.train.ExponentialMovingAverage`); BatchNorm moving
         statistics are copied. `generate` uses the EMA copy.
-      seed: base seed of the training noise (random if None).
+      seed: base seed of the training noise (random if None). The noise of
+        step ``t`` is a stateless function of (seed, t, replica), so a restored
+        run continues the same stream.
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
@@ -91,7 +93,10 @@ class GAN(keras.Model):
         self.latent_dim = int(latent_dim)
         self.latent_distribution = latent_distribution
         self.ema_decay = None if ema_decay is None else float(ema_decay)
-        self.seed = random.randrange(2 ** 31) if seed is None else int(seed)
+        seed = random.randrange(2 ** 31) if seed is None else int(seed)
+        # A variable, so a checkpoint carries the noise stream along with the weights.
+        self.noise_seed = keras.Variable(seed, dtype="int64", trainable=False,
+                                         name="noise_seed")
         self.ema_generator = None
         if self.ema_decay is not None:
             try:
@@ -159,7 +164,8 @@ class GAN(keras.Model):
     def _seed_for(self, stream, counter):
         """A stateless seed unique to (base seed, stream, counter, replica)."""
         seed = tf.random.experimental.stateless_fold_in(
-            tf.constant([self.seed, stream], tf.int64), tf.cast(counter, tf.int64))
+            tf.stack([tf.convert_to_tensor(self.noise_seed), tf.constant(stream, tf.int64)]),
+            tf.cast(counter, tf.int64))
         ctx = tf.distribute.get_replica_context()
         if ctx is not None:
             seed = tf.random.experimental.stateless_fold_in(

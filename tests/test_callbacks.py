@@ -1,0 +1,126 @@
+"""Callbacks and tfgan2.train: pictures, metrics.jsonl, checkpoints, resume, NaN stop."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import tfgan2
+from tfgan2 import callbacks, networks, visualize
+
+
+def small_gan(vector=False, seed=0):
+    keras.utils.set_random_seed(seed)
+    if vector:
+        g = networks.gaussian_generator(latent_dim=4, dim=10, hidden=8)
+        d = networks.gaussian_discriminator(dim=10, hidden=8)
+    else:
+        g = networks.mlp_generator(latent_dim=4, image_shape=(8, 8, 1), hidden=8)
+        d = networks.mlp_discriminator(image_shape=(8, 8, 1), hidden=8)
+    gan = tfgan2.GAN(g, d, latent_dim=4, ema_decay=0.9, seed=seed)
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    return gan
+
+
+def data(vector=False):
+    shape = (32, 10) if vector else (32, 8, 8, 1)
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(x).batch(8, drop_remainder=True).repeat()
+
+
+def test_image_grid_layout():
+    imgs = np.full((5, 4, 3, 1), -1.0, np.float32)
+    imgs[2] = 1.0
+    grid = visualize.image_grid(imgs, cols=3, pad=1)
+    assert grid.shape == (2 * 5 + 1, 3 * 4 + 1, 1) and grid.dtype == np.uint8
+    assert grid[1:5, 9:12].min() == 255 and grid[1:5, 1:4].max() == 0
+    np.testing.assert_array_equal(visualize.to_uint8([-1.0, 0.0, 1.0, 3.0]), [0, 128, 255, 255])
+
+
+def test_train_writes_run_directory_and_resumes(tmp_path, capsys):
+    gan = small_gan()
+    result = tfgan2.train(gan, data(), str(tmp_path), 7, log_every=3, sample_every=4,
+                          checkpoint_every=3, keep_checkpoints=2, num_samples=9, verbose=0)
+    assert result.final_step == 7 and result.checkpoint.endswith("ckpt-7")
+    assert callbacks.latest_checkpoint_step(str(tmp_path / "checkpoints")) == 7
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*.index"))
+    assert kept == ["ckpt-6.index", "ckpt-7.index"]  # keep the last 2
+    samples = sorted(p.name for p in (tmp_path / "samples").glob("*.png"))
+    assert samples == ["step_0000004.png", "step_0000007.png"]
+    assert Image.open(tmp_path / "samples" / "step_0000004.png").size[0] > 50
+    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 6, 7]
+    assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in rows)
+    assert (tmp_path / "losses.png").stat().st_size > 1000
+
+    fresh = small_gan(seed=5)
+    capsys.readouterr()
+    result = tfgan2.train(fresh, data(), str(tmp_path), 10, log_every=3, sample_every=0,
+                          checkpoint_every=0, num_samples=9, verbose=0)
+    assert "Resuming from step 7" in capsys.readouterr().out
+    assert result.start_step == 7 and result.final_step == 10
+    assert int(fresh.g_optimizer.iterations.numpy()) == 10
+    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 6, 7, 10]  # an epoch of 3 from step 7
+
+    again = tfgan2.train(small_gan(), data(), str(tmp_path), 10, verbose=0)
+    assert again.start_step == again.final_step == 10 and again.history is None
+
+
+def test_vector_data_gets_histograms(tmp_path):
+    gan = small_gan(vector=True)
+    real = np.random.default_rng(1).normal(3, 1, (50, 10))
+    tfgan2.train(gan, data(vector=True), str(tmp_path), 2, log_every=2, sample_every=1,
+                 num_samples=16, real_samples=real, verbose=0)
+    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == [
+        "step_0000001.png", "step_0000002.png"]
+
+
+def test_sample_grid_uses_fixed_latents(tmp_path):
+    gan = small_gan()
+    grid = callbacks.SampleGrid(str(tmp_path), num_samples=4, seed=3)
+    grid.set_model(gan)
+    np.testing.assert_array_equal(grid.latents(), small_gan(seed=9).sample_latent(4, seed=3))
+    assert grid.write(12).endswith("step_0000012.png")
+
+
+def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path):
+    gan = small_gan()
+    tfgan2.train(gan, data(), str(tmp_path), 4, log_every=2, checkpoint_every=2, verbose=0)
+    good = [p.name for p in (tmp_path / "checkpoints").iterdir()]
+    kernel = gan.discriminator.get_layer("logit").kernel
+
+    def poison(batch, logs):  # D diverges during step 5 of the resumed run
+        if gan.step == 4:
+            kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+
+    with pytest.raises(callbacks.NonFiniteError) as err:
+        tfgan2.train(gan, data(), str(tmp_path), 10, log_every=2, checkpoint_every=1,
+                     verbose=0,
+                     callbacks=[keras.callbacks.LambdaCallback(on_train_batch_begin=poison)])
+    message = str(err.value)
+    assert "step 5" in message and "ckpt-4" in message
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == sorted(good)
+    fresh = small_gan(seed=3)
+    assert callbacks.Checkpointer(str(tmp_path / "checkpoints")).restore(fresh) == 4
+    assert all(np.all(np.isfinite(w)) for w in fresh.discriminator.get_weights())
+
+
+def test_checkpointer_refuses_non_finite_weights(tmp_path):
+    gan = small_gan()
+    ckpt = callbacks.Checkpointer(str(tmp_path))
+    ckpt.set_model(gan)
+    kernel = gan.generator.get_layer("fc1").kernel
+    kernel.assign(np.full(kernel.shape, np.inf, np.float32))
+    with pytest.raises(callbacks.NonFiniteError, match="not saving"):
+        ckpt.save()
+    assert not list(tmp_path.iterdir())
+
+
+def test_train_rejects_bad_schedule(tmp_path):
+    with pytest.raises(ValueError, match="train_steps"):
+        tfgan2.train(small_gan(), data(), str(tmp_path), 0)
+    with pytest.raises(ValueError, match="sample_every"):
+        tfgan2.train(small_gan(), data(), str(tmp_path), 5, sample_every=-1)
