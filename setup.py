@@ -20,6 +20,7 @@ setup(
         "numpy>=1.26",
         "pillow>=10.0",
         "scikit-learn>=1.3",
+        "scipy>=1.11",
     ],
-    extras_require={"test": ["pytest>=7.4", "scipy>=1.11"]},
+    extras_require={"test": ["pytest>=7.4"]},
 )

@@ -15,7 +15,19 @@ def data_shape(fv):
         return (28, 28, 1)
     if fv.data_source == "gaussian":
         return (fv.gaussian_size,)
+    if fv.data_source in ("celeba", "celeba_tfds"):
+        return (fv.resolution, fv.resolution, 3)
+    if fv.data_source == "image_folder":
+        return (fv.resolution, fv.resolution, fv.channels)
     raise ValueError(f"Unknown --data_source={fv.data_source!r}.")
+
+
+def crop_spec(fv):
+    """The --crop flag as the pipelines' crop argument."""
+    crop = fv.crop.strip().lower()
+    if crop == "auto":
+        crop = "108" if fv.data_source in ("celeba", "celeba_tfds") else "center"
+    return None if crop == "none" else crop if crop == "center" else int(crop)
 
 
 def build_dataset(fv):
@@ -23,7 +35,17 @@ def build_dataset(fv):
     if fv.data_source == "digits":
         return pipelines.digits(fv.batch_size, seed=fv.seed)
     if fv.data_source == "mnist":
-        return pipelines.mnist(fv.batch_size, data_dir=fv.data_dir, seed=fv.seed)
+        return pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir, seed=fv.seed)
+    if fv.data_source in ("celeba", "celeba_tfds"):
+        source = "tfds" if fv.data_source == "celeba_tfds" else fv.data_dir
+        return pipelines.celeba(source, split=fv.split, resolution=fv.resolution,
+                                batch_size=fv.batch_size, crop=crop_spec(fv),
+                                data_dir=fv.data_dir if source == "tfds" else None,
+                                seed=fv.seed)
+    if fv.data_source == "image_folder":
+        return pipelines.image_folder(fv.data_dir, resolution=fv.resolution,
+                                      batch_size=fv.batch_size, channels=fv.channels,
+                                      crop=crop_spec(fv), seed=fv.seed)
     if fv.data_source == "gaussian":
         return pipelines.gaussian(fv.batch_size, mean=fv.gaussian_mean, std=fv.gaussian_std,
                                   size=fv.gaussian_size, seed=fv.seed)

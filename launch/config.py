@@ -12,7 +12,13 @@ from absl import flags
 __all__ = ["define_train_flags", "TRAIN_FLAGS", "DATA_SOURCES", "NETWORKS", "LOSSES",
            "write_flagfile", "read_flagfile", "validate"]
 
-DATA_SOURCES = ("digits", "gaussian", "mnist")
+DATA_SOURCES = ("digits", "gaussian", "mnist", "celeba", "celeba_tfds", "image_folder")
+# Sources read from --data_dir, and what it must name for each.
+DATA_DIR_MEANING = {
+    "celeba": "the CelebA folder (img_align_celeba/ with the attribute and partition lists) "
+              "or prepared TFRecords (a folder of *.tfrecord or a glob pattern)",
+    "image_folder": "a folder (or glob pattern) of JPEG/PNG images",
+}
 NETWORKS = ("dcgan", "mlp", "infogan", "gaussian")
 LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge")
 NORMALIZATIONS = ("batch", "none", "spectral")
@@ -35,31 +41,41 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("string", "workdir", "runs/digits",
       "Run directory: flags.cfg, checkpoints/, samples/, metrics.jsonl, losses.png. "
       "A directory holding a checkpoint is resumed.")
-    d("integer", "train_steps", 6000, "Total training steps (batches).", lower_bound=1)
-    d("integer", "log_every", 200, "Steps between metrics.jsonl rows (one Keras epoch).",
+    d("integer", "train_steps", 10000, "Total training steps (batches).", lower_bound=1)
+    d("integer", "log_every", 500, "Steps between metrics.jsonl rows (one Keras epoch).",
       lower_bound=1)
     d("integer", "sample_every", 1000, "Steps between sample pictures (0: only at the end).",
       lower_bound=0)
-    d("integer", "checkpoint_every", 1000, "Steps between checkpoints (0: only at the end).",
+    d("integer", "checkpoint_every", 2000, "Steps between checkpoints (0: only at the end).",
       lower_bound=0)
     d("integer", "keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
     d("integer", "num_grid", 64, "Samples in each sample grid.", lower_bound=1)
     d("integer", "seed", 0, "Seed of the data order, initial weights and training noise.")
     # Data.
     d("enum", "data_source", "digits", "Training data.", enum_values=list(DATA_SOURCES))
-    d("string", "data_dir", None, "Data directory (TFDS data_dir for mnist).")
+    d("string", "data_dir", None,
+      "celeba: the CelebA folder or prepared TFRecords (folder or glob); image_folder: the "
+      "image folder; mnist, celeba_tfds: the TFDS data directory.")
+    d("string", "split", "train", "Data split of mnist and the celeba sources "
+      "(celeba: train, validation, test or all).")
+    d("string", "crop", "auto",
+      "Crop before resizing: 'auto' (celeba: the 108 x 108 face box; image_folder: "
+      "'center'), N (celeba: an N x N box centred on the face), 'center' (the largest "
+      "centred square) or 'none'.")
+    d("integer", "channels", 3, "Channels of image_folder data (1 or 3).", lower_bound=1,
+      upper_bound=3)
     d("integer", "batch_size", 64, "Global batch size.", lower_bound=1)
     d("float", "gaussian_mean", 4.0, "Mean of the gaussian data source.")
     d("float", "gaussian_std", 1.25, "Standard deviation of the gaussian data source.",
       lower_bound=1e-12)
     d("integer", "gaussian_size", 200, "Length of each gaussian vector.", lower_bound=1)
     # Networks.
-    d("enum", "network", "dcgan", "Generator/discriminator pair.", enum_values=list(NETWORKS))
+    d("enum", "network", "mlp", "Generator/discriminator pair.", enum_values=list(NETWORKS))
     d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan.")
-    d("integer", "capacity", 32, "dcgan NET_CAPACITY: filters of the first D block.",
+    d("integer", "capacity", 16, "dcgan NET_CAPACITY: filters of the first D block.",
       lower_bound=1)
-    d("integer", "filter_size", 3, "dcgan convolution kernel size.", lower_bound=1)
-    d("enum", "d_normalization", "spectral", "Normalization in the dcgan discriminator.",
+    d("integer", "filter_size", 5, "dcgan convolution kernel size.", lower_bound=1)
+    d("enum", "d_normalization", "batch", "Normalization in the dcgan discriminator.",
       enum_values=list(NORMALIZATIONS))
     d("integer", "latent_dim", 64, "Size of the latent vector z.", lower_bound=1)
     d("enum", "latent_distribution", "normal", "p(z).", enum_values=["normal", "uniform"])
@@ -76,7 +92,7 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
-    d("integer", "steps_per_execution", 1,
+    d("integer", "steps_per_execution", 10,
       "Training steps run per call into the compiled step function (fewer Python round "
       "trips; callbacks see the step counter advance in jumps).", lower_bound=1)
     return flag_values
@@ -88,13 +104,32 @@ def validate(fv):
     Raises:
       ValueError: naming the flag, its value and the valid values.
     """
+    per_call = fv.steps_per_execution
+    for name in ("train_steps", "log_every"):
+        if fv[name].value % per_call:
+            raise ValueError(f"--{name}={fv[name].value} is invalid: it must be a multiple of "
+                             f"--steps_per_execution={per_call}.")
     res = fv.resolution
-    if fv.network == "dcgan" and (res < 8 or res & (res - 1)):
-        raise ValueError(f"--resolution={res} is invalid: dcgan needs a power of two >= 8 "
+    if res < 8 or res & (res - 1):
+        raise ValueError(f"--resolution={res} is invalid: it must be a power of two >= 8 "
                          f"(8, 16, 32, 64, 128, ...).")
-    if fv.data_source == "digits" and fv.network == "dcgan" and res != 8:
+    if fv.data_source == "digits" and res != 8:
         raise ValueError(f"--resolution={res} is invalid for --data_source=digits: "
                          f"the digits are 8x8, use --resolution=8.")
+    if fv.data_source == "mnist" and fv.network == "dcgan":
+        raise ValueError("--network=dcgan needs power-of-two images and MNIST is 28x28: "
+                         "use --network=mlp or --network=infogan.")
+    if fv.data_source in DATA_DIR_MEANING and not fv.data_dir:
+        raise ValueError(f"--data_source={fv.data_source} needs --data_dir: "
+                         f"{DATA_DIR_MEANING[fv.data_source]}.")
+    if fv.data_source == "image_folder" and fv.channels not in (1, 3):
+        raise ValueError(f"--channels={fv.channels} is invalid: use 1 or 3.")
+    crop = fv.crop.strip().lower()
+    face_box = fv.data_source in ("celeba", "celeba_tfds") and crop.isdigit() and int(crop) > 0
+    if not (crop in ("auto", "center", "none") or face_box):
+        raise ValueError(f"--crop={fv.crop} is invalid for --data_source={fv.data_source}: use "
+                         f"'auto', 'center', 'none'"
+                         f"{' or a face box size such as 108 or 140' if 'celeba' in fv.data_source else ''}.")
     if (fv.data_source == "gaussian") != (fv.network == "gaussian"):
         raise ValueError(f"--network={fv.network} does not fit --data_source={fv.data_source}: "
                          f"vector data needs --network=gaussian and the reverse.")

@@ -2,12 +2,14 @@
 
 The public API: `GAN` (a `keras.Model` with a two-tape `train_step`), `train`
 (fit into a resumable run directory), and the modules `losses`,
-`regularizers`, `networks`, `callbacks` and `visualize`.
+`regularizers`, `networks`, `callbacks`, `visualize`, `metrics` (the math of
+FID, KID, IS, precision/recall) and `classifier` (a small domain classifier
+for evaluation features).
 """
-from tfgan2 import callbacks, losses, networks, regularizers, visualize
+from tfgan2 import callbacks, classifier, losses, metrics, networks, regularizers, visualize
 from tfgan2.gan import GAN
 from tfgan2.training import train
 
 __version__ = "0.1.0"
-__all__ = ["GAN", "train", "callbacks", "losses", "networks", "regularizers", "visualize",
-           "__version__"]
+__all__ = ["GAN", "train", "callbacks", "classifier", "losses", "metrics", "networks",
+           "regularizers", "visualize", "__version__"]

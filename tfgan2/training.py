@@ -52,6 +52,8 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
       workdir: the run directory (created if needed).
       train_steps: total number of steps of the run (including resumed ones).
       log_every: steps per Keras epoch; each epoch appends a row to ``metrics.jsonl``.
+        With ``steps_per_execution`` k > 1 (set in ``compile``), ``log_every`` and
+        ``train_steps`` minus the restored step must be multiples of k.
       sample_every, checkpoint_every: intervals in steps (0 disables; a final
         sample picture and checkpoint are always written).
       keep_checkpoints: how many checkpoints to keep.
@@ -74,6 +76,10 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
     for name, value in (("sample_every", sample_every), ("checkpoint_every", checkpoint_every)):
         if int(value) != value or value < 0:
             raise ValueError(f"{name} must be an integer >= 0 (0 disables), got {value!r}.")
+    per_call = int(getattr(gan, "steps_per_execution", 1) or 1)
+    if log_every % per_call:
+        raise ValueError(f"log_every={log_every} must be a multiple of the model's "
+                         f"steps_per_execution={per_call}: Keras runs whole executions.")
     os.makedirs(workdir, exist_ok=True)
     checkpointer = callbacks_lib.Checkpointer(
         os.path.join(workdir, "checkpoints"), every_n_steps=checkpoint_every,
@@ -86,6 +92,10 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
         _say(f"Nothing to do: the run in {workdir} is already at step {start} "
              f"(train_steps={train_steps}).")
         return RunResult(start, start, None, checkpointer.latest)
+    if (train_steps - start) % per_call:
+        raise ValueError(f"train_steps={train_steps} minus the restored step {start} must be a "
+                         f"multiple of steps_per_execution={per_call}, so that the run ends "
+                         f"exactly at train_steps.")
 
     guard = callbacks_lib.NonFiniteGuard()
     all_callbacks = [

@@ -1,0 +1,106 @@
+"""launch.train / launch.sample end to end in subprocesses, and the flag checks."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(env, *args, timeout=300):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, timeout=timeout,
+                          capture_output=True, text=True)
+
+
+TINY = ["--train_steps=6", "--log_every=3", "--sample_every=3", "--checkpoint_every=3",
+        "--batch_size=8", "--latent_dim=4", "--num_grid=4", "--steps_per_execution=3"]
+
+
+def test_train_then_sample_end_to_end(tmp_path, subprocess_env):
+    workdir = tmp_path / "run"
+    proc = run(subprocess_env, "launch.train", f"--workdir={workdir}", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Done: step 6" in proc.stdout
+    for name in ("flags.cfg", "metrics.jsonl", "losses.png", "checkpoints/checkpoint",
+                 "samples/step_0000003.png", "samples/step_0000006.png"):
+        assert (workdir / name).exists(), name
+    rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 6]
+    cfg = (workdir / "flags.cfg").read_text()
+    assert "--steps_per_execution=3" in cfg and "--loss=non_saturating" in cfg and f"--workdir={workdir}" in cfg
+
+    out = tmp_path / "s.npz"
+    proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--num=10", f"--out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    images = np.load(out)["images"]
+    assert images.shape == (10, 8, 8, 1) and images.dtype == np.float32
+    assert images.min() >= -1 and images.max() <= 1 and images.std() > 0
+
+    png = tmp_path / "s.png"
+    proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--num=9", f"--out={png}",
+               "--scale=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert Image.open(png).size == (2 * (3 * 9 + 1), 2 * (3 * 9 + 1))
+
+    # The run directory's flags.cfg reproduces the run; on the same workdir it resumes.
+    proc = run(subprocess_env, "launch.train", f"--flagfile={workdir}/flags.cfg",
+               "--train_steps=9")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Resuming from step 6" in proc.stdout and "Done: step 9" in proc.stdout
+
+
+def test_gaussian_run_writes_histograms_and_vectors(tmp_path, subprocess_env):
+    workdir = tmp_path / "g"
+    proc = run(subprocess_env, "launch.train", f"--flagfile={ROOT}/gaussian.cfg",
+               f"--workdir={workdir}", "--train_steps=20", "--sample_every=10", "--log_every=10")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (workdir / "samples" / "step_0000020.png").exists()
+    out = tmp_path / "g.npz"
+    proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--num=5", f"--out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert np.load(out)["images"].shape == (5, 200)
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--loss=vanilla", "flag --loss=vanilla: value should be one of <minimax|non_saturating|"
+                       "least_squares|wasserstein|hinge>"),
+    ("--train_steps=0", "flag --train_steps=0"),
+    ("--batch_size=-4", "flag --batch_size=-4"),
+    ("--resolution=12", "--resolution=12 is invalid: it must be a power of two >= 8"),
+    ("--resolution=16", "the digits are 8x8, use --resolution=8"),
+    ("--data_source=cifar", "flag --data_source=cifar: value should be one of"),
+    ("--network=gaussian", "--network=gaussian does not fit --data_source=digits"),
+    ("--train_steps=25", "--train_steps=25 is invalid: it must be a multiple of "
+                         "--steps_per_execution=10"),
+    ("--data_source=celeba", "--data_source=celeba needs --data_dir"),
+    ("--crop=sideways", "--crop=sideways is invalid"),
+])
+def test_invalid_flags_fail_before_any_work(tmp_path, subprocess_env, flag, message):
+    workdir = tmp_path / "never"
+    proc = run(subprocess_env, "launch.train", f"--workdir={workdir}", flag, timeout=60)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert not workdir.exists()
+
+
+def test_sample_errors_name_the_problem(tmp_path, subprocess_env):
+    proc = run(subprocess_env, "launch.sample", f"--workdir={tmp_path}", "--out=x.npz")
+    assert proc.returncode != 0 and "No flags file" in proc.stderr
+    proc = run(subprocess_env, "launch.sample", f"--workdir={tmp_path}", "--out=x.jpg")
+    assert proc.returncode != 0 and "must end in .npz or .png" in proc.stderr
+
+
+def test_default_flags_equal_digits_cfg():
+    from absl import flags
+
+    from launch import config
+
+    defaults = config.define_train_flags(flags.FlagValues())
+    defaults(["x"])
+    from_file = config.read_flagfile(os.path.join(ROOT, "digits.cfg"))
+    for name in config.TRAIN_FLAGS:
+        assert from_file[name].value == defaults[name].value, name
