@@ -83,9 +83,11 @@ def save_scored_grid(path, images, scores=None, title=None, cols=None):
         ax.set_axis_off()
         if scores is not None:
             ax.set_title(f"{float(scores[i]):.2f}", fontsize=7, pad=2)
+    top = 1.0
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+        top = 1.0 - 0.35 / fig.get_figheight()
+        fig.suptitle(title, fontsize=9, y=0.998)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, top))
     _atomic_savefig(fig, path, dpi=80)
 
 
