@@ -74,8 +74,9 @@ class GAN(keras.Model):
         (the warm-up of `tf.train.ExponentialMovingAverage`); BatchNorm moving
         statistics are copied. `generate` uses the EMA copy.
       seed: base seed of the training noise (random if None). The noise of
-        step ``t`` is a stateless function of (seed, t, replica), so a restored
-        run continues the same stream.
+        step ``t`` is a stateless function of (seed, t) drawn for the global
+        batch, each replica taking its own rows: a restored run continues the
+        same stream, and 1 or N replicas see the same noise.
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
@@ -152,6 +153,29 @@ class GAN(keras.Model):
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
 
+    def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`, after checking that batches split evenly over the replicas."""
+        self.check_batch_splits(x)
+        return super().fit(x, *args, **kwargs)
+
+    def check_batch_splits(self, dataset):
+        """Raise ValueError if ``dataset``'s (static) global batch does not split over the replicas.
+
+        Every replica must get the same number of examples, or the global-batch
+        averages of the losses would be wrong. Batch with ``drop_remainder=True``
+        so that the batch size is static.
+        """
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        spec = getattr(dataset, "element_spec", None)
+        if spec is None or replicas == 1:
+            return
+        first = tf.nest.flatten(spec)[0]
+        batch = first.shape[0] if first.shape.rank else None
+        if batch is not None and batch % replicas:
+            raise ValueError(
+                f"The global batch of {batch} examples does not split evenly across "
+                f"{replicas} replicas: use a batch size that is a multiple of {replicas}.")
+
     @property
     def metrics(self):
         return list(self._trackers.values())
@@ -162,21 +186,35 @@ class GAN(keras.Model):
 
     # ----------------------------------------------------------------- noise
     def _seed_for(self, stream, counter):
-        """A stateless seed unique to (base seed, stream, counter, replica)."""
-        seed = tf.random.experimental.stateless_fold_in(
+        """A stateless seed unique to (base seed, stream, counter); equal on all replicas."""
+        return tf.random.experimental.stateless_fold_in(
             tf.stack([tf.convert_to_tensor(self.noise_seed), tf.constant(stream, tf.int64)]),
             tf.cast(counter, tf.int64))
+
+    @staticmethod
+    def _replica_share(draw, batch_size):
+        """This replica's rows of a draw made for the whole global batch.
+
+        ``draw(n)`` must be a deterministic function of its seed, so every
+        replica makes the same global draw and keeps rows
+        ``[r * batch_size, (r + 1) * batch_size)``: replicas get different
+        noise, and a step is the same whatever the number of replicas.
+        """
         ctx = tf.distribute.get_replica_context()
-        if ctx is not None:
-            seed = tf.random.experimental.stateless_fold_in(
-                seed, tf.cast(ctx.replica_id_in_sync_group, tf.int64))
-        return seed
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if ctx is None or replicas == 1:
+            return draw(batch_size)
+        start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * batch_size
+        return draw(batch_size * replicas)[start:start + batch_size]
 
     def _latent(self, batch_size, seed):
-        shape = tf.stack([batch_size, self.latent_dim])
-        if self.latent_distribution == "uniform":
-            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
-        return tf.random.stateless_normal(shape, seed)
+        def draw(n):
+            shape = tf.stack([n, self.latent_dim])
+            if self.latent_distribution == "uniform":
+                return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+            return tf.random.stateless_normal(shape, seed)
+
+        return self._replica_share(draw, batch_size)
 
     def sample_latent(self, num, seed=None):
         """``num`` latent vectors from ``p(z)`` as a float32 NumPy array."""
@@ -218,8 +256,10 @@ class GAN(keras.Model):
             fake_logits = self.discriminator(fake, training=True)
             per_example = self._d_loss_fn(real_logits, fake_logits)
             if self.gradient_penalty > 0:
-                gp = regularizers.gradient_penalty(
-                    self.discriminator, real, fake, seed=self._seed_for(_GP_MIX, step))
+                seed = self._seed_for(_GP_MIX, step)
+                eps = self._replica_share(
+                    lambda n: tf.random.stateless_uniform(tf.stack([n]), seed), batch)
+                gp = regularizers.gradient_penalty(self.discriminator, real, fake, eps=eps)
                 per_example += self.gradient_penalty * gp
             if self.r1_gamma > 0:
                 per_example += 0.5 * self.r1_gamma * r1

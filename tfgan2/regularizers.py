@@ -26,7 +26,7 @@ def _logits_and_squared_input_gradient(discriminator, inputs, training):
     return logits, tf.reduce_sum(tf.square(grads), axis=axes)
 
 
-def gradient_penalty(discriminator, real, fake, *, seed, training=True):
+def gradient_penalty(discriminator, real, fake, *, seed=None, eps=None, training=True):
     """WGAN-GP penalty (Gulrajani et al. 2017, arXiv:1704.00028).
 
     ``x_hat = eps * x + (1 - eps) * G(z)`` with ``eps ~ U[0, 1]`` drawn per
@@ -35,12 +35,17 @@ def gradient_penalty(discriminator, real, fake, *, seed, training=True):
     Args:
       discriminator: callable returning logits.
       real, fake: tensors of the same shape ``(B, ...)``.
-      seed: shape-(2,) int seed for the stateless draw of ``eps``.
+      seed: shape-(2,) int seed for the stateless draw of ``eps``, or
+      eps: the mixing factors themselves, shape ``(B,)``, in [0, 1].
     """
     real = tf.cast(real, fake.dtype)
-    shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
-    eps = tf.random.stateless_uniform(shape, seed=seed, minval=0.0, maxval=1.0,
-                                      dtype=real.dtype)
+    batch = tf.shape(real)[:1]
+    if eps is None:
+        if seed is None:
+            raise ValueError("gradient_penalty needs a seed or the mixing factors eps.")
+        eps = tf.random.stateless_uniform(batch, seed=seed, minval=0.0, maxval=1.0)
+    shape = tf.concat([batch, tf.ones([tf.rank(real) - 1], tf.int32)], 0)
+    eps = tf.reshape(tf.cast(eps, real.dtype), shape)
     mixed = eps * real + (1.0 - eps) * fake
     _, squared_norm = _logits_and_squared_input_gradient(discriminator, mixed, training)
     norm = tf.sqrt(squared_norm + 1e-12)

@@ -1,0 +1,78 @@
+"""tfgan2.GAN under MirroredStrategy on two logical CPUs (set up in conftest.py)."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfgan2
+from tfgan2 import networks
+
+DEVICES = ["/cpu:0", "/cpu:1"]
+
+
+@pytest.fixture(scope="module")
+def mirrored():
+    # One strategy object for the whole module: every new MirroredStrategy
+    # restarts its collective instance keys, which then clash in the runtime's
+    # cache with those of earlier strategies over the same devices.
+    return tf.distribute.MirroredStrategy(DEVICES)
+
+
+def build(strategy, **compile_kwargs):
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        g = networks.mlp_generator(latent_dim=4, image_shape=(4, 4, 1), hidden=8)
+        d = networks.mlp_discriminator(image_shape=(4, 4, 1), hidden=8)
+        gan = tfgan2.GAN(g, d, latent_dim=4, ema_decay=0.5, seed=3)
+        gan.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.5), **compile_kwargs)
+    return gan
+
+
+def batches(batch=8):
+    x = np.random.default_rng(0).uniform(-1, 1, (batch * 2, 4, 4, 1)).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).repeat()
+
+
+@pytest.mark.parametrize("compile_kwargs", [
+    dict(loss="non_saturating"),
+    dict(loss="wasserstein", gradient_penalty=10.0),
+    dict(loss="hinge", r1_gamma=2.0, d_steps=2),
+    dict(loss="least_squares", g_steps=2),
+])
+def test_two_replicas_match_one(mirrored, compile_kwargs):
+    one = build(tf.distribute.OneDeviceStrategy("/cpu:0"), **compile_kwargs)
+    two = build(mirrored, **compile_kwargs)
+    assert two.distribute_strategy.num_replicas_in_sync == 2
+    h1 = one.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0).history
+    h2 = two.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0).history
+    for a, b in [(one.generator, two.generator), (one.discriminator, two.discriminator),
+                 (one.ema_generator, two.ema_generator)]:
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_allclose(wa, wb, rtol=2e-4, atol=2e-5)
+    # Logged losses are the true global means, not 1/N of them.
+    for key in ("d_loss", "g_loss", "p_real", "p_fake"):
+        assert h2[key][0] == pytest.approx(h1[key][0], rel=1e-4, abs=1e-5), key
+    assert two.step == 2 and int(two.d_optimizer.iterations.numpy()) == 2 * compile_kwargs.get(
+        "d_steps", 1)
+
+
+def test_each_replica_draws_different_noise(mirrored):
+    strategy = mirrored
+    gan = build(strategy)
+
+    @tf.function
+    def draw():
+        return strategy.run(lambda: gan._latent(3, gan._seed_for(1, 0)))
+
+    a, b = strategy.experimental_local_results(draw())
+    assert not np.allclose(a.numpy(), b.numpy())
+    # Together the replicas hold exactly the rows of the single-device global draw.
+    single = build(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    np.testing.assert_array_equal(np.concatenate([a.numpy(), b.numpy()]),
+                                  single._latent(6, single._seed_for(1, 0)).numpy())
+
+
+def test_uneven_global_batch_is_a_clear_error(mirrored):
+    gan = build(mirrored)
+    with pytest.raises(ValueError, match="batch of 7 examples does not split evenly across 2"):
+        gan.fit(batches(batch=7), steps_per_epoch=1, epochs=1, verbose=0)
