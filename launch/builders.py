@@ -88,6 +88,14 @@ def build_networks(fv):
     raise ValueError(f"Unknown --network={fv.network!r}.")
 
 
+def learning_rate(fv, base, updates_per_step):
+    """``base``, or a linear decay from ``base`` to 0 over the run's optimizer updates."""
+    if fv.lr_schedule == "linear_decay":
+        return keras.optimizers.schedules.PolynomialDecay(
+            base, decay_steps=fv.train_steps * updates_per_step, end_learning_rate=0.0, power=1.0)
+    return base
+
+
 def build_gan(fv, compile_model=True):
     """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers unless told not to."""
     keras.utils.set_random_seed(fv.seed)
@@ -97,8 +105,10 @@ def build_gan(fv, compile_model=True):
                      ema_decay=fv.ema_decay or None, seed=fv.seed)
     if compile_model:
         gan.compile(
-            d_optimizer=keras.optimizers.Adam(fv.d_lr, beta_1=fv.beta1, beta_2=fv.beta2),
-            g_optimizer=keras.optimizers.Adam(fv.g_lr, beta_1=fv.beta1, beta_2=fv.beta2),
+            d_optimizer=keras.optimizers.Adam(learning_rate(fv, fv.d_lr, fv.d_steps),
+                                              beta_1=fv.beta1, beta_2=fv.beta2),
+            g_optimizer=keras.optimizers.Adam(learning_rate(fv, fv.g_lr, fv.g_steps),
+                                              beta_1=fv.beta1, beta_2=fv.beta2),
             loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
             gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma,
             steps_per_execution=fv.steps_per_execution)

@@ -86,6 +86,8 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "beta1", 0.5, "Adam beta_1 of both optimizers.", lower_bound=0.0, upper_bound=1.0)
     d("float", "beta2", 0.999, "Adam beta_2 of both optimizers.", lower_bound=0.0,
       upper_bound=1.0)
+    d("enum", "lr_schedule", "constant", "Learning rates: constant, or linear_decay to 0 at "
+      "--train_steps.", enum_values=["constant", "linear_decay"])
     d("integer", "d_steps", 1, "Discriminator updates per step.", lower_bound=1)
     d("integer", "g_steps", 1, "Generator updates per step.", lower_bound=1)
     d("float", "gradient_penalty", 0.0, "WGAN-GP weight (0: off).", lower_bound=0.0)
@@ -95,6 +97,28 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "steps_per_execution", 10,
       "Training steps run per call into the compiled step function (fewer Python round "
       "trips; callbacks see the step counter advance in jumps).", lower_bound=1)
+    # Monitoring and evaluation during training.
+    d("bool", "tensorboard", True,
+      "Write TensorBoard events (training scalars every --log_every steps, sample grids "
+      "every --sample_every steps, evaluation metrics) to <workdir>/tensorboard/.")
+    d("integer", "eval_every", 0,
+      "Steps between evaluations during training (0: none); results go to metrics.jsonl "
+      "as eval/<name> and to TensorBoard.", lower_bound=0)
+    d("string", "eval_metrics", "fid,kid",
+      "Comma-separated metrics of the evaluations during training (launch.evaluate lists "
+      "them: fid, kid, is, pr, tstr, confusion; vector data: fid, kid, pr, confusion, "
+      "moments).")
+    d("integer", "eval_num_samples", 500, "Generated samples per evaluation during training.",
+      lower_bound=2)
+    d("enum", "eval_features", "classifier",
+      "Features of image metrics: 'classifier' (a CNN trained on the run's labelled data, "
+      "saved as <workdir>/eval/classifier.keras) or 'inception' (needs --inception_weights).",
+      enum_values=["classifier", "inception"])
+    d("string", "inception_weights", None,
+      "Local copy of inception_v3_weights_tf_dim_ordering_tf_kernels.h5 (Keras applications "
+      "release file) for --eval_features=inception; nothing is downloaded.")
+    d("integer", "classifier_epochs", 30, "Training epochs of the domain classifier.",
+      lower_bound=1)
     return flag_values
 
 

@@ -42,11 +42,14 @@ def main(argv):
     dataset = builders.build_dataset(FLAGS)
     gan = builders.build_gan(FLAGS)
     start = time.time()
-    result = tfgan2.train(
-        gan, dataset, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
-        sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
-        keep_checkpoints=FLAGS.keep_checkpoints, num_samples=FLAGS.num_grid,
-        sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS))
+    try:
+        result = tfgan2.train(
+            gan, dataset, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
+            sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
+            keep_checkpoints=FLAGS.keep_checkpoints, num_samples=FLAGS.num_grid,
+            sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS))
+    except tfgan2.callbacks.NonFiniteError as exc:
+        sys.exit(f"tfgan2: {exc}")
     print(f"Done: step {result.final_step} in {time.time() - start:.1f} s; "
           f"checkpoint {result.checkpoint}; samples in {os.path.join(workdir, 'samples')}",
           flush=True)

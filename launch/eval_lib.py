@@ -1,0 +1,199 @@
+"""Evaluation set-up shared by the launchers: run restore, real data, evaluator, training callbacks.
+
+Takes parsed flag values (a run's ``flags.cfg``) and turns them into
+`tfgan2.evaluation` / `tfgan2.features` objects. Defines no flags, so
+`launch.train`, `launch.evaluate` and `launch.sample` can all import it.
+"""
+import math
+import os
+
+import numpy as np
+
+from launch import builders, config
+
+__all__ = ["restore_gan", "real_data", "domain_classifier", "build_evaluator",
+           "training_callbacks", "format_table", "CLASSIFIER_PATH"]
+
+# Relative to the run directory.
+CLASSIFIER_PATH = os.path.join("eval", "classifier.keras")
+LABELLED_SOURCES = ("digits", "mnist")
+
+
+def restore_gan(workdir):
+    """``(train_flags, gan, checkpoint_path)``: the run's GAN with its newest checkpoint restored.
+
+    Raises:
+      FileNotFoundError: no ``flags.cfg`` or no checkpoint in ``workdir``.
+    """
+    import tensorflow as tf
+    import tfgan2
+
+    fv = config.read_flagfile(os.path.join(workdir, "flags.cfg"))
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    path = tf.train.latest_checkpoint(ckpt_dir)
+    if path is None:
+        raise FileNotFoundError(f"No checkpoint in {ckpt_dir}: train the run first.")
+    gan = builders.build_gan(fv, compile_model=False)
+    tfgan2.callbacks.make_checkpoint(gan).restore(path).expect_partial()
+    return fv, gan, path
+
+
+def real_data(fv, num=None):
+    """``(data, labels)`` of the run's data source; ``labels`` is None for unlabelled sources.
+
+    digits: all 1,797 digits and their classes. mnist: ``num`` images of the
+    run's split with labels (TFDS, no download). Other sources: ``num``
+    examples from ``ceil(num / batch_size)`` batches of the training
+    pipeline (`launch.builders.build_dataset`).
+    """
+    if fv.data_source == "digits":
+        import pipelines
+
+        return pipelines.digits_arrays()
+    if num is None:
+        raise ValueError(f"--data_source={fv.data_source} needs a number of real examples")
+    if fv.data_source == "mnist":
+        import pipelines
+
+        dataset = pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir,
+                                  labels=True, seed=fv.seed, download=False)
+    else:
+        dataset = builders.build_dataset(fv)
+    data, labels = [], []
+    for batch in dataset.take(math.ceil(num / fv.batch_size)):
+        if isinstance(batch, (tuple, list)):
+            data.append(np.asarray(batch[0]))
+            labels.append(np.asarray(batch[1]))
+        else:
+            data.append(np.asarray(batch))
+    data = np.concatenate(data)[:num].astype(np.float32)
+    if labels and np.asarray(labels[0]).ndim == 1:
+        return data, np.concatenate(labels)[:num].astype(np.int64)
+    return data, None
+
+
+def domain_classifier(fv, workdir, images, labels, epochs, seed=0):
+    """``(ClassifierExtractor, info)``: the run's classifier, loaded or trained into ``eval/``."""
+    from tfgan2 import features
+
+    if labels is None:
+        raise ValueError(
+            f"the domain classifier needs class labels, and --data_source={fv.data_source} has "
+            f"none (labelled sources: {', '.join(LABELLED_SOURCES)}); use "
+            f"--features=inception with --inception_weights=PATH.")
+    model, info = features.load_or_train_classifier(
+        os.path.join(workdir, CLASSIFIER_PATH), images, labels, epochs=epochs, seed=seed)
+    return features.ClassifierExtractor(model), info
+
+
+def build_evaluator(fv, workdir, metrics, num_samples, *, features="classifier",
+                    inception_weights=None, classifier_epochs=30, seed=0):
+    """An `tfgan2.evaluation.Evaluator` for the run described by ``fv``, and a dict of notes.
+
+    Image data: the reference set is the real data; the domain classifier
+    (trained on its stratified 75%, stored in ``<workdir>/eval/``) labels
+    samples for tstr and, with ``features="classifier"``, supplies the
+    features; its held-out 25% is tstr's test set and confusion's real half.
+    Vector data: raw vectors are the features (fid, kid, pr, confusion,
+    moments).
+
+    Raises:
+      ValueError: unknown or unsupported metrics, or classifier features for a
+        source without labels.
+      FileNotFoundError: ``features="inception"`` without a weights file.
+    """
+    from tfgan2 import evaluation
+    from tfgan2 import features as features_lib
+
+    vector = len(builders.data_shape(fv)) == 1
+    metrics = evaluation.check_metrics(metrics, vector_data=vector)
+    if features not in ("classifier", "inception"):
+        raise ValueError(f"features must be 'classifier' or 'inception', got {features!r}")
+    notes = {"features": "raw" if vector else features}
+    data, labels = real_data(fv, None if fv.data_source == "digits" else max(num_samples, 1000))
+    kwargs = dict(threshold=evaluation.decision_threshold(fv.loss), seed=seed)
+    if vector:
+        return evaluation.Evaluator(metrics, data, num_samples, **kwargs), notes
+
+    needs_classifier = features == "classifier" or "tstr" in metrics
+    extractor = labeller = heldout = real_train = None
+    if needs_classifier:
+        labeller, info = domain_classifier(fv, workdir, data, labels, classifier_epochs, seed)
+        notes["classifier"] = os.path.join(workdir, CLASSIFIER_PATH)
+        notes["classifier_heldout_accuracy"] = info["heldout_accuracy"]
+        heldout = (data[info["heldout_indices"]], labels[info["heldout_indices"]])
+        real_train = (data[info["train_indices"]], labels[info["train_indices"]])
+    if features == "inception":
+        extractor = features_lib.InceptionExtractor(inception_weights)
+    else:
+        extractor = labeller
+    evaluator = evaluation.Evaluator(
+        metrics, data, num_samples, extractor=extractor, labeller=labeller, heldout=heldout,
+        real_train=real_train, tstr_epochs=classifier_epochs, **kwargs)
+    return evaluator, notes
+
+
+def training_callbacks(fv, workdir):
+    """The monitoring callbacks ``launch.train`` passes to `tfgan2.train`, from the run's flags.
+
+    ``--tensorboard``: a `tfgan2.summaries.TensorBoardLogger` on
+    ``<workdir>/tensorboard`` (scalars every ``--log_every``, images every
+    ``--sample_every`` steps). ``--eval_every`` > 0: a
+    `tfgan2.evaluation.EvaluationCallback` with ``--eval_metrics`` on
+    ``--eval_num_samples`` samples, writing ``metrics.jsonl`` rows and
+    TensorBoard scalars.
+
+    Raises:
+      ValueError / FileNotFoundError: as `build_evaluator`, before training starts.
+    """
+    from tfgan2 import evaluation, summaries
+
+    callbacks = []
+    log_dir = os.path.join(workdir, "tensorboard") if fv.tensorboard else None
+    if log_dir:
+        callbacks.append(summaries.TensorBoardLogger(
+            log_dir, every_n_steps=fv.log_every, num_images=min(fv.num_grid, 64),
+            image_every_n_steps=fv.sample_every or fv.log_every, seed=fv.seed))
+    if fv.eval_every:
+        evaluator, _ = build_evaluator(
+            fv, workdir, fv.eval_metrics, fv.eval_num_samples, features=fv.eval_features,
+            inception_weights=fv.inception_weights, classifier_epochs=fv.classifier_epochs,
+            seed=fv.seed)
+        callbacks.append(evaluation.EvaluationCallback(
+            fv.eval_every, evaluator, log_dir=log_dir,
+            metrics_path=os.path.join(workdir, "metrics.jsonl")))
+    return callbacks
+
+
+_ROWS = [
+    ("fid", "Frechet distance", "{:.4f}"), ("kid", "KID", "{:.5f}"),
+    ("kid_std", "  KID std over subsets", "{:.5f}"), ("is", "Inception Score", "{:.3f}"),
+    ("is_std", "  IS std over splits", "{:.3f}"), ("precision", "precision (k=3)", "{:.3f}"),
+    ("recall", "recall (k=3)", "{:.3f}"), ("tstr_accuracy", "TSTR accuracy", "{:.4f}"),
+    ("trtr_accuracy", "  train-on-real accuracy", "{:.4f}"),
+    ("real_mean", "real mean", "{:.4f}"), ("fake_mean", "generated mean", "{:.4f}"),
+    ("real_std", "real std", "{:.4f}"), ("fake_std", "generated std", "{:.4f}"),
+]
+
+
+def format_table(results):
+    """A two-column text table of an ``eval.json`` dict."""
+    lines = [f"{'step':<28}{results.get('step')}",
+             f"{'samples':<28}{results.get('num_samples')}",
+             f"{'features':<28}{results.get('features')}"]
+    if "classifier_heldout_accuracy" in results:
+        lines.append(f"{'classifier held-out acc.':<28}"
+                     f"{results['classifier_heldout_accuracy']:.4f}")
+    for key, label, fmt in _ROWS:
+        if key in results:
+            lines.append(f"{label:<28}{fmt.format(results[key])}")
+    if "confusion" in results:
+        c = results["confusion"]
+        n_real = c["real_as_real"] + c["real_as_fake"]
+        n_fake = c["fake_as_real"] + c["fake_as_fake"]
+        lines.append(f"{'D confusion':<28}{'judged real':>12}{'judged fake':>12}")
+        lines.append(f"{'  real (' + str(n_real) + ')':<28}{c['real_as_real']:>12}"
+                     f"{c['real_as_fake']:>12}")
+        lines.append(f"{'  generated (' + str(n_fake) + ')':<28}{c['fake_as_real']:>12}"
+                     f"{c['fake_as_fake']:>12}")
+    return "\n".join(lines)
