@@ -94,6 +94,14 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
+    # Distribution.
+    d("enum", "strategy", "default", "Distribution strategy: default (one device), mirrored "
+      "(all local GPUs or --devices), multi_worker (from TF_CONFIG), tpu (--tpu).",
+      enum_values=["default", "mirrored", "multi_worker", "tpu"])
+    d("list", "devices", None, "Devices for --strategy=mirrored, e.g. /gpu:0,/gpu:1.")
+    d("string", "tpu", None, "TPU name or address for --strategy=tpu.")
+    d("integer", "logical_cpus", 0, "Split the CPU into this many logical devices (0: don't), "
+      "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
     d("integer", "steps_per_execution", 10,
       "Training steps run per call into the compiled step function (fewer Python round "
       "trips; callbacks see the step counter advance in jumps).", lower_bound=1)

@@ -1,11 +1,24 @@
-"""Write samples of a trained run: ``python -m launch.sample --workdir=DIR --num=N --out=FILE``.
+"""Write samples and latent-space pictures of a trained run.
 
-Rebuilds the networks from ``DIR/flags.cfg``, restores the newest checkpoint
-of ``DIR/checkpoints`` (the EMA generator when the run kept one) and writes
+    python -m launch.sample --workdir=DIR --num=N --out=FILE.npz|FILE.png        # --mode=grid
+    python -m launch.sample --workdir=DIR --mode=interpolate --num=4 --steps=9 --out=walk.png
+    python -m launch.sample --workdir=DIR --mode=arithmetic --classes=7,1 --out=arith.png
 
-* ``FILE.npz``: key ``images``, float32 ``(N, H, W, C)`` in [-1, 1] for image
-  data, or ``(N, D)`` as generated for vector data;
-* ``FILE.png``: a grid of the images (a histogram for vector data).
+Rebuilds the networks from ``DIR/flags.cfg`` and restores the newest
+checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
+
+* ``grid``: ``FILE.npz`` (key ``images``, float32 ``(N, H, W, C)`` in [-1, 1]
+  for image data, ``(N, D)`` as generated for vector data) or ``FILE.png``,
+  a grid of the images (a histogram for vector data).
+* ``interpolate``: ``--num`` pairs of random latents, each walked in
+  ``--steps`` steps twice, linearly and spherically (slerp), one row each.
+* ``arithmetic``: ``--pool`` random latents are grouped by the class the
+  run's domain classifier (``DIR/eval/classifier.keras``, trained first if
+  missing; labelled data sources only) predicts for their image, keeping
+  confident predictions (p > 0.9). For classes ``a,b`` (``--classes``;
+  default the two most frequent) each of ``--num`` rows shows G(mean z of
+  a), G(mean z of b), a class-b sample G(z) and G(z - mean z_b + mean z_a);
+  the share of results the classifier calls ``a`` is printed.
 """
 import os
 import sys
@@ -14,36 +27,32 @@ import numpy as np
 from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Run directory written by launch.train.")
-flags.DEFINE_integer("num", 64, "Number of samples.", lower_bound=1)
-flags.DEFINE_string("out", None, "Output file: .npz or .png.")
+flags.DEFINE_enum("mode", "grid", ["grid", "interpolate", "arithmetic"], "What to draw.")
+flags.DEFINE_integer("num", 64, "grid: samples; interpolate: latent pairs; arithmetic: rows.",
+                     lower_bound=1)
+flags.DEFINE_string("out", None, "Output file: .npz or .png (interpolate, arithmetic: .png).")
 flags.DEFINE_integer("seed", 0, "Seed of the latent draw.")
 flags.DEFINE_integer("scale", 4, "PNG grids: pixels per image pixel.", lower_bound=1)
+flags.DEFINE_integer("steps", 8, "interpolate: images per path, endpoints included.",
+                     lower_bound=2)
+flags.DEFINE_string("classes", "", "arithmetic: 'a,b' (the attribute vector is mean z of "
+                    "class a minus mean z of class b); default the two most frequent classes.")
+flags.DEFINE_integer("pool", 2000, "arithmetic: latents drawn to form the class groups.",
+                     lower_bound=10)
+flags.DEFINE_integer("classifier_epochs", None, "arithmetic: epochs of the domain classifier "
+                     "if it has to be trained (default: the run's --classifier_epochs).",
+                     lower_bound=1)
 flags.mark_flags_as_required(["workdir", "out"])
 FLAGS = flags.FLAGS
 
 OUTPUT_KINDS = (".npz", ".png")
+CONFIDENT = 0.9
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    kind = os.path.splitext(FLAGS.out)[1].lower()
-    if kind not in OUTPUT_KINDS:
-        raise app.UsageError(f"--out={FLAGS.out}: the file must end in .npz or .png.")
-    from launch import builders, config
-    import tensorflow as tf
+def _grid(train_flags, gan, path, kind):
+    from launch import builders
     import tfgan2
 
-    try:
-        train_flags = config.read_flagfile(os.path.join(FLAGS.workdir, "flags.cfg"))
-    except FileNotFoundError as exc:
-        raise app.UsageError(str(exc))
-    ckpt_dir = os.path.join(FLAGS.workdir, "checkpoints")
-    path = tf.train.latest_checkpoint(ckpt_dir)
-    if path is None:
-        raise app.UsageError(f"No checkpoint in {ckpt_dir}: train the run first.")
-    gan = builders.build_gan(train_flags, compile_model=False)
-    tfgan2.callbacks.make_checkpoint(gan).restore(path).expect_partial()
     images = gan.generate(FLAGS.num, seed=FLAGS.seed)
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     if kind == ".npz":
@@ -54,6 +63,93 @@ def main(argv):
     else:
         tfgan2.visualize.save_image_grid(FLAGS.out, images, scale=FLAGS.scale)
     print(f"Wrote {len(images)} samples of shape {images.shape[1:]} from {path} to {FLAGS.out}")
+
+
+def _interpolate(gan, path):
+    import tfgan2
+
+    ends = gan.sample_latent(2 * FLAGS.num, seed=FLAGS.seed)
+    rows, titles = [], []
+    for i in range(FLAGS.num):
+        for method in tfgan2.latent.INTERPOLATIONS:
+            z = tfgan2.latent.interpolate(ends[2 * i], ends[2 * i + 1], FLAGS.steps, method)
+            rows.append(gan.generate(len(z), latents=z))
+            titles.append(f"{i + 1}: {'slerp' if method == 'spherical' else 'linear'}")
+    t = np.linspace(0.0, 1.0, FLAGS.steps)
+    tfgan2.visualize.save_image_table(
+        FLAGS.out, np.stack(rows), row_titles=titles, col_titles=[f"t={v:.2f}" for v in t],
+        title=f"latent interpolation, {os.path.basename(path)}")
+    print(f"Wrote {FLAGS.num} pairs x 2 paths x {FLAGS.steps} steps from {path} to {FLAGS.out}")
+
+
+def _arithmetic(train_flags, gan, path):
+    from launch import eval_lib
+    import tfgan2
+
+    images, labels = eval_lib.real_data(train_flags, max(FLAGS.pool, 1000))
+    epochs = FLAGS.classifier_epochs or train_flags.classifier_epochs
+    classifier, _ = eval_lib.domain_classifier(train_flags, FLAGS.workdir, images, labels, epochs)
+    z = gan.sample_latent(FLAGS.pool, seed=FLAGS.seed)
+    probs, _ = classifier(gan.generate(len(z), latents=z))
+    confident = probs.max(axis=1) > CONFIDENT
+    z, groups = z[confident], probs[confident].argmax(axis=1)
+    counts = np.bincount(groups, minlength=classifier.num_classes)
+    if FLAGS.classes:
+        try:
+            a, b = (int(c) for c in FLAGS.classes.split(","))
+        except ValueError:
+            raise app.UsageError(f"--classes={FLAGS.classes}: expected two class numbers 'a,b'.")
+    else:
+        a, b = (int(c) for c in np.argsort(-counts, kind="stable")[:2])
+    for c in (a, b):
+        if not 0 <= c < len(counts) or counts[c] == 0:
+            raise app.UsageError(f"class {c} has no confident sample among {FLAGS.pool} "
+                                 f"(counts per class: {counts.tolist()}); pick others with "
+                                 f"--classes or raise --pool.")
+    means, _ = tfgan2.latent.group_means(z, groups, len(counts))
+    bases = z[groups == b][:FLAGS.num]
+    results = tfgan2.latent.latent_arithmetic(z, groups, a, b, bases)
+    operands = gan.generate(2, latents=means[[a, b]])
+    base_images = gan.generate(len(bases), latents=bases)
+    result_images = gan.generate(len(results), latents=results)
+    table = np.stack([np.stack([operands[0], operands[1], base_images[i], result_images[i]])
+                      for i in range(len(bases))])
+    tfgan2.visualize.save_image_table(
+        FLAGS.out, table, col_titles=[f"mean z ({a})", f"mean z ({b})", f"z ({b})",
+                                      f"z - {b} + {a}"],
+        title=f"latent arithmetic, classes {a} and {b}")
+    hit = float(np.mean(classifier.predict(result_images) == a))
+    print(f"Wrote {len(bases)} rows of z({b}) - mean z({b}) + mean z({a}) from {path} to "
+          f"{FLAGS.out}; confident samples per class {counts.tolist()}; results classified "
+          f"as {a}: {hit:.2f}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    kind = os.path.splitext(FLAGS.out)[1].lower()
+    if kind not in OUTPUT_KINDS:
+        raise app.UsageError(f"--out={FLAGS.out}: the file must end in .npz or .png.")
+    if FLAGS.mode != "grid" and kind != ".png":
+        raise app.UsageError(f"--mode={FLAGS.mode} draws a picture: --out must end in .png.")
+    from launch import eval_lib
+
+    try:
+        train_flags, gan, path = eval_lib.restore_gan(FLAGS.workdir)
+    except FileNotFoundError as exc:
+        raise app.UsageError(str(exc))
+    if FLAGS.mode != "grid" and train_flags.data_source == "gaussian":
+        raise app.UsageError(f"--mode={FLAGS.mode} draws images; the run's data are vectors.")
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+    if FLAGS.mode == "grid":
+        _grid(train_flags, gan, path, kind)
+    elif FLAGS.mode == "interpolate":
+        _interpolate(gan, path)
+    else:
+        try:
+            _arithmetic(train_flags, gan, path)
+        except ValueError as exc:
+            raise app.UsageError(str(exc))
 
 
 def run():

@@ -36,11 +36,24 @@ def main(argv):
     import tfgan2
     from launch import builders
 
+    if FLAGS.logical_cpus:
+        tfgan2.distribute.split_cpu(FLAGS.logical_cpus)
+    try:
+        strategy = tfgan2.distribute.make_strategy(FLAGS.strategy, devices=FLAGS.devices,
+                                                   tpu=FLAGS.tpu)
+    except ValueError as exc:
+        raise app.UsageError(str(exc))
+    replicas = strategy.num_replicas_in_sync
+    if FLAGS.batch_size % replicas:
+        raise app.UsageError(f"--batch_size={FLAGS.batch_size} does not split evenly across "
+                             f"{replicas} replicas: use a multiple of {replicas}.")
     config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
     print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
-          f"batch {FLAGS.batch_size}, loss {FLAGS.loss}; run directory {workdir}", flush=True)
+          f"batch {FLAGS.batch_size} over {replicas} replica(s), loss {FLAGS.loss}; "
+          f"run directory {workdir}", flush=True)
     dataset = builders.build_dataset(FLAGS)
-    gan = builders.build_gan(FLAGS)
+    with strategy.scope():
+        gan = builders.build_gan(FLAGS)
     start = time.time()
     try:
         result = tfgan2.train(

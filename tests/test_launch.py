@@ -104,3 +104,15 @@ def test_default_flags_equal_digits_cfg():
     from_file = config.read_flagfile(os.path.join(ROOT, "digits.cfg"))
     for name in config.TRAIN_FLAGS:
         assert from_file[name].value == defaults[name].value, name
+
+
+def test_mirrored_on_logical_cpus(tmp_path, subprocess_env):
+    workdir = tmp_path / "m"
+    proc = run(subprocess_env, "launch.train", f"--workdir={workdir}", *TINY,
+               "--strategy=mirrored", "--logical_cpus=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "over 2 replica(s)" in proc.stdout and "Done: step 6" in proc.stdout
+    proc = run(subprocess_env, "launch.train", f"--workdir={tmp_path / 'odd'}", *TINY,
+               "--strategy=mirrored", "--logical_cpus=2", "--batch_size=7")
+    assert proc.returncode != 0
+    assert "--batch_size=7 does not split evenly across 2 replicas" in proc.stderr

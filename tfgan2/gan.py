@@ -1,5 +1,6 @@
 """`GAN`: a `keras.Model` whose `train_step` alternates discriminator and generator updates."""
 import random
+import warnings
 
 import keras
 import numpy as np
@@ -130,7 +131,9 @@ class GAN(keras.Model):
           gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
           r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
-            ``jit_compile``, ``run_eagerly``).
+            ``jit_compile``, ``run_eagerly``). With more than one replica,
+            ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
+            warning.
         """
         if d_optimizer is g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer "
@@ -141,6 +144,14 @@ class GAN(keras.Model):
         for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
+            # Keras runs multi-step executions inside tf.cond, where the optimizers'
+            # cross-replica merge_call fails (keras-team/keras#19246).
+            warnings.warn(
+                f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
+                f"Keras with {replicas} replicas; using 1 step per execution.", stacklevel=2)
+            kwargs["steps_per_execution"] = 1
         super().compile(optimizer=None, **kwargs)
         self.loss_name = loss
         self._d_loss_fn, self._g_loss_fn = losses_lib.get(loss)
@@ -204,7 +215,13 @@ class GAN(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if ctx is None or replicas == 1:
             return draw(batch_size)
-        start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * batch_size
+        replica = ctx.replica_id_in_sync_group
+        # A Python int where the strategy knows it statically (mirrored, multi-worker):
+        # the replica-id tensor captured inside Keras's steps_per_execution loop is
+        # otherwise left as an unfed placeholder.
+        static = tf.get_static_value(replica)
+        replica = int(static) if static is not None else tf.cast(replica, tf.int32)
+        start = replica * batch_size
         return draw(batch_size * replicas)[start:start + batch_size]
 
     def _latent(self, batch_size, seed):

@@ -10,7 +10,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = ["to_uint8", "image_grid", "save_image_grid", "save_scored_grid",
-           "save_loss_plot", "save_histogram", "grid_shape"]
+           "save_loss_plot", "save_histogram", "grid_shape", "confusion_figure",
+           "save_confusion_matrix", "save_image_table"]
 
 
 def to_uint8(images):
@@ -140,4 +141,72 @@ def save_histogram(path, real, fake, bins=60, title=None):
     if title:
         ax.set_title(title)
     fig.tight_layout()
+    _atomic_savefig(fig, path, dpi=90)
+
+
+def confusion_figure(counts, title=None):
+    """D's confusion matrix as a `Figure`: rows true (real, generated), columns judged (real, fake).
+
+    ``counts`` is a dict with ``real_as_real``, ``real_as_fake``,
+    ``fake_as_real`` and ``fake_as_fake`` (`tfgan2.evaluation.confusion_counts`).
+    Each cell shows the count and its share of the row.
+    """
+    matrix = np.array([[counts["real_as_real"], counts["real_as_fake"]],
+                       [counts["fake_as_real"], counts["fake_as_fake"]]], np.float64)
+    totals = np.maximum(matrix.sum(axis=1, keepdims=True), 1.0)
+    shares = matrix / totals
+    fig = Figure(figsize=(4.2, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(2):
+        for j in range(2):
+            ax.text(j, i, f"{int(matrix[i, j])}\n{shares[i, j]:.1%}", ha="center", va="center",
+                    color="white" if shares[i, j] > 0.6 else "black", fontsize=11)
+    ax.set_xticks([0, 1], ["judged real", "judged fake"])
+    ax.set_yticks([0, 1], ["real", "generated"])
+    ax.set_title(title or "discriminator confusion matrix", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_confusion_matrix(path, counts, title=None):
+    """Write `confusion_figure` as a PNG."""
+    _atomic_savefig(confusion_figure(counts, title), path, dpi=100)
+
+
+def save_image_table(path, images, row_titles=None, col_titles=None, title=None, tile_inches=0.8):
+    """A table of images ``(R, C, H, W, ch)`` in [-1, 1] with optional row and column titles.
+
+    For interpolation strips (one row per path) and latent arithmetic (one
+    row per example, columns for the operands and the result).
+    """
+    images = np.asarray(images)
+    if images.ndim != 5:
+        raise ValueError(f"images must have shape (rows, cols, H, W, C), got {images.shape}")
+    rows, cols = images.shape[:2]
+    left = 1.2 if row_titles else 0.0
+    fig = Figure(figsize=(cols * tile_inches + left, rows * tile_inches + 0.35
+                          + (0.3 if col_titles else 0) + (0.3 if title else 0)))
+    tiles = to_uint8(images)
+    for r in range(rows):
+        for c in range(cols):
+            ax = fig.add_subplot(rows, cols, r * cols + c + 1)
+            tile = tiles[r, c]
+            if tile.shape[-1] == 1:
+                ax.imshow(tile[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            else:
+                ax.imshow(tile, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if col_titles and r == 0:
+                ax.set_title(str(col_titles[c]), fontsize=7, pad=2)
+            if row_titles and c == 0:
+                ax.set_ylabel(str(row_titles[r]), fontsize=7, rotation=0, ha="right", va="center")
+    top = 1.0
+    if title:
+        top = 1.0 - 0.35 / fig.get_figheight()
+        fig.suptitle(title, fontsize=9, y=0.998)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, top))
     _atomic_savefig(fig, path, dpi=90)

@@ -1,0 +1,91 @@
+"""Choosing a `tf.distribute` strategy by name.
+
+Build the networks, the `GAN` and both optimizers inside ``strategy.scope()``
+(``GAN.compile`` builds the optimizers' slots right away), then ``fit`` a
+dataset whose batch is the *global* batch; Keras splits it across replicas.
+"""
+import json
+import os
+
+import tensorflow as tf
+
+__all__ = ["STRATEGIES", "split_cpu", "make_strategy", "is_chief"]
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def split_cpu(count):
+    """Split the first physical CPU into ``count`` logical devices (call before any TF op).
+
+    Lets `MirroredStrategy` run with ``count`` replicas on a machine without
+    GPUs: for trying and testing distributed code, not for speed (the logical
+    devices share the same cores).
+
+    Raises:
+      RuntimeError: TensorFlow already initialized its devices.
+    """
+    if int(count) != count or count < 1:
+        raise ValueError(f"logical CPU count must be a positive integer, got {count!r}.")
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * int(count))
+    except RuntimeError as exc:
+        existing = len(tf.config.list_logical_devices("CPU"))
+        if existing == count:
+            return
+        raise RuntimeError(f"Cannot split the CPU into {count} devices after TensorFlow "
+                           f"initialized {existing}: call split_cpu first.") from exc
+
+
+def make_strategy(name="default", devices=None, tpu=None):
+    """A strategy by name.
+
+    Args:
+      name: ``"default"`` (no distribution), ``"mirrored"`` (all local GPUs, or
+        ``devices``; on a machine without GPUs, all logical CPUs), ``"multi_worker"``
+        (`MultiWorkerMirroredStrategy` configured from ``TF_CONFIG``) or
+        ``"tpu"`` (`TPUStrategy` through a `TPUClusterResolver` for ``tpu``).
+      devices: device names for ``mirrored``, e.g. ``["/gpu:0", "/gpu:1"]``.
+      tpu: TPU name or address for ``tpu`` (``None``/``"local"`` for a local TPU VM).
+
+    Raises:
+      ValueError: unknown name, or ``multi_worker`` without ``TF_CONFIG``.
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if not devices:
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(list(devices))
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("strategy 'multi_worker' needs the TF_CONFIG environment variable "
+                             "describing the cluster and this worker's task (see BUILD.md).")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"Unknown strategy {name!r}; valid strategies are: {', '.join(STRATEGIES)}.")
+
+
+def is_chief(strategy=None):
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+        task = config.get("task", {})
+        task_type, task_id = task.get("type"), task.get("index", 0)
+        has_chief = "chief" in config.get("cluster", {})
+    else:
+        task_type, task_id = resolver.task_type, resolver.task_id
+        has_chief = "chief" in resolver.cluster_spec().as_dict()
+    if task_type is None:
+        return True
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and task_id == 0 and not has_chief
