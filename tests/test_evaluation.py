@@ -1,0 +1,256 @@
+"""Evaluation: latent math, feature extractors, TSTR, D's confusion matrix, TensorBoard
+events and evaluation rows from a real fit, launch.evaluate / launch.sample end to end."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import tfgan2
+from tfgan2 import evaluation, features, latent, summaries
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ------------------------------------------------------------------ latent math
+def test_slerp_endpoints_norm_and_midpoint_angle():
+    rng = np.random.default_rng(0)
+    z0, z1 = rng.standard_normal(16), rng.standard_normal(16)
+    path = latent.slerp(z0, z1, [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(path[0], z0)
+    np.testing.assert_array_equal(path[-1], z1)
+    u0, u1 = z0 / np.linalg.norm(z0), z1 / np.linalg.norm(z1)
+    t = np.linspace(0, 1, 11)
+    unit = latent.slerp(u0, u1, t)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-12)
+    omega = np.arccos(u0 @ u1)
+    angles = np.arccos(np.clip(unit @ u0, -1, 1))
+    np.testing.assert_allclose(angles, t * omega, atol=1e-7)
+    mid = latent.slerp(u0, u1, 0.5)[0]
+    np.testing.assert_allclose(np.arccos(mid @ u1), omega / 2, atol=1e-9)
+    # The linear midpoint of two unit vectors is shorter than 1; slerp's is not.
+    assert np.linalg.norm(latent.lerp(u0, u1, 0.5)[0]) < 0.99
+
+
+def test_slerp_degenerate_cases_and_interpolate():
+    z = np.array([1.0, 2.0, 2.0])
+    np.testing.assert_allclose(latent.slerp(z, 2 * z, [0.5])[0], 1.5 * z)  # parallel: linear
+    with pytest.raises(ValueError, match="antiparallel"):
+        latent.slerp(z, -z, 0.5)
+    walk = latent.interpolate(np.zeros(3) + 1, np.array([1.0, -1.0, 0.0]), 5, "linear")
+    assert walk.shape == (5, 3)
+    np.testing.assert_allclose(walk[2], [1.0, 0.0, 0.5])
+    with pytest.raises(ValueError, match="linear, spherical"):
+        latent.interpolate(z, z, 3, "cubic")
+
+
+def test_group_means_and_arithmetic():
+    z = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0], [5.0, 5.0]])
+    groups = np.array([0, 0, 1, 1, 3])
+    means, counts = latent.group_means(z, groups)
+    np.testing.assert_allclose(means[[0, 1, 3]], [[2.0, 0.0], [0.0, 3.0], [5.0, 5.0]])
+    assert np.all(np.isnan(means[2])) and counts.tolist() == [2, 2, 0, 1]
+    out = latent.latent_arithmetic(z, groups, 0, 1, z[2:4])
+    np.testing.assert_allclose(out, [[2.0, -1.0], [2.0, 1.0]])  # z + (2, 0) - (0, 3)
+    with pytest.raises(ValueError, match="with_group=2 has no member"):
+        latent.latent_arithmetic(z, groups, 2, 1, z[0])
+
+
+# ------------------------------------------------------------------ confusion, metrics
+def test_confusion_counts_and_thresholds():
+    real, fake = [2.0, 0.3, -1.0, 0.6], [-3.0, 0.4, 0.7]
+    assert evaluation.confusion_counts(real, fake, 0.0) == {
+        "real_as_real": 3, "real_as_fake": 1, "fake_as_real": 2, "fake_as_fake": 1}
+    lsgan = evaluation.confusion_counts(real, fake, evaluation.decision_threshold("least_squares"))
+    assert lsgan == {"real_as_real": 2, "real_as_fake": 2, "fake_as_real": 1, "fake_as_fake": 2}
+    assert evaluation.decision_threshold("hinge") == 0.0
+
+
+def test_discriminator_confusion_sums_to_both_sets():
+    # D(x) = sum(x): positive for the "real" set, negative for the "fake" one.
+    d = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False,
+                                                                kernel_initializer="ones")])
+    real = np.abs(np.random.default_rng(0).standard_normal((7, 4))) + 0.1
+    counts = evaluation.discriminator_confusion(d, real, -real[:5], batch_size=3)
+    assert counts == {"real_as_real": 7, "real_as_fake": 0, "fake_as_real": 0, "fake_as_fake": 5}
+
+
+def test_metric_names_are_checked():
+    assert evaluation.check_metrics("fid, kid,fid") == ["fid", "kid"]
+    with pytest.raises(ValueError, match="unknown metric 'fd'; valid metrics: fid, kid, is"):
+        evaluation.check_metrics("fid,fd")
+    with pytest.raises(ValueError, match="not defined for vector data"):
+        evaluation.check_metrics("is", vector_data=True)
+
+
+def test_evaluator_on_vector_data_measures_the_gap():
+    rng = np.random.default_rng(0)
+    real = rng.normal(4.0, 1.25, (300, 6)).astype(np.float32)
+
+    class Shifted:  # the generate/discriminator surface of tfgan2.GAN
+        discriminator = staticmethod(lambda x, training=False: np.sum(x, axis=1) - 24.0)
+
+        def __init__(self, shift):
+            self.shift = shift
+
+        def generate(self, num, seed=None):
+            return np.random.default_rng(seed).normal(4.0 + self.shift, 1.25, (num, 6))
+
+    ev = evaluation.Evaluator("fid,kid,pr,moments,confusion", real, 200, seed=1)
+    good, bad = ev(Shifted(0.0)), ev(Shifted(2.0))
+    assert good["fid"] < 0.5 < 20.0 < bad["fid"]  # 6 dims x 2^2 = 24 for the shift
+    assert abs(bad["fake_mean"] - 6.0) < 0.1 and abs(good["real_std"] - 1.25) < 0.1
+    assert bad["precision"] < good["precision"]
+    assert sum(good["confusion"].values()) == 400 and good["num_samples"] == 200
+
+
+# ------------------------------------------------------------------ features, TSTR
+def test_inception_preprocessing_and_random_network_shapes():
+    gray = np.linspace(-1, 1, 2 * 8 * 8).reshape(2, 8, 8, 1).astype(np.float32)
+    x = features.prepare_inception_images(gray)
+    assert x.shape == (2, 299, 299, 3) and x.min() >= -1 and x.max() <= 1
+    np.testing.assert_array_equal(x[..., 0], x[..., 2])
+    np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), gray.mean(axis=(1, 2, 3)), atol=0.02)
+    net = features.InceptionExtractor(random_weights=True, batch_size=2)
+    probs, feats = net(np.zeros((3, 8, 8, 3), np.float32))
+    assert probs.shape == (3, 1000) and feats.shape == (3, 2048)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_missing_inception_weights_say_where_to_get_them(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        features.InceptionExtractor(str(tmp_path / "nope.h5"))
+    message = str(err.value)
+    assert features.INCEPTION_WEIGHTS_FILE in message and "--inception_weights=PATH" in message
+    assert "github.com" in message
+
+
+def _digit_split():
+    import pipelines
+    from tfgan2 import classifier
+
+    images, labels = pipelines.digits_arrays()
+    train, test = classifier.stratified_split(labels, 0.25, seed=0)
+    return images, labels, train, test
+
+
+def test_tstr_real_labels_beat_shuffled_labels():
+    images, labels, train, test = _digit_split()
+    syn = train[:300]
+    good = evaluation.tstr(images[syn], labels[syn], images[train], labels[train],
+                           images[test], labels[test], num_classes=10, epochs=3)
+    shuffled = np.random.default_rng(0).permutation(labels[syn])
+    bad = evaluation.tstr(images[syn], shuffled, images[train], labels[train],
+                          images[test], labels[test], num_classes=10, epochs=3)
+    for r in (good, bad):
+        assert 0.0 <= r["tstr_accuracy"] <= 1.0 and r["num_real_train"] == 300
+    assert good["tstr_accuracy"] > 0.7 and good["trtr_accuracy"] > 0.7
+    assert bad["tstr_accuracy"] < 0.35
+
+
+def test_classifier_is_stored_and_reloaded(tmp_path):
+    images, labels, _, _ = _digit_split()
+    path = str(tmp_path / "eval" / "classifier.keras")
+    model, info = features.load_or_train_classifier(path, images[:300], labels[:300], epochs=1)
+    assert info["trained"] and os.path.exists(path) and 0 <= info["heldout_accuracy"] <= 1
+    again, info2 = features.load_or_train_classifier(path, images[:300], labels[:300], epochs=1)
+    assert not info2["trained"]
+    np.testing.assert_allclose(features.ClassifierExtractor(again)(images[:5])[0],
+                               features.ClassifierExtractor(model)(images[:5])[0], atol=1e-6)
+    _, info3 = features.load_or_train_classifier(path, images[:300], labels[:300], epochs=2)
+    assert info3["trained"]  # other settings: retrained
+
+
+# ------------------------------------------------------------------ callbacks in a real fit
+def test_tensorboard_and_evaluation_rows_from_a_short_run(tmp_path):
+    import pipelines
+
+    keras.utils.set_random_seed(0)
+    gan = tfgan2.GAN(tfgan2.networks.mlp_generator(latent_dim=4, image_shape=(8, 8, 1)),
+                     tfgan2.networks.mlp_discriminator(image_shape=(8, 8, 1)), latent_dim=4,
+                     seed=0)
+    gan.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3),
+                steps_per_execution=2)
+    images, _ = pipelines.digits_arrays()
+    flat = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
+
+    class PixelFeatures:  # features = raw pixels, probabilities = a fixed softmax of them
+        name = "pixels"
+
+        def __call__(self, x):
+            f = np.asarray(flat(x), np.float64)
+            e = np.exp(f[:, :10] - f[:, :10].max(1, keepdims=True))
+            return e / e.sum(1, keepdims=True), f
+
+    evaluator = evaluation.Evaluator("fid,is,confusion", images, 40, extractor=PixelFeatures())
+    log_dir = str(tmp_path / "tensorboard")
+    jsonl = str(tmp_path / "metrics.jsonl")
+    tb = summaries.TensorBoardLogger(log_dir, every_n_steps=4, num_images=4)
+    ev = evaluation.EvaluationCallback(4, evaluator, log_dir=log_dir, metrics_path=jsonl)
+    tfgan2.train(gan, pipelines.digits(8, seed=0), str(tmp_path), train_steps=8, log_every=4,
+                 sample_every=0, checkpoint_every=0, callbacks=[tb, ev], verbose=0)
+    tb.close()
+
+    events = summaries.read_events(log_dir)
+    scalars, pictures = events["scalars"], events["images"]
+    for key in ("d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake"):
+        assert [s for s, _ in scalars[f"train/{key}"]] == [4, 8], key
+        assert all(np.isfinite(v) for _, v in scalars[f"train/{key}"])
+    assert [s for s, _ in scalars["eval/fid"]] == [4, 8]
+    assert [s for s, _ in pictures["samples"]] == [4, 8]
+    assert pictures["samples"][0][1].shape == (2 * 9 + 1, 2 * 9 + 1, 1)
+    rows = [json.loads(line) for line in open(jsonl)]
+    eval_rows = [r for r in rows if "eval/fid" in r]
+    assert [r["step"] for r in eval_rows] == [4, 8]
+    assert [r["step"] for r in rows if "d_loss" in r] == [4, 8]
+    r = eval_rows[-1]
+    assert r["eval/fid"] > 0 and 1.0 <= r["eval/is"] <= 10.0
+    assert sum(r[f"eval/confusion/{k}"] for k in ("real_as_real", "real_as_fake",
+                                                   "fake_as_real", "fake_as_fake")) == 80
+    assert scalars["eval/fid"][-1][1] == pytest.approx(r["eval/fid"], rel=1e-6)
+
+
+def test_confusion_picture(tmp_path):
+    path = tmp_path / "c.png"
+    tfgan2.visualize.save_confusion_matrix(str(path), {"real_as_real": 3, "real_as_fake": 1,
+                                                       "fake_as_real": 2, "fake_as_fake": 2})
+    from PIL import Image
+
+    assert Image.open(path).size[0] > 100
+
+
+# ------------------------------------------------------------------ launchers end to end
+def run(env, *args, timeout=300):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def test_evaluate_and_latent_arithmetic_end_to_end(tmp_path, subprocess_env):
+    workdir = tmp_path / "run"
+    proc = run(subprocess_env, "launch.train", f"--workdir={workdir}", "--train_steps=20",
+               "--log_every=10", "--steps_per_execution=10", "--latent_dim=8", "--num_grid=4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run(subprocess_env, "launch.evaluate", f"--workdir={workdir}",
+               "--metrics=fid,kid,is,pr,tstr,confusion", "--num_samples=60",
+               "--classifier_epochs=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((workdir / "eval.json").read_text())
+    for key in ("fid", "kid", "is", "precision", "recall", "tstr_accuracy", "trtr_accuracy",
+                "confusion"):
+        assert key in result, key
+    assert result["step"] == 20 and result["num_samples"] == 60
+    assert result["features"] == "classifier" and result["fid"] > 0
+    assert 1.0 <= result["is"] <= 10.0
+    assert 0.0 <= result["tstr_accuracy"] <= 1.0 and 0.0 <= result["trtr_accuracy"] <= 1.0
+    assert sum(result["confusion"].values()) == 2 * 60
+    assert (workdir / "eval" / "classifier.keras").exists()
+    assert (workdir / "eval" / "confusion.png").exists()
+    assert "TSTR accuracy" in proc.stdout and "D confusion" in proc.stdout
+
+    arith = tmp_path / "arith.png"
+    proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--mode=arithmetic",
+               "--num=2", "--pool=200", f"--out={arith}", "--classifier_epochs=2")
+    assert arith.exists() or "has no confident sample" in proc.stderr, proc.stderr[-3000:]
