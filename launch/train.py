@@ -54,13 +54,19 @@ def main(argv):
     dataset = builders.build_dataset(FLAGS)
     with strategy.scope():
         gan = builders.build_gan(FLAGS)
+    from launch import eval_lib
+    try:
+        extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise app.UsageError(str(exc))
     start = time.time()
     try:
         result = tfgan2.train(
             gan, dataset, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
             sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
             keep_checkpoints=FLAGS.keep_checkpoints, num_samples=FLAGS.num_grid,
-            sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS))
+            sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS),
+            callbacks=extra_callbacks)
     except tfgan2.callbacks.NonFiniteError as exc:
         sys.exit(f"tfgan2: {exc}")
     print(f"Done: step {result.final_step} in {time.time() - start:.1f} s; "

@@ -124,3 +124,30 @@ def test_train_rejects_bad_schedule(tmp_path):
         tfgan2.train(small_gan(), data(), str(tmp_path), 0)
     with pytest.raises(ValueError, match="sample_every"):
         tfgan2.train(small_gan(), data(), str(tmp_path), 5, sample_every=-1)
+
+
+def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, capsys):
+    gan = small_gan()
+    tfgan2.train(gan, data(), str(tmp_path), 4, log_every=2, checkpoint_every=2, verbose=0)
+    ckpts = tmp_path / "checkpoints"
+    (data_file,) = ckpts.glob("ckpt-4.data-*")
+    data_file.write_bytes(data_file.read_bytes()[:50])  # truncated by a crash or a full disk
+    fresh = small_gan(seed=4)
+    assert callbacks.Checkpointer(str(ckpts)).restore(fresh) == 2
+    assert "ckpt-4 does not restore" in capsys.readouterr().out
+    assert sorted(p.name for p in ckpts.glob("broken-*")) == [
+        "broken-ckpt-4.data-00000-of-00001", "broken-ckpt-4.index"]
+    assert callbacks.latest_checkpoint_step(str(ckpts)) == 2
+    # Training goes on from step 2 and writes a fresh step-4 checkpoint.
+    result = tfgan2.train(fresh, data(), str(tmp_path), 4, log_every=2, verbose=0)
+    assert result.start_step == 2 and result.final_step == 4
+    assert callbacks.Checkpointer(str(ckpts)).restore(small_gan(seed=5)) == 4
+
+
+def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
+    gan = small_gan()
+    tfgan2.train(gan, data(), str(tmp_path), 2, log_every=2, verbose=0)
+    for f in (tmp_path / "checkpoints").glob("ckpt-2.index"):
+        f.write_bytes(b"garbage")
+    with pytest.raises(callbacks.CheckpointError, match="No checkpoint in .* restores"):
+        tfgan2.train(small_gan(seed=1), data(), str(tmp_path), 4, log_every=2, verbose=0)

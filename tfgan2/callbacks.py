@@ -10,11 +10,12 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
 
 from tfgan2 import visualize
 
 __all__ = ["SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
-           "NonFiniteError", "make_checkpoint", "latest_checkpoint_step"]
+           "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step"]
 
 
 class _Interval:
@@ -115,6 +116,41 @@ class NonFiniteError(RuntimeError):
     """Training produced a non-finite loss or weight."""
 
 
+class CheckpointError(RuntimeError):
+    """Checkpoints exist but none can be restored."""
+
+
+def _set_aside(path):
+    """Rename ``<dir>/ckpt-N.*`` to ``<dir>/broken-ckpt-N.*`` so it is never loaded again."""
+    directory, name = os.path.split(path)
+    for entry in os.listdir(directory):
+        if entry == name or entry.startswith(name + "."):
+            os.replace(os.path.join(directory, entry),
+                       os.path.join(directory, "broken-" + entry))
+    state_path = os.path.join(directory, "checkpoint")
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        return
+    # Drop the entry (path and its timestamp) from the manager's state file.
+    keep = [i for i, p in enumerate(state.all_model_checkpoint_paths)
+            if os.path.basename(p) != name]
+    paths = [state.all_model_checkpoint_paths[i] for i in keep]
+    stamps = list(state.all_model_checkpoint_timestamps)
+    stamps = [stamps[i] for i in keep] if len(stamps) == len(state.all_model_checkpoint_paths) else []
+    del state.all_model_checkpoint_paths[:]
+    del state.all_model_checkpoint_timestamps[:]
+    state.all_model_checkpoint_paths.extend(paths)
+    state.all_model_checkpoint_timestamps.extend(stamps)
+    if not paths:
+        os.remove(state_path)
+        return
+    state.model_checkpoint_path = paths[-1]
+    tmp = state_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(state))
+    os.replace(tmp, state_path)
+
+
 def _all_finite(model):
     return all(np.all(np.isfinite(w)) for w in model.get_weights())
 
@@ -147,14 +183,37 @@ class Checkpointer(keras.callbacks.Callback):
         return self._manager
 
     def restore(self, gan):
-        """Restore the newest checkpoint into ``gan``; returns its step, or None if there is none."""
+        """Restore the newest valid checkpoint into ``gan``; returns its step, or None if there is none.
+
+        A checkpoint that fails to restore (truncated or corrupted files) is
+        reported, moved aside as ``broken-ckpt-<step>.*`` and the next older
+        one is tried.
+
+        Raises:
+          CheckpointError: checkpoints exist but none of them restores; the
+            run is not silently started from scratch.
+        """
         manager = self._manager_for(gan)
-        path = manager.latest_checkpoint
-        if path is None:
-            return None
-        manager.checkpoint.restore(path).assert_existing_objects_matched()
-        self.last_saved_step = gan.step
-        return gan.step
+        candidates = list(reversed(manager.checkpoints))
+        failures = []
+        for path in candidates:
+            try:
+                manager.checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as exc:  # noqa: BLE001 - any failure means "not restorable"
+                reason = str(exc).strip().splitlines()[0][:300]
+                failures.append(f"{path}: {reason}")
+                print(f"Checkpoint {path} does not restore ({reason}); setting it aside.",
+                      flush=True)
+                _set_aside(path)
+                continue
+            self.last_saved_step = gan.step
+            self._manager = None  # re-read the directory's state without the broken ones
+            self._manager_for(gan)
+            return gan.step
+        if failures:
+            raise CheckpointError("No checkpoint in {} restores:\n  {}".format(
+                self.directory, "\n  ".join(failures)))
+        return None
 
     def save(self):
         """Save the current state as ``ckpt-<step>``; returns the path, or None if not saved."""

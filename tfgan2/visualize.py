@@ -98,7 +98,8 @@ def save_loss_plot(path, records, keys=("d_loss", "g_loss"),
 
     A second panel shows D's probabilities and confusion-matrix shares when present.
     """
-    records = [r for r in records if "step" in r]
+    # Rows of other writers (e.g. evaluation rows) carry none of the keys.
+    records = [r for r in records if "step" in r and any(k in r for k in keys)]
     fig = Figure(figsize=(8, 6))
     ax = fig.add_subplot(2, 1, 1)
     steps = [r["step"] for r in records]
