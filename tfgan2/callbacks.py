@@ -14,19 +14,22 @@ from google.protobuf import text_format
 
 from tfgan2 import visualize
 
-__all__ = ["SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
+__all__ = ["StepInterval", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
            "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step"]
 
 
-class _Interval:
-    """True once per crossed multiple of ``every`` (robust to steps_per_execution > 1)."""
+class StepInterval:
+    """``due(step)`` is true once per crossed multiple of ``every`` (0 never).
+
+    Robust to a step that advances in jumps (``steps_per_execution`` > 1).
+    """
 
     def __init__(self, every):
         self.every = int(every)
         self.last = None
 
     def due(self, step):
-        if not self.every:
+        if self.every <= 0:
             return False
         if self.last is None:
             self.last = step
@@ -55,7 +58,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.seed = seed
         self.real_samples = None if real_samples is None else np.asarray(real_samples)
         self._last_written = None
-        self._interval = _Interval(every_n_steps)
+        self._interval = StepInterval(every_n_steps)
 
     def latents(self):
         return self.model.sample_latent(self.num_samples, seed=self.seed)
@@ -172,7 +175,7 @@ class Checkpointer(keras.callbacks.Callback):
         self._manager = None
         self._gan = None
         self.last_saved_step = None
-        self._interval = _Interval(every_n_steps)
+        self._interval = StepInterval(every_n_steps)
 
     def _manager_for(self, gan):
         if self._manager is None or self._gan is not gan:

@@ -32,6 +32,7 @@ import numpy as np
 from tfgan2 import classifier as classifier_lib
 from tfgan2 import metrics as metrics_lib
 from tfgan2 import summaries
+from tfgan2.callbacks import StepInterval
 
 __all__ = ["METRICS", "IMAGE_METRICS", "VECTOR_METRICS", "check_metrics", "decision_threshold",
            "confusion_counts", "discriminator_confusion", "tstr", "moments", "flatten",
@@ -313,7 +314,7 @@ class EvaluationCallback(keras.callbacks.Callback):
         self.metrics_path = metrics_path
         self.prefix = prefix
         self.history = []
-        self._due = summaries._Every(self.every_n_steps)
+        self._due = StepInterval(self.every_n_steps)
         self._writer = None
 
     def evaluate(self, step):

@@ -23,6 +23,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from tfgan2 import visualize
+from tfgan2.callbacks import StepInterval
 
 __all__ = ["write_scalar", "write_scalars", "write_image", "read_events", "TensorBoardLogger",
            "SCALAR_PLUGIN", "IMAGE_PLUGIN"]
@@ -94,24 +95,6 @@ def read_events(log_dir):
     return {"scalars": scalars, "images": images}
 
 
-class _Every:
-    """True once per crossed multiple of ``every`` (the step may advance in jumps)."""
-
-    def __init__(self, every):
-        self.every = int(every)
-        self.last = None
-
-    def due(self, step):
-        if self.every <= 0:
-            return False
-        if self.last is None:
-            self.last = step
-            return step > 0 and step % self.every == 0
-        crossed = step // self.every > self.last // self.every
-        self.last = step
-        return crossed
-
-
 class TensorBoardLogger(keras.callbacks.Callback):
     """Writes training scalars and sample grids of a `tfgan2.GAN` as TensorBoard events.
 
@@ -134,8 +117,8 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self.num_images = int(num_images)
         self.seed = seed
         self._writer = None
-        self._scalars = _Every(self.every_n_steps)
-        self._images = _Every(self.image_every_n_steps)
+        self._scalars = StepInterval(self.every_n_steps)
+        self._images = StepInterval(self.image_every_n_steps)
         self._last_scalars = self._last_images = None
 
     @property

@@ -14,6 +14,16 @@ __all__ = ["to_uint8", "image_grid", "save_image_grid", "save_scored_grid",
            "save_confusion_matrix", "save_image_table"]
 
 
+def _save_titled(fig, path, title, dpi):
+    """Lay out a grid figure under an optional title (kept clear of the tiles) and save it."""
+    top = 1.0
+    if title:
+        top = 1.0 - 0.35 / fig.get_figheight()
+        fig.suptitle(title, fontsize=9, y=0.998)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, top))
+    _atomic_savefig(fig, path, dpi=dpi)
+
+
 def to_uint8(images):
     """Map [-1, 1] floats to uint8 [0, 255] (values outside are clipped)."""
     images = np.asarray(images, np.float32)
@@ -84,12 +94,7 @@ def save_scored_grid(path, images, scores=None, title=None, cols=None):
         ax.set_axis_off()
         if scores is not None:
             ax.set_title(f"{float(scores[i]):.2f}", fontsize=7, pad=2)
-    top = 1.0
-    if title:
-        top = 1.0 - 0.35 / fig.get_figheight()
-        fig.suptitle(title, fontsize=9, y=0.998)
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, top))
-    _atomic_savefig(fig, path, dpi=80)
+    _save_titled(fig, path, title, dpi=80)
 
 
 def save_loss_plot(path, records, keys=("d_loss", "g_loss"),
@@ -205,9 +210,4 @@ def save_image_table(path, images, row_titles=None, col_titles=None, title=None,
                 ax.set_title(str(col_titles[c]), fontsize=7, pad=2)
             if row_titles and c == 0:
                 ax.set_ylabel(str(row_titles[r]), fontsize=7, rotation=0, ha="right", va="center")
-    top = 1.0
-    if title:
-        top = 1.0 - 0.35 / fig.get_figheight()
-        fig.suptitle(title, fontsize=9, y=0.998)
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, top))
-    _atomic_savefig(fig, path, dpi=90)
+    _save_titled(fig, path, title, dpi=90)
