@@ -74,17 +74,24 @@ def build_networks(fv):
                 nets.dcgan_discriminator(resolution=res, channels=channels, capacity=fv.capacity,
                                          filter_size=fv.filter_size,
                                          normalization=fv.d_normalization))
+    widths = {}
+    if fv.g_hidden:
+        widths["g"] = dict(hidden=fv.g_hidden)
+    if fv.d_hidden:
+        widths["d"] = dict(hidden=fv.d_hidden)
     if fv.network == "mlp":
-        return (nets.mlp_generator(latent_dim=fv.latent_dim, image_shape=shape),
-                nets.mlp_discriminator(image_shape=shape))
+        return (nets.mlp_generator(latent_dim=fv.latent_dim, image_shape=shape,
+                                   **widths.get("g", {})),
+                nets.mlp_discriminator(image_shape=shape, **widths.get("d", {})))
     if fv.network == "infogan":
         if shape[:2] != (28, 28):
             raise ValueError(f"--network=infogan builds 28x28 images, data shape is {shape}.")
         return (nets.infogan_generator(latent_dim=fv.latent_dim, channels=shape[-1]),
                 nets.conv_discriminator(channels=shape[-1]))
     if fv.network == "gaussian":
-        return (nets.gaussian_generator(latent_dim=fv.latent_dim, dim=shape[0]),
-                nets.gaussian_discriminator(dim=shape[0]))
+        return (nets.gaussian_generator(latent_dim=fv.latent_dim, dim=shape[0],
+                                        **widths.get("g", {})),
+                nets.gaussian_discriminator(dim=shape[0], **widths.get("d", {})))
     raise ValueError(f"Unknown --network={fv.network!r}.")
 
 

@@ -77,6 +77,10 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "filter_size", 5, "dcgan convolution kernel size.", lower_bound=1)
     d("enum", "d_normalization", "batch", "Normalization in the dcgan discriminator.",
       enum_values=list(NORMALIZATIONS))
+    d("integer", "g_hidden", 0, "Hidden width of the mlp/gaussian generator (0: the "
+      "network's published width: mlp 1024, gaussian 256).", lower_bound=0)
+    d("integer", "d_hidden", 0, "Hidden width of the mlp/gaussian discriminator (0: the "
+      "network's published width: mlp 256, gaussian 256).", lower_bound=0)
     d("integer", "latent_dim", 64, "Size of the latent vector z.", lower_bound=1)
     d("enum", "latent_distribution", "normal", "p(z).", enum_values=["normal", "uniform"])
     # Optimization.
