@@ -70,10 +70,12 @@ def build_networks(fv):
             raise ValueError(f"--network=dcgan needs square images, data shape is {shape}.")
         res, channels = fv.resolution, shape[-1]
         return (nets.dcgan_generator(latent_dim=fv.latent_dim, resolution=res, channels=channels,
-                                     capacity=fv.capacity, filter_size=fv.filter_size),
+                                     capacity=fv.capacity, filter_size=fv.filter_size,
+                                     sync_batchnorm=fv.sync_batchnorm),
                 nets.dcgan_discriminator(resolution=res, channels=channels, capacity=fv.capacity,
                                          filter_size=fv.filter_size,
-                                         normalization=fv.d_normalization))
+                                         normalization=fv.d_normalization,
+                                         sync_batchnorm=fv.sync_batchnorm))
     widths = {}
     if fv.g_hidden:
         widths["g"] = dict(hidden=fv.g_hidden)
@@ -106,6 +108,7 @@ def learning_rate(fv, base, updates_per_step):
 def build_gan(fv, compile_model=True):
     """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers unless told not to."""
     keras.utils.set_random_seed(fv.seed)
+    keras.mixed_precision.set_global_policy(fv.precision)
     generator, discriminator = build_networks(fv)
     gan = tfgan2.GAN(generator, discriminator, latent_dim=fv.latent_dim,
                      latent_distribution=fv.latent_distribution,
@@ -118,5 +121,5 @@ def build_gan(fv, compile_model=True):
                                               beta_1=fv.beta1, beta_2=fv.beta2),
             loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
             gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma,
-            steps_per_execution=fv.steps_per_execution)
+            steps_per_execution=fv.steps_per_execution, jit_compile=fv.jit_compile)
     return gan

@@ -106,6 +106,11 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("string", "tpu", None, "TPU name or address for --strategy=tpu.")
     d("integer", "logical_cpus", 0, "Split the CPU into this many logical devices (0: don't), "
       "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
+    d("bool", "sync_batchnorm", False, "dcgan: batch statistics over all replicas' batches.")
+    d("enum", "precision", "float32", "Compute precision: float32, mixed_bfloat16 or "
+      "mixed_float16 (variables, D logits and losses stay float32; float16 adds loss "
+      "scaling).", enum_values=["float32", "mixed_bfloat16", "mixed_float16"])
+    d("bool", "jit_compile", False, "Compile the training step with XLA.")
     d("integer", "steps_per_execution", 10,
       "Training steps run per call into the compiled step function (fewer Python round "
       "trips; callbacks see the step counter advance in jumps).", lower_bound=1)

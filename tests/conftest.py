@@ -24,3 +24,14 @@ def subprocess_env():
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return env
+
+
+@pytest.fixture(scope="session")
+def mirrored():
+    """One MirroredStrategy over the two logical CPUs for the whole session.
+
+    Every new MirroredStrategy restarts its collective instance keys, which then
+    clash in the runtime's cache with those of earlier strategies over the same
+    devices.
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

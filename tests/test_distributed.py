@@ -7,17 +7,6 @@ import tensorflow as tf
 import tfgan2
 from tfgan2 import networks
 
-DEVICES = ["/cpu:0", "/cpu:1"]
-
-
-@pytest.fixture(scope="module")
-def mirrored():
-    # One strategy object for the whole module: every new MirroredStrategy
-    # restarts its collective instance keys, which then clash in the runtime's
-    # cache with those of earlier strategies over the same devices.
-    return tf.distribute.MirroredStrategy(DEVICES)
-
-
 def build(strategy, **compile_kwargs):
     with strategy.scope():
         keras.utils.set_random_seed(0)

@@ -126,6 +126,8 @@ class GAN(keras.Model):
           d_optimizer, g_optimizer: two distinct `keras.optimizers.Optimizer`s.
             Both are built on their network's variables here, so call
             ``compile`` inside the strategy scope that created the networks.
+            Under the ``mixed_float16`` policy each is wrapped in a
+            `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
           loss: a name from `tfgan2.losses.names()`.
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
           gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
@@ -152,6 +154,12 @@ class GAN(keras.Model):
                 f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
                 f"Keras with {replicas} replicas; using 1 step per execution.", stacklevel=2)
             kwargs["steps_per_execution"] = 1
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            # float16 gradients underflow without loss scaling.
+            d_optimizer, g_optimizer = (
+                opt if isinstance(opt, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(opt)
+                for opt in (d_optimizer, g_optimizer))
         super().compile(optimizer=None, **kwargs)
         self.loss_name = loss
         self._d_loss_fn, self._g_loss_fn = losses_lib.get(loss)

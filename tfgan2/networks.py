@@ -56,21 +56,24 @@ def _conv(filters, size, strides, normalization, name):
     return conv
 
 
-def _norm(normalization, name):
+def _norm(normalization, name, synchronized=False):
     if normalization == "batch":
-        return layers.BatchNormalization(name=name)
+        return layers.BatchNormalization(synchronized=synchronized, name=name)
     return None
 
 
 def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
-                        normalization="batch", name="dcgan_discriminator"):
+                        normalization="batch", sync_batchnorm=False,
+                        name="dcgan_discriminator"):
     """DCGAN discriminator: ``log2(resolution) - 2`` encoder blocks, then GAP and a logit.
 
     Block ``i`` (filters ``capacity * min(2**i, 8)``) is
     Conv(stride 1)-Norm-Conv(stride 2)-Norm-LeakyReLU(0.3); at 64x64 the filters
     are ``capacity * (1, 2, 4, 8)`` as in the notes. ``normalization`` is
     ``"batch"`` (the notes), ``"none"``, or ``"spectral"`` (Miyato et al. 2018,
-    no batch statistics).
+    no batch statistics). ``sync_batchnorm`` computes batch statistics over the
+    global batch of all replicas instead of each replica's share. The logit is
+    float32 under any mixed-precision policy.
     """
     _check_channels(channels)
     _check_normalization(normalization)
@@ -81,12 +84,12 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
         filters = capacity * min(2 ** i, 8)
         for j, strides in enumerate((1, 2)):
             x = _conv(filters, filter_size, strides, normalization, f"block{i}_conv{j}")(x)
-            norm = _norm(normalization, f"block{i}_bn{j}")
+            norm = _norm(normalization, f"block{i}_bn{j}", sync_batchnorm)
             if norm is not None:
                 x = norm(x)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    dense = layers.Dense(1, name="logit")
+    dense = layers.Dense(1, dtype="float32", name="logit")
     if normalization == "spectral":
         dense = layers.SpectralNormalization(dense, name="logit_sn")
     outputs = dense(x)
@@ -94,25 +97,26 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
 
 
 def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
-                    filter_size=5, name="dcgan_generator"):
+                    filter_size=5, sync_batchnorm=False, name="dcgan_generator"):
     """DCGAN generator: Dense to 4x4x(8*capacity), BN, then one decoder block per doubling.
 
     Decoder block ``i`` is Conv2DTranspose(stride 2)-BN-LeakyReLU(0.3) with
     ``capacity * max(4 // 2**i, 1)`` filters (``capacity * (4, 2, 1, 1)`` at
     64x64, as in the notes), then a ``filter_size`` convolution to ``channels``
-    with tanh.
+    with tanh (float32 under any mixed-precision policy). ``sync_batchnorm``:
+    batch statistics over the global batch of all replicas.
     """
     _check_channels(channels)
     blocks = _num_doublings(resolution)
     inputs = keras.Input((latent_dim,), name="z")
     x = layers.Dense(4 * 4 * capacity * 8, name="project")(inputs)
-    x = layers.BatchNormalization(name="project_bn")(x)
+    x = layers.BatchNormalization(synchronized=sync_batchnorm, name="project_bn")(x)
     x = layers.Reshape((4, 4, capacity * 8), name="reshape")(x)
     for i in range(blocks):
         filters = capacity * max(4 // 2 ** i, 1)
         x = layers.Conv2DTranspose(filters, filter_size, strides=2, padding="same",
                                    name=f"block{i}_deconv")(x)
-        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.BatchNormalization(synchronized=sync_batchnorm, name=f"block{i}_bn")(x)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
     outputs = layers.Conv2D(channels, filter_size, padding="same", activation="tanh",
                             dtype="float32", name="image")(x)
