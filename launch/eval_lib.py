@@ -12,7 +12,9 @@ import numpy as np
 from launch import builders, config
 
 __all__ = ["restore_gan", "real_data", "domain_classifier", "build_evaluator",
-           "training_callbacks", "format_table", "CLASSIFIER_PATH"]
+           "training_callbacks", "format_table", "CLASSIFIER_PATH", "ATTRIBUTES_PATH",
+           "ATTRIBUTE_SOURCES", "resolve_attribute", "celeba_attribute_data",
+           "attribute_classifier", "split_by_attribute"]
 
 # Relative to the run directory.
 CLASSIFIER_PATH = os.path.join("eval", "classifier.keras")
@@ -197,3 +199,102 @@ def format_table(results):
         lines.append(f"{'  generated (' + str(n_fake) + ')':<28}{c['fake_as_real']:>12}"
                      f"{c['fake_as_fake']:>12}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ CelebA attributes
+ATTRIBUTES_PATH = os.path.join("eval", "attributes.keras")  # relative to the run directory
+ATTRIBUTE_SOURCES = ("celeba", "celeba_tfds")
+_ATTRIBUTE_BATCH = 8  # small, so that few examples are lost to drop_remainder
+
+
+def resolve_attribute(name):
+    """``(canonical name, index)`` of a CelebA attribute, matched case-insensitively.
+
+    Raises:
+      ValueError: unknown name; the message lists the 40 valid ones.
+    """
+    from pipelines.celeba import ATTRIBUTES
+
+    by_lower = {a.lower(): i for i, a in enumerate(ATTRIBUTES)}
+    index = by_lower.get(str(name).strip().lower())
+    if index is None:
+        raise ValueError(f"unknown CelebA attribute {name!r}; valid names: "
+                         f"{', '.join(ATTRIBUTES)}")
+    return ATTRIBUTES[index], index
+
+
+def celeba_attribute_data(fv, num):
+    """Up to ``num`` real ``(images, attributes)`` of the run's CelebA source, as float32 arrays.
+
+    Read with ``pipelines.celeba(..., labels=True)`` from the run's
+    ``--data_dir``, ``--split``, ``--crop`` and ``--resolution`` (one
+    shuffled pass in a fixed order, seeded by ``--seed``): images
+    ``(n, R, R, 3)`` in [-1, 1], attributes ``(n, 40)`` 0/1 in
+    `pipelines.celeba.ATTRIBUTES` order.
+    """
+    import pipelines
+
+    if fv.data_source not in ATTRIBUTE_SOURCES:
+        raise ValueError(f"attributes need a CelebA run (--data_source in "
+                         f"{', '.join(ATTRIBUTE_SOURCES)}), this one has "
+                         f"--data_source={fv.data_source}")
+    source = "tfds" if fv.data_source == "celeba_tfds" else fv.data_dir
+    dataset = pipelines.celeba(
+        source, split=fv.split, resolution=fv.resolution, batch_size=_ATTRIBUTE_BATCH,
+        labels=True, shuffle=True, repeat=False, crop=builders.crop_spec(fv),
+        data_dir=fv.data_dir if source == "tfds" else None, seed=fv.seed, deterministic=True)
+    images, attributes = [], []
+    for batch_images, batch_attributes in dataset.take(math.ceil(num / _ATTRIBUTE_BATCH)):
+        images.append(np.asarray(batch_images))
+        attributes.append(np.asarray(batch_attributes))
+    if not images:
+        raise ValueError(f"no labelled batch of {_ATTRIBUTE_BATCH} images in {source} "
+                         f"(split {fv.split})")
+    return (np.concatenate(images)[:num].astype(np.float32),
+            np.concatenate(attributes)[:num].astype(np.float32))
+
+
+def attribute_classifier(fv, workdir, num, epochs, seed=0):
+    """``(model, info)``: the CelebA attribute classifier of the run in ``workdir``.
+
+    Stored as ``<workdir>/eval/attributes.keras``; trained on up to ``num``
+    real labelled images (`celeba_attribute_data`; 75% for training, 25%
+    held out) unless a stored model with the same settings exists
+    (`tfgan2.classifier.load_or_train_attribute_classifier`).
+    ``info`` adds ``rates``, the share of the real images having each attribute.
+    """
+    from pipelines.celeba import ATTRIBUTES
+    from tfgan2 import classifier
+
+    images, attributes = celeba_attribute_data(fv, num)
+    model, info = classifier.load_or_train_attribute_classifier(
+        os.path.join(workdir, ATTRIBUTES_PATH), images, attributes, epochs=epochs, seed=seed,
+        names=ATTRIBUTES)
+    return model, dict(info, rates=attributes.mean(axis=0).tolist())
+
+
+def split_by_attribute(probabilities, name, threshold=0.5):
+    """``(groups, threshold)``: 1 where ``p > threshold`` ("with" ``name``), else 0.
+
+    ``threshold`` is a number or ``"median"`` (the median of ``probabilities``,
+    which halves the pool). `tfgan2.latent.attribute_groups` does the split.
+
+    Raises:
+      ValueError: a group is empty; the message gives both counts and
+        suggests a larger ``--pool``.
+    """
+    from tfgan2 import latent
+
+    probabilities = np.asarray(probabilities, np.float64)
+    if threshold == "median":
+        threshold = float(np.median(probabilities))
+    threshold = float(threshold)
+    groups = latent.attribute_groups(probabilities, threshold)
+    n_with = int(groups.sum())
+    n_without = len(groups) - n_with
+    if n_with == 0 or n_without == 0:
+        empty = "with" if n_with == 0 else "without"
+        raise ValueError(f"no sample {empty} {name} among the {len(groups)} drawn ({n_with} "
+                         f"with, {n_without} without at p > {threshold:.4g}); both groups need "
+                         f"members: draw more with a larger --pool (or try --threshold=median).")
+    return groups, threshold

@@ -3,6 +3,7 @@
     python -m launch.sample --workdir=DIR --num=N --out=FILE.npz|FILE.png        # --mode=grid
     python -m launch.sample --workdir=DIR --mode=interpolate --num=4 --steps=9 --out=walk.png
     python -m launch.sample --workdir=DIR --mode=arithmetic --classes=7,1 --out=arith.png
+    python -m launch.sample --workdir=DIR --mode=arithmetic --attribute=Eyeglasses --out=glasses.png
 
 Rebuilds the networks from ``DIR/flags.cfg`` and restores the newest
 checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
@@ -19,6 +20,16 @@ checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
   default the two most frequent) each of ``--num`` rows shows G(mean z of
   a), G(mean z of b), a class-b sample G(z) and G(z - mean z_b + mean z_a);
   the share of results the classifier calls ``a`` is printed.
+  CelebA runs (``--data_source=celeba`` / ``celeba_tfds``) group by an
+  attribute instead (``--attribute=Eyeglasses``): a 40-attribute sigmoid
+  classifier (``DIR/eval/attributes.keras``, trained first on
+  ``--attribute_examples`` real labelled images if missing) scores G(z) for
+  each of the ``--pool`` latents; p > ``--threshold`` (0.5, or the pool's
+  median with ``median``) is "with". Each of ``--num`` rows shows G(mean z
+  with), G(mean z without), a sample without the attribute G(z), G(z + mean
+  z with - mean z without) and the "with" sample nearest to z (row titles:
+  the probability of the attribute for z and for the result); the group
+  sizes are printed.
 """
 import os
 import sys
@@ -37,11 +48,20 @@ flags.DEFINE_integer("steps", 8, "interpolate: images per path, endpoints includ
                      lower_bound=2)
 flags.DEFINE_string("classes", "", "arithmetic: 'a,b' (the attribute vector is mean z of "
                     "class a minus mean z of class b); default the two most frequent classes.")
-flags.DEFINE_integer("pool", 2000, "arithmetic: latents drawn to form the class groups.",
-                     lower_bound=10)
-flags.DEFINE_integer("classifier_epochs", None, "arithmetic: epochs of the domain classifier "
-                     "if it has to be trained (default: the run's --classifier_epochs).",
-                     lower_bound=1)
+flags.DEFINE_integer("pool", 2000, "arithmetic: latents drawn to form the class or attribute "
+                     "groups.", lower_bound=10)
+flags.DEFINE_integer("classifier_epochs", None, "arithmetic: epochs of the domain (or CelebA "
+                     "attribute) classifier if it has to be trained (default: the run's "
+                     "--classifier_epochs).", lower_bound=1)
+flags.DEFINE_string("attribute", "", "arithmetic on CelebA runs: the attribute to add, one of "
+                    "the 40 CelebA names (e.g. Eyeglasses, Smiling, Male); case-insensitive.")
+flags.DEFINE_integer("attribute_examples", 2000, "arithmetic on CelebA runs: real labelled "
+                     "images the attribute classifier is trained on (a quarter held out).",
+                     lower_bound=8)
+flags.DEFINE_string("threshold", "0.5", "arithmetic on CelebA runs: a sample is 'with' the "
+                    "attribute when the classifier's probability exceeds this number in [0, 1], "
+                    "or, with 'median', the pool's median probability (two equal halves: for "
+                    "rare attributes the classifier may call no sample 'with').")
 flags.mark_flags_as_required(["workdir", "out"])
 FLAGS = flags.FLAGS
 
@@ -124,6 +144,65 @@ def _arithmetic(train_flags, gan, path):
           f"as {a}: {hit:.2f}")
 
 
+def _check_attribute_source(train_flags):
+    from launch import eval_lib
+
+    celeba = train_flags.data_source in eval_lib.ATTRIBUTE_SOURCES
+    if celeba and not FLAGS.attribute:
+        from pipelines.celeba import ATTRIBUTES
+
+        raise app.UsageError(f"--mode=arithmetic on a CelebA run needs --attribute=NAME, one "
+                             f"of: {', '.join(ATTRIBUTES)}.")
+    if FLAGS.attribute and not celeba:
+        raise app.UsageError(f"--attribute needs a run with --data_source in "
+                             f"{', '.join(eval_lib.ATTRIBUTE_SOURCES)}; this run's is "
+                             f"{train_flags.data_source} (use --classes).")
+
+
+def _attribute_arithmetic(train_flags, gan, path):
+    from launch import eval_lib
+    import tfgan2
+
+    name, k = eval_lib.resolve_attribute(FLAGS.attribute)
+    epochs = FLAGS.classifier_epochs or train_flags.classifier_epochs
+    model, info = eval_lib.attribute_classifier(train_flags, FLAGS.workdir,
+                                                FLAGS.attribute_examples, epochs)
+    accuracy = "n/a" if info["accuracy"] is None else f"{info['accuracy'][k]:.3f}"
+    print(f"Attribute classifier {'trained' if info['trained'] else 'loaded'} "
+          f"({os.path.join(FLAGS.workdir, eval_lib.ATTRIBUTES_PATH)}): "
+          f"{info['num_examples']} real images, {name} in {info['rates'][k]:.1%} of them, "
+          f"held-out accuracy on {name} {accuracy}")
+
+    z = gan.sample_latent(FLAGS.pool, seed=FLAGS.seed)
+    images = gan.generate(len(z), latents=z)
+    probs = tfgan2.classifier.classifier_outputs(model, images)[0][:, k]
+    groups, threshold = eval_lib.split_by_attribute(probs, name, FLAGS.threshold)
+    vector, (n_with, n_without) = tfgan2.latent.attribute_vector(z, probs, threshold)
+    print(f"Samples with {name} (p > {threshold:.4g}): {n_with}; without: {n_without}; "
+          f"drawn: {len(z)}")
+    means, _ = tfgan2.latent.group_means(z, groups, 2)
+    without = np.flatnonzero(groups == 0)[:FLAGS.num]
+    with_ = np.flatnonzero(groups == 1)
+    results = z[without] + vector
+    # For each base, the "with" sample whose latent is closest: a real member of the group.
+    distances = np.linalg.norm(z[without][:, None, :] - z[with_][None, :, :], axis=-1)
+    nearest = with_[distances.argmin(axis=1)]
+    operands = gan.generate(2, latents=means[[1, 0]])
+    result_images = gan.generate(len(results), latents=results)
+    result_probs = tfgan2.classifier.classifier_outputs(model, result_images)[0][:, k]
+    table = np.stack([np.stack([operands[0], operands[1], images[i], result_images[j],
+                                images[nearest[j]]]) for j, i in enumerate(without)])
+    tfgan2.visualize.save_image_table(
+        FLAGS.out, table,
+        row_titles=[f"{probs[i]:.0%}\u2192{result_probs[j]:.0%}" for j, i in enumerate(without)],
+        col_titles=["mean z with", "mean z without", "z without", "z + with - without",
+                    "nearest z with"],
+        title=f"latent arithmetic, {name}")
+    hit = float(np.mean(result_probs > threshold))
+    print(f"Wrote {len(without)} rows of z + mean z({name}) - mean z(no {name}) from {path} to "
+          f"{FLAGS.out}; results classified as {name}: {hit:.2f}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -134,10 +213,25 @@ def main(argv):
         raise app.UsageError(f"--mode={FLAGS.mode} draws a picture: --out must end in .png.")
     from launch import eval_lib
 
+    if FLAGS.attribute:
+        try:
+            eval_lib.resolve_attribute(FLAGS.attribute)
+        except ValueError as exc:
+            raise app.UsageError(f"--attribute: {exc}")
+    if FLAGS.threshold != "median":
+        try:
+            ok = 0.0 <= float(FLAGS.threshold) <= 1.0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise app.UsageError(f"--threshold={FLAGS.threshold}: expected a number in [0, 1] "
+                                 f"or 'median'.")
     try:
         train_flags, gan, path = eval_lib.restore_gan(FLAGS.workdir)
     except FileNotFoundError as exc:
         raise app.UsageError(str(exc))
+    if FLAGS.mode == "arithmetic":
+        _check_attribute_source(train_flags)
     if FLAGS.mode != "grid" and train_flags.data_source == "gaussian":
         raise app.UsageError(f"--mode={FLAGS.mode} draws images; the run's data are vectors.")
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
@@ -147,7 +241,10 @@ def main(argv):
         _interpolate(gan, path)
     else:
         try:
-            _arithmetic(train_flags, gan, path)
+            if train_flags.data_source in eval_lib.ATTRIBUTE_SOURCES:
+                _attribute_arithmetic(train_flags, gan, path)
+            else:
+                _arithmetic(train_flags, gan, path)
         except ValueError as exc:
             raise app.UsageError(str(exc))
 

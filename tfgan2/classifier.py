@@ -11,12 +11,23 @@ is given: every function takes arrays.
     probs, feats = classifier_outputs(model, generated_images)
     model.save("classifier.keras")
     model = keras.models.load_model("classifier.keras", safe_mode=True)
+
+The multi-label variant (`build_attribute_classifier`, one sigmoid per
+attribute, e.g. CelebA's 40) serves latent arithmetic by attribute:
+
+    model, info = load_or_train_attribute_classifier("attributes.keras", images, attributes)
+    probs, _ = classifier_outputs(model, generated_images)   # (N, A) in [0, 1]
 """
+import json
+import os
+
 import keras
 import numpy as np
 
 __all__ = ["build_classifier", "train_classifier", "classifier_outputs", "stratified_split",
-           "FEATURES_LAYER", "PROBABILITIES_LAYER"]
+           "FEATURES_LAYER", "PROBABILITIES_LAYER", "build_attribute_classifier",
+           "train_attribute_classifier", "load_or_train_attribute_classifier",
+           "attribute_accuracy", "random_split", "ATTRIBUTE_THRESHOLD"]
 
 FEATURES_LAYER = "features"
 PROBABILITIES_LAYER = "probabilities"
@@ -147,3 +158,145 @@ def classifier_outputs(model, images, batch_size=256, features_layer=FEATURES_LA
         return np.zeros((0, num_classes)), np.zeros((0, features))
     return (np.concatenate(probs).astype(np.float64),
             np.concatenate(feats).astype(np.float64))
+
+
+# ------------------------------------------------------------------ multi-label attributes
+ATTRIBUTE_THRESHOLD = 0.5
+
+
+def build_attribute_classifier(input_shape, num_attributes, *, features=128, dropout=0.5,
+                               name="attribute_classifier"):
+    """`build_classifier`'s CNN with ``num_attributes`` independent sigmoid outputs.
+
+    ``p_k(x) = sigmoid(w_k . h(x) + b_k)`` is the probability that image
+    ``x`` has attribute ``k``, ``h`` the ``"features"`` layer. The output
+    layer is named ``"probabilities"`` as in `build_classifier`, so
+    `classifier_outputs` works on both. Not compiled.
+    """
+    if int(num_attributes) != num_attributes or num_attributes < 1:
+        raise ValueError(f"num_attributes must be a positive integer, got {num_attributes!r}")
+    trunk = build_classifier(input_shape, 2, features=features, dropout=dropout, name=name)
+    hidden = trunk.get_layer("dropout").output
+    outputs = keras.layers.Dense(int(num_attributes), activation="sigmoid",
+                                 name=PROBABILITIES_LAYER)(hidden)
+    return keras.Model(trunk.inputs, outputs, name=name)
+
+
+def _check_attributes(attributes, num_images):
+    attributes = np.asarray(attributes, dtype=np.float32)
+    if attributes.ndim == 1:
+        attributes = attributes[:, None]
+    if attributes.ndim != 2 or len(attributes) != num_images:
+        raise ValueError(f"attributes must be (N, A) with one row per image ({num_images}), "
+                         f"got shape {attributes.shape}")
+    if not np.all((attributes == 0) | (attributes == 1)):
+        raise ValueError("attributes must hold 0/1 values")
+    return attributes
+
+
+def attribute_accuracy(probabilities, attributes, threshold=ATTRIBUTE_THRESHOLD):
+    """Per-attribute accuracy ``acc_k = mean_i [ (p_ik > threshold) == a_ik ]``, shape ``(A,)``."""
+    probabilities = np.asarray(probabilities, np.float64)
+    attributes = np.asarray(attributes).reshape(probabilities.shape)
+    return np.mean((probabilities > threshold) == (attributes > 0.5), axis=0)
+
+
+def random_split(num_examples, holdout_fraction, seed=0):
+    """Sorted indices ``(train, holdout)``, ``round(holdout_fraction * N)`` random ones held out.
+
+    The multi-label counterpart of `stratified_split` (no single class to
+    stratify on); at least one example is held out when the fraction is
+    positive and ``N >= 2``, and at least one is kept for training.
+    """
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
+    n = int(num_examples)
+    take = int(round(holdout_fraction * n))
+    if holdout_fraction > 0 and n >= 2:
+        take = min(max(take, 1), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[take:]), np.sort(order[:take])
+
+
+def train_attribute_classifier(images, attributes, *, epochs=10, batch_size=64, seed=0,
+                               validation_split=0.25, validation_data=None, learning_rate=1e-3,
+                               verbose=0):
+    """Trains `build_attribute_classifier` on ``images`` (N, H, W, C) and 0/1 ``attributes`` (N, A).
+
+    Loss: the binary cross-entropy averaged over attributes,
+    ``-1/A sum_k [a_k log p_k + (1 - a_k) log(1 - p_k)]``, with Adam. The
+    held-out set is ``validation_data = (images, attributes)`` when given,
+    otherwise a random ``validation_split`` of the inputs (`random_split`
+    with ``seed``); ``seed`` also seeds Keras (`keras.utils.set_random_seed`).
+
+    Returns ``(model, accuracy)``: ``accuracy`` is `attribute_accuracy` on
+    the held-out set, ``(A,)`` float64, or ``None`` without a held-out set.
+    """
+    images = _check_images(images)
+    attributes = _check_attributes(attributes, len(images))
+    if validation_data is not None:
+        x_train, y_train = images, attributes
+        x_val = _check_images(validation_data[0], "validation images")
+        y_val = _check_attributes(validation_data[1], len(x_val))
+    elif validation_split > 0:
+        train_idx, val_idx = random_split(len(images), validation_split, seed)
+        x_train, y_train = images[train_idx], attributes[train_idx]
+        x_val, y_val = images[val_idx], attributes[val_idx]
+    else:
+        x_train, y_train, x_val, y_val = images, attributes, None, None
+
+    keras.utils.set_random_seed(seed)
+    model = build_attribute_classifier(images.shape[1:], attributes.shape[1])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
+    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True,
+              verbose=verbose)
+    if x_val is None or not len(x_val):
+        return model, None
+    probs, _ = classifier_outputs(model, x_val, batch_size=max(batch_size, 256))
+    return model, attribute_accuracy(probs, y_val)
+
+
+def load_or_train_attribute_classifier(path, images, attributes, *, epochs=10, seed=0,
+                                       holdout_fraction=0.25, names=None):
+    """The attribute classifier stored at ``path`` (``.keras``), trained and saved first if needed.
+
+    Trained with `train_attribute_classifier` on a random ``1 -
+    holdout_fraction`` of the examples (`random_split` with ``seed``). Its
+    settings, attribute ``names`` and held-out accuracy per attribute go to
+    ``path`` with ``.json`` in place of ``.keras``; a stored model is loaded
+    with ``safe_mode=True`` only when those settings match, else retrained.
+
+    Returns ``(model, info)``: ``info`` holds the settings, ``accuracy`` (a
+    list, one per attribute, or None) and ``trained`` (True when trained by
+    this call).
+    """
+    images = _check_images(images)
+    attributes = _check_attributes(attributes, len(images))
+    names = list(names) if names is not None else None
+    if names is not None and len(names) != attributes.shape[1]:
+        raise ValueError(f"{len(names)} names for {attributes.shape[1]} attributes")
+    settings = {"epochs": int(epochs), "seed": int(seed),
+                "holdout_fraction": float(holdout_fraction), "num_examples": int(len(images)),
+                "image_shape": list(images.shape[1:]), "num_attributes": int(attributes.shape[1]),
+                "names": names}
+    info_path = os.path.splitext(path)[0] + ".json"
+    if os.path.isfile(path) and os.path.isfile(info_path):
+        with open(info_path, encoding="utf-8") as f:
+            stored = json.load(f)
+        if all(stored.get(k) == v for k, v in settings.items()):
+            return keras.models.load_model(path, safe_mode=True), dict(stored, trained=False)
+    train_idx, holdout_idx = random_split(len(images), holdout_fraction, seed)
+    holdout = (images[holdout_idx], attributes[holdout_idx]) if len(holdout_idx) else None
+    model, accuracy = train_attribute_classifier(
+        images[train_idx], attributes[train_idx], epochs=epochs, seed=seed, validation_split=0.0,
+        validation_data=holdout)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+    stored = dict(settings, accuracy=None if accuracy is None else accuracy.tolist())
+    tmp_info = f"{info_path}.{os.getpid()}.tmp"
+    with open(tmp_info, "w", encoding="utf-8") as f:
+        json.dump(stored, f, indent=2)
+    os.replace(tmp_info, info_path)
+    return model, dict(stored, trained=True)

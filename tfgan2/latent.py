@@ -7,7 +7,7 @@ or ``(N, D)``; feeding the results to a generator is the caller's business
 import numpy as np
 
 __all__ = ["lerp", "slerp", "interpolate", "INTERPOLATIONS", "group_means",
-           "latent_arithmetic"]
+           "latent_arithmetic", "attribute_groups", "attribute_vector"]
 
 INTERPOLATIONS = ("linear", "spherical")
 
@@ -141,3 +141,36 @@ def latent_arithmetic(latents, groups, with_group, without_group, base):
     if base.shape[-1] != means.shape[1]:
         raise ValueError(f"base has {base.shape[-1]} dimensions, latents {means.shape[1]}")
     return base + (means[with_group] - means[without_group])
+
+
+def attribute_groups(probabilities, threshold=0.5):
+    """Group of each sample by one attribute: ``1`` ("with") when ``p_i > threshold``, else ``0``.
+
+    ``probabilities`` ``(N,)`` are a classifier's probabilities that ``G(z_i)``
+    shows the attribute; the result is an int64 ``(N,)`` array for
+    `group_means` / `latent_arithmetic` (``with_group=1, without_group=0``).
+    """
+    p = np.asarray(probabilities, np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"probabilities must be one value per sample (N,), got {p.shape}")
+    return (p > threshold).astype(np.int64)
+
+
+def attribute_vector(latents, probabilities, threshold=0.5):
+    """``v = mean{z_i : p_i > threshold} - mean{z_i : p_i <= threshold}`` and the group sizes.
+
+    Adding ``v`` to the latent of a sample without the attribute moves it
+    towards the samples with it (DCGAN's "man with glasses - man without
+    glasses + woman"). Returns ``(v, (n_with, n_without))`` with ``v`` of
+    shape ``(D,)``.
+
+    Raises:
+      ValueError: one of the two groups is empty (its mean is undefined).
+    """
+    groups = attribute_groups(probabilities, threshold)
+    means, counts = group_means(latents, groups, 2)
+    n_with, n_without = int(counts[1]), int(counts[0])
+    if n_with == 0 or n_without == 0:
+        raise ValueError(f"of {len(groups)} samples {n_with} have p > {threshold} and "
+                         f"{n_without} do not: both groups need a member")
+    return means[1] - means[0], (n_with, n_without)
