@@ -77,3 +77,11 @@ def test_unknown_loss_lists_valid_names():
     for name in losses.names():
         assert name in str(err.value)
     assert "'vanilla'" in str(err.value)
+
+
+def test_decision_threshold_per_loss():
+    assert losses.decision_threshold("least_squares") == 0.5
+    for name in ("minimax", "non_saturating", "wasserstein", "hinge"):
+        assert losses.decision_threshold(name) == 0.0
+    with pytest.raises(ValueError, match="valid losses"):
+        losses.decision_threshold("vanilla")

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from tfgan2 import classifier as classifier_lib
+from tfgan2 import losses as losses_lib
 from tfgan2 import metrics as metrics_lib
 from tfgan2 import summaries
 from tfgan2.callbacks import StepInterval
@@ -67,8 +68,8 @@ def check_metrics(names, vector_data=False):
 
 
 def decision_threshold(loss):
-    """Logit above which D judges an input real: 0.5 for ``least_squares`` (targets 0 and 1), else 0."""
-    return 0.5 if loss == "least_squares" else 0.0
+    """Logit above which D judges an input real (`tfgan2.losses.decision_threshold`)."""
+    return losses_lib.decision_threshold(loss)
 
 
 def confusion_counts(real_logits, fake_logits, threshold=0.0):

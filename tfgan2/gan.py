@@ -163,7 +163,7 @@ class GAN(keras.Model):
         super().compile(optimizer=None, **kwargs)
         self.loss_name = loss
         self._d_loss_fn, self._g_loss_fn = losses_lib.get(loss)
-        self._decision_threshold = 0.5 if loss == "least_squares" else 0.0
+        self._decision_threshold = losses_lib.decision_threshold(loss)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)

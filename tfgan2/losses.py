@@ -20,7 +20,7 @@ __all__ = [
     "least_squares_discriminator_loss", "least_squares_generator_loss",
     "wasserstein_discriminator_loss", "wasserstein_generator_loss",
     "hinge_discriminator_loss", "hinge_generator_loss",
-    "get", "names",
+    "get", "names", "decision_threshold",
 ]
 
 
@@ -104,6 +104,16 @@ _LOSSES = {
     "wasserstein": (wasserstein_discriminator_loss, wasserstein_generator_loss),
     "hinge": (hinge_discriminator_loss, hinge_generator_loss),
 }
+
+
+def decision_threshold(name):
+    """Logit above which D judges an input real under loss ``name``.
+
+    0.5 for ``least_squares``, whose targets are 0 (fake) and 1 (real); 0 for
+    the others, whose logits are symmetric around the decision boundary.
+    """
+    get(name)  # validates the name
+    return 0.5 if name == "least_squares" else 0.0
 
 
 def names():
