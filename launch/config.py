@@ -10,7 +10,8 @@ import os
 from absl import flags
 
 __all__ = ["define_train_flags", "TRAIN_FLAGS", "DATA_SOURCES", "NETWORKS", "LOSSES",
-           "write_flagfile", "read_flagfile", "validate"]
+           "NETWORK_FLAGS", "network_flag_changes", "write_flagfile", "read_flagfile",
+           "validate"]
 
 DATA_SOURCES = ("digits", "gaussian", "mnist", "celeba", "celeba_tfds", "image_folder")
 # Sources read from --data_dir, and what it must name for each.
@@ -177,6 +178,19 @@ def validate(fv):
     if fv.data_source == "digits" and fv.network == "infogan":
         raise ValueError("--network=infogan builds 28x28 images; with --data_source=digits "
                          "use --network=dcgan or mlp.")
+
+
+# Flags that change the variables a checkpoint holds: resuming with other values
+# cannot restore it.
+NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
+                 "filter_size", "d_normalization", "latent_dim", "g_hidden", "d_hidden",
+                 "gaussian_size")
+
+
+def network_flag_changes(old, new):
+    """``[(flag, old value, new value)]`` for the `NETWORK_FLAGS` that differ."""
+    return [(name, old[name].value, new[name].value) for name in NETWORK_FLAGS
+            if old[name].value != new[name].value]
 
 
 def write_flagfile(fv, path):

@@ -31,6 +31,15 @@ def main(argv):
         raise app.UsageError(f"--workdir={workdir} cannot be created: {exc}")
     if not os.access(workdir, os.W_OK):
         raise app.UsageError(f"--workdir={workdir} is not writable.")
+    previous = os.path.join(workdir, "flags.cfg")
+    if os.path.isfile(previous) and os.path.isdir(os.path.join(workdir, "checkpoints")):
+        changes = config.network_flag_changes(config.read_flagfile(previous), FLAGS)
+        if changes:
+            listed = ", ".join(f"--{name} was {old!r}, now {new!r}" for name, old, new in changes)
+            raise app.UsageError(
+                f"{workdir} holds checkpoints of a run with other networks ({listed}); "
+                f"its checkpoints cannot be restored into them. Use a new --workdir, or "
+                f"the run's own flags (--flagfile={previous}).")
 
     # Imported after flag checks so that bad flags fail fast.
     import tfgan2

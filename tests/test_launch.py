@@ -52,6 +52,15 @@ def test_train_then_sample_end_to_end(tmp_path, subprocess_env):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Resuming from step 6" in proc.stdout and "Done: step 9" in proc.stdout
 
+    # Flags that change the networks cannot resume this run: a clear error, nothing touched.
+    before = (workdir / "flags.cfg").read_text()
+    proc = run(subprocess_env, "launch.train", f"--flagfile={workdir}/flags.cfg",
+               "--train_steps=12", "--latent_dim=5", "--network=dcgan")
+    assert proc.returncode != 0
+    assert "--network was 'mlp', now 'dcgan'" in proc.stderr
+    assert "--latent_dim was 4, now 5" in proc.stderr
+    assert (workdir / "flags.cfg").read_text() == before
+
 
 def test_gaussian_run_writes_histograms_and_vectors(tmp_path, subprocess_env):
     workdir = tmp_path / "g"
