@@ -76,8 +76,11 @@ def main(argv):
             keep_checkpoints=FLAGS.keep_checkpoints, num_samples=FLAGS.num_grid,
             sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS),
             callbacks=extra_callbacks)
-    except tfgan2.callbacks.NonFiniteError as exc:
+    except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError) as exc:
         sys.exit(f"tfgan2: {exc}")
+    if result.stopped_by is not None:
+        # 128 + signal number, the shell's convention: the run is not finished.
+        sys.exit(128 + result.stopped_by)
     print(f"Done: step {result.final_step} in {time.time() - start:.1f} s; "
           f"checkpoint {result.checkpoint}; samples in {os.path.join(workdir, 'samples')}",
           flush=True)

@@ -11,9 +11,14 @@ Run directory layout::
 The caller owns everything else in the directory (e.g. the launcher's
 ``flags.cfg``).
 """
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
+
+import keras
 
 from tfgan2 import callbacks as callbacks_lib
 
@@ -21,13 +26,18 @@ __all__ = ["train", "RunResult"]
 
 
 class RunResult:
-    """What `train` did: first and last step, the Keras history, the newest checkpoint."""
+    """What `train` did: first and last step, the Keras history, the newest checkpoint.
 
-    def __init__(self, start_step, final_step, history, checkpoint):
+    ``stopped_by`` is the signal number (e.g. SIGTERM) that ended the run early
+    after saving a checkpoint, or None.
+    """
+
+    def __init__(self, start_step, final_step, history, checkpoint, stopped_by=None):
         self.start_step = start_step
         self.final_step = final_step
         self.history = history
         self.checkpoint = checkpoint
+        self.stopped_by = stopped_by
 
     def __repr__(self):
         return (f"RunResult(start_step={self.start_step}, final_step={self.final_step}, "
@@ -38,6 +48,36 @@ def _say(message):
     print(message, flush=True)
 
 
+class _StopOnSignal(keras.callbacks.Callback):
+    """Ends ``fit`` after the current execution once a watched signal arrived."""
+
+    def __init__(self):
+        super().__init__()
+        self.received = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self.model.stop_training = True
+
+
+@contextlib.contextmanager
+def _signals_to(stopper, signals=(signal.SIGTERM,)):
+    """Route ``signals`` to ``stopper`` while training (main thread only; no-op elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        stopper.received = signum
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500,
           checkpoint_every=1000, keep_checkpoints=3, num_samples=64, sample_seed=0,
           real_samples=None, callbacks=(), verbose=None):
@@ -45,6 +85,8 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
 
     If ``workdir/checkpoints`` holds a checkpoint, it is restored first and
     training continues from its step (printing ``Resuming from step N``).
+    SIGTERM (e.g. a preemption notice) ends training after the current
+    execution with a checkpoint of that step; the result's ``stopped_by`` says so.
 
     Args:
       gan: a compiled `tfgan2.GAN`.
@@ -98,8 +140,10 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
                          f"exactly at train_steps.")
 
     guard = callbacks_lib.NonFiniteGuard()
+    stopper = _StopOnSignal()
     all_callbacks = [
         guard,
+        stopper,
         callbacks_lib.StopAtStep(train_steps),
         callbacks_lib.LossHistory(workdir),
         callbacks_lib.SampleGrid(os.path.join(workdir, "samples"), every_n_steps=sample_every,
@@ -110,8 +154,12 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    history = gan.fit(dataset, epochs=math.ceil(train_steps / log_every),
-                      initial_epoch=start // log_every, steps_per_epoch=log_every,
-                      callbacks=all_callbacks, verbose=verbose, shuffle=False)
+    with _signals_to(stopper):
+        history = gan.fit(dataset, epochs=math.ceil(train_steps / log_every),
+                          initial_epoch=start // log_every, steps_per_epoch=log_every,
+                          callbacks=all_callbacks, verbose=verbose, shuffle=False)
     guard.raise_if_failed(checkpointer.latest)
-    return RunResult(start, gan.step, history, checkpointer.latest)
+    if stopper.received is not None:
+        _say(f"Stopped by signal {signal.Signals(stopper.received).name} at step {gan.step}; "
+             f"saved {checkpointer.latest}. Rerun the same command to resume.")
+    return RunResult(start, gan.step, history, checkpointer.latest, stopper.received)
