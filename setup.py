@@ -22,5 +22,6 @@ setup(
         "scikit-learn>=1.3",
         "scipy>=1.11",
     ],
-    extras_require={"test": ["pytest>=7.4"]},
+    # tensorboard: the tests read event files back with TensorBoard's own reader.
+    extras_require={"test": ["pytest>=7.4", "tensorboard>=2.16"]},
 )

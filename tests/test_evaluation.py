@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfgan2
 from tfgan2 import evaluation, features, latent, summaries
@@ -211,6 +212,25 @@ def test_tensorboard_and_evaluation_rows_from_a_short_run(tmp_path):
     assert sum(r[f"eval/confusion/{k}"] for k in ("real_as_real", "real_as_fake",
                                                    "fake_as_real", "fake_as_fake")) == 80
     assert scalars["eval/fid"][-1][1] == pytest.approx(r["eval/fid"], rel=1e-6)
+
+    # TensorBoard's own reader sees the same scalars and images, tagged for its
+    # scalar and image dashboards (summary v2 events: tensors plus plugin metadata).
+    from tensorboard.backend.event_processing import event_accumulator
+
+    acc = event_accumulator.EventAccumulator(log_dir, size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["tensors"])
+    assert {"train/d_loss", "train/g_loss", "eval/fid", "samples"} <= tags
+    plugin = lambda tag: acc.SummaryMetadata(tag).plugin_data.plugin_name  # noqa: E731
+    assert plugin("train/g_loss") == "scalars" and plugin("samples") == "images"
+    g_loss = acc.Tensors("train/g_loss")
+    assert [e.step for e in g_loss] == [4, 8]
+    fid = tf.make_ndarray(acc.Tensors("eval/fid")[-1].tensor_proto)
+    assert float(fid) == pytest.approx(r["eval/fid"], rel=1e-6)
+    last = acc.Tensors("samples")[-1]
+    width, height, png = tf.make_ndarray(last.tensor_proto)[:3]
+    assert last.step == 8 and (int(width), int(height)) == (19, 19)
+    assert tf.io.decode_png(png).shape == (19, 19, 1)
 
 
 def test_confusion_picture(tmp_path):
