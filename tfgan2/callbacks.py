@@ -197,9 +197,8 @@ class Checkpointer(keras.callbacks.Callback):
             run is not silently started from scratch.
         """
         manager = self._manager_for(gan)
-        candidates = list(reversed(manager.checkpoints))
         failures = []
-        for path in candidates:
+        for path in reversed(manager.checkpoints):
             try:
                 manager.checkpoint.restore(path).assert_existing_objects_matched()
             except Exception as exc:  # noqa: BLE001 - any failure means "not restorable"
@@ -210,8 +209,9 @@ class Checkpointer(keras.callbacks.Callback):
                 _set_aside(path)
                 continue
             self.last_saved_step = gan.step
-            self._manager = None  # re-read the directory's state without the broken ones
-            self._manager_for(gan)
+            if failures:  # re-read the directory's state without the broken ones
+                self._manager = None
+                self._manager_for(gan)
             return gan.step
         if failures:
             raise CheckpointError("No checkpoint in {} restores:\n  {}".format(
