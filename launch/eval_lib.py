@@ -22,22 +22,25 @@ LABELLED_SOURCES = ("digits", "mnist")
 
 
 def restore_gan(workdir):
-    """``(train_flags, gan, checkpoint_path)``: the run's GAN with its newest checkpoint restored.
+    """``(train_flags, gan, checkpoint_path)``: the run's GAN with its newest valid checkpoint.
+
+    A checkpoint that does not restore is reported and the next older one is
+    used; nothing in the run directory is renamed or written (the training
+    launcher sets broken checkpoints aside when it resumes).
 
     Raises:
       FileNotFoundError: no ``flags.cfg`` or no checkpoint in ``workdir``.
+      tfgan2.callbacks.CheckpointError: checkpoints exist but none restores.
     """
-    import tensorflow as tf
     import tfgan2
 
     fv = config.read_flagfile(os.path.join(workdir, "flags.cfg"))
     ckpt_dir = os.path.join(workdir, "checkpoints")
-    path = tf.train.latest_checkpoint(ckpt_dir)
-    if path is None:
-        raise FileNotFoundError(f"No checkpoint in {ckpt_dir}: train the run first.")
     gan = builders.build_gan(fv, compile_model=False)
-    tfgan2.callbacks.make_checkpoint(gan).restore(path).expect_partial()
-    return fv, gan, path
+    checkpointer = tfgan2.callbacks.Checkpointer(ckpt_dir)
+    if checkpointer.restore(gan, set_aside=False) is None:
+        raise FileNotFoundError(f"No checkpoint in {ckpt_dir}: train the run first.")
+    return fv, gan, checkpointer.restored_path
 
 
 def real_data(fv, num=None):

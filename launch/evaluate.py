@@ -57,6 +57,7 @@ def main(argv):
     import tensorflow as tf
 
     from launch import builders, eval_lib
+    import tfgan2
     from tfgan2 import evaluation, visualize
 
     try:
@@ -76,6 +77,8 @@ def main(argv):
             seed=FLAGS.seed)
     except (FileNotFoundError, ValueError) as exc:
         raise app.UsageError(str(exc))
+    except tfgan2.callbacks.CheckpointError as exc:
+        sys.exit(f"launch.evaluate: {exc}")
     results = {"step": gan.step, "checkpoint": checkpoint, **notes, **evaluator(gan)}
     if "confusion" in results:
         path = os.path.join(workdir, "eval", "confusion.png")

@@ -211,6 +211,7 @@ def main(argv):
         raise app.UsageError(f"--out={FLAGS.out}: the file must end in .npz or .png.")
     if FLAGS.mode != "grid" and kind != ".png":
         raise app.UsageError(f"--mode={FLAGS.mode} draws a picture: --out must end in .png.")
+    import tfgan2
     from launch import eval_lib
 
     if FLAGS.attribute:
@@ -230,6 +231,8 @@ def main(argv):
         train_flags, gan, path = eval_lib.restore_gan(FLAGS.workdir)
     except FileNotFoundError as exc:
         raise app.UsageError(str(exc))
+    except tfgan2.callbacks.CheckpointError as exc:
+        sys.exit(f"launch.sample: {exc}")
     if FLAGS.mode == "arithmetic":
         _check_attribute_source(train_flags)
     if FLAGS.mode != "grid" and train_flags.data_source == "gaussian":

@@ -164,53 +164,77 @@ class Checkpointer(keras.callbacks.Callback):
     `restore` (call it before ``fit``) loads the newest checkpoint of the
     directory into the model, if there is one. A checkpoint is only written
     when every weight of G and D is finite, so a diverged run never replaces
-    good state.
+    good state. A save that fails (e.g. the disk is full) raises
+    `CheckpointError`; the checkpoints saved before stay listed and usable.
+
+    ``write_directory``: where this process saves, when it is not
+    ``directory``. Non-chief workers of a multi-worker run must take part in
+    every save (saving may run collective ops) but their copies are
+    redundant: they write to a private directory, removed by `cleanup`.
     """
 
-    def __init__(self, directory, every_n_steps=1000, max_to_keep=3):
+    def __init__(self, directory, every_n_steps=1000, max_to_keep=3, write_directory=None):
         super().__init__()
         self.directory = directory
+        self.write_directory = write_directory or directory
         self.every_n_steps = int(every_n_steps)
         self.max_to_keep = int(max_to_keep)
         self._manager = None
         self._gan = None
         self.last_saved_step = None
+        self.restored_path = None
         self._interval = StepInterval(every_n_steps)
 
     def _manager_for(self, gan):
         if self._manager is None or self._gan is not gan:
             self._gan = gan
             self._manager = tf.train.CheckpointManager(
-                make_checkpoint(gan), self.directory, max_to_keep=self.max_to_keep,
+                make_checkpoint(gan), self.write_directory, max_to_keep=self.max_to_keep,
                 checkpoint_name="ckpt")
         return self._manager
 
-    def restore(self, gan):
+    @property
+    def manager(self):
+        """The `tf.train.CheckpointManager` this callback saves with (after `restore`)."""
+        return self._manager_for(self._gan or self.model)
+
+    def restore(self, gan, set_aside=True):
         """Restore the newest valid checkpoint into ``gan``; returns its step, or None if there is none.
 
         A checkpoint that fails to restore (truncated or corrupted files) is
-        reported, moved aside as ``broken-ckpt-<step>.*`` and the next older
-        one is tried.
+        reported and the next older one is tried. With ``set_aside`` the
+        broken one is also renamed ``broken-ckpt-<step>.*`` so that it is
+        never tried again; read-only users (sampling, evaluation) pass False
+        and leave the directory as it is.
 
         Raises:
           CheckpointError: checkpoints exist but none of them restores; the
             run is not silently started from scratch.
         """
         manager = self._manager_for(gan)
+        state = tf.train.get_checkpoint_state(self.directory)
+        paths = list(state.all_model_checkpoint_paths) if state is not None else []
         failures = []
-        for path in reversed(manager.checkpoints):
+        for path in reversed(paths):
+            if not os.path.isabs(path):
+                path = os.path.join(self.directory, path)
             try:
                 manager.checkpoint.restore(path).assert_existing_objects_matched()
             except Exception as exc:  # noqa: BLE001 - any failure means "not restorable"
                 reason = str(exc).strip().splitlines()[0][:300]
                 failures.append(f"{path}: {reason}")
-                print(f"Checkpoint {path} does not restore ({reason}); setting it aside.",
-                      flush=True)
-                _set_aside(path)
+                if set_aside:
+                    print(f"Checkpoint {path} does not restore ({reason}); setting it aside.",
+                          flush=True)
+                    _set_aside(path)
+                else:
+                    print(f"Checkpoint {path} does not restore ({reason}); trying an older one.",
+                          flush=True)
                 continue
             self.last_saved_step = gan.step
-            if failures:  # re-read the directory's state without the broken ones
-                self._manager = None
+            self.restored_path = path
+            if failures and set_aside and self.write_directory == self.directory:
+                self._manager = None  # re-read the directory's state without the broken ones
                 self._manager_for(gan)
             return gan.step
         if failures:
@@ -219,18 +243,39 @@ class Checkpointer(keras.callbacks.Callback):
         return None
 
     def save(self):
-        """Save the current state as ``ckpt-<step>``; returns the path, or None if not saved."""
+        """Save the current state as ``ckpt-<step>``; returns the path, or None if not saved.
+
+        Raises:
+          NonFiniteError: a weight of G or D is not finite (nothing is written).
+          CheckpointError: writing failed; the previous checkpoints are untouched.
+        """
         gan = self.model
         step = gan.step
         if step == self.last_saved_step:
             return None
+        manager = self._manager_for(gan)
         if not (_all_finite(gan.generator) and _all_finite(gan.discriminator)):
             raise NonFiniteError(
                 f"Non-finite weights at step {step}; not saving. Last good checkpoint: "
-                f"{self._manager_for(gan).latest_checkpoint}.")
-        path = self._manager_for(gan).save(checkpoint_number=step)
+                f"{manager.latest_checkpoint}.")
+        previous = manager.latest_checkpoint
+        try:
+            path = manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            _remove_partial(self.write_directory, f"ckpt-{step}")
+            raise CheckpointError(
+                f"Could not write the checkpoint of step {step} to {self.write_directory} "
+                f"({reason}); is the disk full or the directory unwritable? The previous "
+                f"checkpoint {previous or '(none)'} is untouched: free space and rerun to "
+                f"resume from it.") from exc
         self.last_saved_step = step
         return path
+
+    def cleanup(self):
+        """Remove the private write directory of a non-chief worker."""
+        if self.write_directory != self.directory and tf.io.gfile.exists(self.write_directory):
+            tf.io.gfile.rmtree(self.write_directory)
 
     def on_train_batch_end(self, batch, logs=None):
         if self._interval.due(self.model.step) and not self.model.stop_training:
@@ -243,6 +288,24 @@ class Checkpointer(keras.callbacks.Callback):
     @property
     def latest(self):
         return None if self._manager is None else self._manager.latest_checkpoint
+
+
+def _remove_partial(directory, name):
+    """Delete what a failed save of checkpoint ``name`` left behind (it is in no state file)."""
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        if entry == name or entry.startswith(name + ".") or entry.startswith(name + "_temp"):
+            full = os.path.join(directory, entry)
+            try:
+                if os.path.isdir(full):
+                    tf.io.gfile.rmtree(full)
+                else:
+                    os.remove(full)
+            except (OSError, tf.errors.OpError):
+                pass
 
 
 class LossHistory(keras.callbacks.Callback):
