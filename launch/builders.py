@@ -30,25 +30,32 @@ def crop_spec(fv):
     return None if crop == "none" else crop if crop == "center" else int(crop)
 
 
-def build_dataset(fv):
-    """The endless training dataset of global batches."""
+def build_dataset(fv, start_step=0):
+    """The endless training dataset of global batches, from the batch of step ``start_step``.
+
+    With ``--deterministic`` the pipelines keep their element order fixed, so
+    a resumed run sees exactly the batches an uninterrupted one would.
+    """
+    det = dict(deterministic=True) if getattr(fv, "deterministic", False) else {}
+    skip = dict(skip_batches=start_step)
     if fv.data_source == "digits":
-        return pipelines.digits(fv.batch_size, seed=fv.seed)
+        return pipelines.digits(fv.batch_size, seed=fv.seed, **skip)
     if fv.data_source == "mnist":
-        return pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir, seed=fv.seed)
+        return pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir, seed=fv.seed,
+                               **skip)
     if fv.data_source in ("celeba", "celeba_tfds"):
         source = "tfds" if fv.data_source == "celeba_tfds" else fv.data_dir
         return pipelines.celeba(source, split=fv.split, resolution=fv.resolution,
                                 batch_size=fv.batch_size, crop=crop_spec(fv),
                                 data_dir=fv.data_dir if source == "tfds" else None,
-                                seed=fv.seed)
+                                seed=fv.seed, **det, **skip)
     if fv.data_source == "image_folder":
         return pipelines.image_folder(fv.data_dir, resolution=fv.resolution,
                                       batch_size=fv.batch_size, channels=fv.channels,
-                                      crop=crop_spec(fv), seed=fv.seed)
+                                      crop=crop_spec(fv), seed=fv.seed, **det, **skip)
     if fv.data_source == "gaussian":
         return pipelines.gaussian(fv.batch_size, mean=fv.gaussian_mean, std=fv.gaussian_std,
-                                  size=fv.gaussian_size, seed=fv.seed)
+                                  size=fv.gaussian_size, seed=fv.seed, **skip)
     raise ValueError(f"Unknown --data_source={fv.data_source!r}.")
 
 

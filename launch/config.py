@@ -52,6 +52,9 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
     d("integer", "num_grid", 64, "Samples in each sample grid.", lower_bound=1)
     d("integer", "seed", 0, "Seed of the data order, initial weights and training noise.")
+    d("bool", "deterministic", False,
+      "Reproducible to the bit: TensorFlow op determinism and ordered input pipelines (slower). "
+      "A run interrupted and resumed then ends with the same weights as an uninterrupted one.")
     # Data.
     d("enum", "data_source", "digits", "Training data.", enum_values=list(DATA_SOURCES))
     d("string", "data_dir", None,

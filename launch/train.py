@@ -7,6 +7,7 @@ holds a checkpoint is resumed.
 """
 import os
 import sys
+import tempfile
 import time
 
 from absl import app, flags
@@ -15,6 +16,20 @@ from launch import config
 
 config.define_train_flags()
 FLAGS = flags.FLAGS
+
+
+class _DataError(Exception):
+    """The data set named by the flags is missing, empty or unusable."""
+
+
+def _dataset_from(start_step):
+    """The training data from the batch of ``start_step`` on (called once the step is known)."""
+    from launch import builders
+
+    try:
+        return builders.build_dataset(FLAGS, start_step)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _DataError(str(exc)) from exc
 
 
 def main(argv):
@@ -28,9 +43,16 @@ def main(argv):
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as exc:
-        raise app.UsageError(f"--workdir={workdir} cannot be created: {exc}")
-    if not os.access(workdir, os.W_OK):
-        raise app.UsageError(f"--workdir={workdir} is not writable.")
+        raise app.UsageError(f"--workdir={workdir} cannot be created: {exc.strerror or exc}. "
+                             f"Expected a directory this user can create and write.")
+    try:  # a real write: permission bits alone miss read-only mounts and full disks
+        probe = tempfile.NamedTemporaryFile(dir=workdir, prefix=".write_test_")
+        probe.write(b"x")
+        probe.flush()
+        probe.close()
+    except OSError as exc:
+        raise app.UsageError(f"--workdir={workdir} is not writable: {exc.strerror or exc}. "
+                             f"Expected a directory this user can write.")
     previous = os.path.join(workdir, "flags.cfg")
     if os.path.isfile(previous) and os.path.isdir(os.path.join(workdir, "checkpoints")):
         changes = config.network_flag_changes(config.read_flagfile(previous), FLAGS)
@@ -47,6 +69,10 @@ def main(argv):
 
     if FLAGS.logical_cpus:
         tfgan2.distribute.split_cpu(FLAGS.logical_cpus)
+    if FLAGS.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     try:
         strategy = tfgan2.distribute.make_strategy(FLAGS.strategy, devices=FLAGS.devices,
                                                    tpu=FLAGS.tpu)
@@ -56,26 +82,31 @@ def main(argv):
     if FLAGS.batch_size % replicas:
         raise app.UsageError(f"--batch_size={FLAGS.batch_size} does not split evenly across "
                              f"{replicas} replicas: use a multiple of {replicas}.")
-    config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
+    chief = tfgan2.distribute.is_chief(strategy)
+    if chief:
+        config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
     print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
           f"batch {FLAGS.batch_size} over {replicas} replica(s), loss {FLAGS.loss}; "
           f"run directory {workdir}", flush=True)
-    dataset = builders.build_dataset(FLAGS)
     with strategy.scope():
         gan = builders.build_gan(FLAGS)
     from launch import eval_lib
     try:
-        extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir)
+        extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir) if chief else []
     except (ValueError, FileNotFoundError) as exc:
         raise app.UsageError(str(exc))
     start = time.time()
     try:
         result = tfgan2.train(
-            gan, dataset, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
+            gan, _dataset_from, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
             sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
             keep_checkpoints=FLAGS.keep_checkpoints, num_samples=FLAGS.num_grid,
             sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS),
             callbacks=extra_callbacks)
+    except _DataError as exc:
+        raise app.UsageError(f"--data_source={FLAGS.data_source}"
+                             f"{f' --data_dir={FLAGS.data_dir}' if FLAGS.data_dir else ''}: "
+                             f"{exc.__cause__}")
     except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError) as exc:
         sys.exit(f"tfgan2: {exc}")
     if result.stopped_by is not None:

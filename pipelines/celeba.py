@@ -215,7 +215,7 @@ def _source_kind(source):
 
 
 def _from_tfds(*, split, data_dir, download, resolution, batch_size, labels, shuffle, repeat,
-               cache, crop, seed, deterministic, shard, shuffle_buffer):
+               cache, crop, seed, deterministic, shard, shuffle_buffer, skip_batches):
     import tensorflow_datasets as tfds  # heavy import, only for this source
 
     tfds_split = "train+validation+test" if split == "all" else split
@@ -246,7 +246,8 @@ def _from_tfds(*, split, data_dir, download, resolution, batch_size, labels, shu
         return (to_unit_range(images), tf.cast(rest[0], tf.float32)) if rest else to_unit_range(images)
 
     ds = finish(ds, batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
-                buffer_size=shuffle_buffer, batch_map=normalize, deterministic=deterministic)
+                buffer_size=shuffle_buffer, batch_map=normalize, deterministic=deterministic,
+                skip_batches=skip_batches)
     policy = (tf.data.experimental.AutoShardPolicy.OFF if shard is not None
               else tf.data.experimental.AutoShardPolicy.DATA)
     return with_options(ds, deterministic=deterministic, auto_shard=policy)
@@ -254,7 +255,8 @@ def _from_tfds(*, split, data_dir, download, resolution, batch_size, labels, shu
 
 def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False, shuffle=True,
            repeat=True, cache=None, crop=DEFAULT_CROP, data_dir=None, download=False,
-           deterministic=False, seed=None, shard=None, shuffle_buffer=SHUFFLE_BUFFER):
+           deterministic=False, seed=None, shard=None, shuffle_buffer=SHUFFLE_BUFFER,
+           skip_batches=0):
     """CelebA as float32 batches ``(B, resolution, resolution, 3)`` in [-1, 1].
 
     With ``labels=True`` the batches are ``(images, attributes)``,
@@ -285,6 +287,11 @@ def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False,
     `pipelines.common.sharded_input_fn`. ``deterministic=True``: ordered
     parallel maps and seeded shuffles (seed 0 unless ``seed``).
 
+    ``skip_batches`` starts the stream that many batches in, for a resumed
+    run: a folder skips file names before reading them; TFRecords and TFDS
+    read the skipped records again (TFRecords hold decoded pixels, so no
+    JPEG is decoded for them).
+
     Bad files in a folder (truncated, not images) are skipped with one
     warning giving their count; see `pipelines.image_folder` for the
     trade-off of the header/end-marker screen.
@@ -300,7 +307,7 @@ def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False,
     kind, path = _source_kind(source)
     common = dict(resolution=resolution, batch_size=batch_size, shuffle=shuffle, repeat=repeat,
                   cache=cache, seed=seed, deterministic=deterministic, shard=shard,
-                  shuffle_buffer=shuffle_buffer)
+                  shuffle_buffer=shuffle_buffer, skip_batches=skip_batches)
     if kind == "tfrecord":
         return read_tfrecords(path, split=split, labels=labels, **common)
     if kind == "tfds":

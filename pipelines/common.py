@@ -35,20 +35,32 @@ def check_shard(shard):
     return num_shards, index
 
 
+def check_skip(skip_batches):
+    if int(skip_batches) != skip_batches or skip_batches < 0:
+        raise ValueError(f"skip_batches must be an integer >= 0, got {skip_batches!r}.")
+    return int(skip_batches)
+
+
 def finish(ds, batch_size, *, shuffle, repeat, seed=None, buffer_size=10_000, batch_map=None,
-           deterministic=None):
+           deterministic=None, skip_batches=0):
     """Shuffle (per pass, seeded if ``seed``), repeat, batch with ``drop_remainder``, prefetch.
 
     ``batch_map``, if given, is applied to each batch (vectorized work such as
     uint8 -> float conversion is cheaper per batch than per element).
     ``deterministic`` is passed to that map (``None``: the dataset's option).
+    ``skip_batches``: start the stream that many batches in (a resumed run
+    continues where it stopped); the skipped batches are still read, but not
+    passed through ``batch_map``.
     """
     batch_size = check_batch_size(batch_size)
+    skip_batches = check_skip(skip_batches)
     if shuffle:
         ds = ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
     if batch_map is not None:
         ds = ds.map(batch_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -21,14 +21,15 @@ def digits_arrays():
     return images, bunch.target.astype(np.int32)
 
 
-def digits(batch_size, *, labels=False, shuffle=True, repeat=True, seed=None):
+def digits(batch_size, *, labels=False, shuffle=True, repeat=True, seed=None, skip_batches=0):
     """A `tf.data.Dataset` of digit batches ``(B, 8, 8, 1)`` in [-1, 1].
 
     Yields ``(images, labels)`` when ``labels`` is true. Batches are full
     (``drop_remainder=True``); with ``repeat`` the dataset is endless and
-    reshuffled every pass.
+    reshuffled every pass. ``skip_batches`` starts the (seeded) stream that
+    many batches in, as a resumed run needs.
     """
     images, targets = digits_arrays()
     ds = tf.data.Dataset.from_tensor_slices((images, targets) if labels else images)
     return finish(ds, batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
-                  buffer_size=len(images))
+                  buffer_size=len(images), skip_batches=skip_batches)

@@ -1,16 +1,17 @@
 """Vectors of independent normal values: the 1-D Gaussian toy problem."""
 import tensorflow as tf
 
-from pipelines.common import check_batch_size
+from pipelines.common import check_batch_size, check_skip
 
 __all__ = ["gaussian"]
 
 
-def gaussian(batch_size, *, mean=4.0, std=1.25, size=200, seed=None):
+def gaussian(batch_size, *, mean=4.0, std=1.25, size=200, seed=None, skip_batches=0):
     """An endless `tf.data.Dataset` of ``(B, size)`` float32 batches, entries ``N(mean, std^2)``.
 
     Each batch is drawn fresh (stateless, from ``seed`` and the batch index),
-    so the stream is reproducible for a fixed seed and never repeats.
+    so the stream is reproducible for a fixed seed and never repeats;
+    ``skip_batches`` starts it at that batch index at no cost.
     """
     batch_size = check_batch_size(batch_size)
     if not std > 0:
@@ -24,4 +25,5 @@ def gaussian(batch_size, *, mean=4.0, std=1.25, size=200, seed=None):
             [tf.constant(base, tf.int64), index]))
         return mean + std * noise
 
-    return tf.data.Dataset.counter().map(draw).prefetch(tf.data.AUTOTUNE)
+    start = check_skip(skip_batches)
+    return tf.data.Dataset.counter(start=start).map(draw).prefetch(tf.data.AUTOTUNE)

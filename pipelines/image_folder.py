@@ -4,7 +4,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from pipelines.common import check_batch_size, check_shard, finish, with_options
+from pipelines.common import check_batch_size, check_shard, check_skip, finish, with_options
 from pipelines.image_files import find_images
 from pipelines.images import check_crop, check_resolution, decode_crop_resize, to_unit_range
 
@@ -36,7 +36,8 @@ def _apply_cache(ds, cache):
 
 def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, extras=None,
                        shuffle=True, repeat=True, cache=None, seed=None, deterministic=False,
-                       shard=None, shuffle_buffer=SHUFFLE_BUFFER, jpeg_only=False):
+                       shard=None, shuffle_buffer=SHUFFLE_BUFFER, jpeg_only=False,
+                       skip_batches=0):
     """Batches of images decoded from ``paths`` (already screened), with ``extras`` rows alongside.
 
     Order of work: file names are sharded and shuffled (a full shuffle of the
@@ -49,12 +50,16 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
 
     ``extras``: optional array with one row per path (e.g. attributes);
     batches are then ``(images, float32 extras)``. ``jpeg_only``: the screen
-    found only JPEGs, so the decoder needs no format test.
+    found only JPEGs, so the decoder needs no format test. ``skip_batches``
+    starts the stream that many batches in: without a cache the skipped
+    file names are never read (a resumed run starts at once); with a cache
+    the skipped batches are read from it.
     """
     batch_size = check_batch_size(batch_size)
     resolution = check_resolution(resolution)
     cache = check_cache(cache)
     shard = check_shard(shard)
+    skip_batches = check_skip(skip_batches)
     if deterministic and seed is None:
         seed = 0
     paths = np.asarray([os.fspath(p) for p in paths], dtype=object)
@@ -79,6 +84,9 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
         names = names.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             names = names.repeat()
+            # Skip names, not decoded images (exact unless a file fails to decode).
+            names = names.skip(skip_batches * batch_size)
+            skip_batches = 0
 
     def load(path, *rest):
         image = decode_crop_resize(tf.io.read_file(path), resolution, crop, channels,
@@ -96,7 +104,7 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
 
     ds = finish(ds, batch_size, shuffle=shuffle and not shuffle_names,
                 repeat=repeat and not shuffle_names, seed=seed, buffer_size=shuffle_buffer,
-                batch_map=normalize, deterministic=deterministic)
+                batch_map=normalize, deterministic=deterministic, skip_batches=skip_batches)
     policy = (tf.data.experimental.AutoShardPolicy.OFF if shard is not None
               else tf.data.experimental.AutoShardPolicy.DATA)
     return with_options(ds, deterministic=deterministic, auto_shard=policy)
@@ -104,7 +112,7 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
 
 def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None, shuffle=True,
                  repeat=True, cache=None, seed=None, deterministic=False, shard=None,
-                 recursive=True, shuffle_buffer=SHUFFLE_BUFFER):
+                 recursive=True, shuffle_buffer=SHUFFLE_BUFFER, skip_batches=0):
     """float32 batches ``(B, resolution, resolution, channels)`` in [-1, 1] from image files.
 
     ``path_or_glob``: a folder (searched recursively unless ``recursive=False``;
@@ -126,6 +134,8 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
     DATA, or explicitly with ``shard=(num_shards, index)`` (see
     `pipelines.common.sharded_input_fn`). ``deterministic=True`` keeps the
     element order fixed (ordered parallel maps, seed 0 unless ``seed``).
+    ``skip_batches`` starts the stream that many batches in (see
+    `stream_image_files`).
     """
     check_batch_size(batch_size)
     check_resolution(resolution)
@@ -138,4 +148,4 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
                               batch_size=batch_size, crop=crop,
                               channels=channels, shuffle=shuffle, repeat=repeat, cache=cache,
                               seed=seed, deterministic=deterministic, shard=shard,
-                              shuffle_buffer=shuffle_buffer)
+                              shuffle_buffer=shuffle_buffer, skip_batches=skip_batches)

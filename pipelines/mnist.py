@@ -14,15 +14,17 @@ def _to_unit_range(example, labels):
 
 
 def mnist(batch_size, *, split="train", data_dir=None, labels=False, shuffle=True,
-          repeat=True, seed=None, download=True):
+          repeat=True, seed=None, download=True, skip_batches=0):
     """MNIST from TFDS as ``(B, 28, 28, 1)`` float32 batches in [-1, 1] (and labels if asked).
 
     ``data_dir`` is the TFDS data directory; with ``download=False`` a missing
-    dataset is an error instead of a download attempt.
+    dataset is an error instead of a download attempt. ``skip_batches`` starts
+    the stream that many batches in.
     """
     import tensorflow_datasets as tfds  # heavy import, only when MNIST is used
 
     ds = tfds.load("mnist", split=split, data_dir=data_dir, download=download,
                    shuffle_files=shuffle)
     ds = ds.map(lambda ex: _to_unit_range(ex, labels), num_parallel_calls=tf.data.AUTOTUNE)
-    return finish(ds, batch_size, shuffle=shuffle, repeat=repeat, seed=seed)
+    return finish(ds, batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
+                  skip_batches=skip_batches)

@@ -170,7 +170,7 @@ def peek_record(files):
 
 def read_tfrecords(pattern, *, split="all", resolution=64, batch_size=64, labels=False,
                    shuffle=True, repeat=True, cache=None, seed=None, deterministic=False,
-                   shard=None, shuffle_buffer=SHUFFLE_BUFFER):
+                   shard=None, shuffle_buffer=SHUFFLE_BUFFER, skip_batches=0):
     """Batches from prepared shards: float32 images in [-1, 1] (and float32 0/1 attributes).
 
     ``pattern``: a glob (``"DIR/*.tfrecord"``), one file, or a folder holding
@@ -255,7 +255,8 @@ def read_tfrecords(pattern, *, split="all", resolution=64, batch_size=64, labels
         return to_unit_range(images)
 
     ds = finish(ds, batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
-                buffer_size=shuffle_buffer, batch_map=normalize, deterministic=deterministic)
+                buffer_size=shuffle_buffer, batch_map=normalize, deterministic=deterministic,
+                skip_batches=skip_batches)
     if shard is not None:
         policy = tf.data.experimental.AutoShardPolicy.OFF
     elif len(files) >= num_workers():

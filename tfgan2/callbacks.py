@@ -276,6 +276,9 @@ class Checkpointer(keras.callbacks.Callback):
         """Remove the private write directory of a non-chief worker."""
         if self.write_directory != self.directory and tf.io.gfile.exists(self.write_directory):
             tf.io.gfile.rmtree(self.write_directory)
+            parent = os.path.dirname(self.write_directory)
+            if os.path.isdir(parent) and not os.listdir(parent):
+                os.rmdir(parent)
 
     def on_train_batch_end(self, batch, logs=None):
         if self._interval.due(self.model.step) and not self.model.stop_training:

@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "split_cpu", "make_strategy", "is_chief"]
+__all__ = ["STRATEGIES", "split_cpu", "make_strategy", "is_chief", "is_multi_worker", "task_id"]
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -89,3 +89,21 @@ def is_chief(strategy=None):
     if task_type == "chief":
         return True
     return task_type == "worker" and task_id == 0 and not has_chief
+
+
+def is_multi_worker(strategy=None):
+    """True for a `MultiWorkerMirroredStrategy` over a cluster of more than one process."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return bool(resolver is not None and resolver.cluster_spec().jobs)
+
+
+def task_id(strategy=None):
+    """``(task_type, task_index)`` of this process in its cluster; ``(None, 0)`` without one."""
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is not None and getattr(resolver, "task_type", None):
+        return resolver.task_type, int(resolver.task_id or 0)
+    return None, 0

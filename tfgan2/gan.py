@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgan2 import distribute
 from tfgan2 import losses as losses_lib
 from tfgan2 import regularizers
 
@@ -337,7 +338,12 @@ class GAN(keras.Model):
         t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
         t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
         t["fake_as_fake"].update_state(1.0 - self._judged_real(d_out["fake_logits"]))
-        return {name: m.result() for name, m in t.items()}
+        logs = {name: m.result() for name, m in t.items()}
+        if distribute.is_multi_worker(self.distribute_strategy):
+            # Keras reduces multi-worker logs with strategy.reduce(MEAN, axis=0),
+            # which needs a batch axis (tensorflow/tensorflow#72388).
+            logs = {name: tf.reshape(v, [1]) for name, v in logs.items()}
+        return logs
 
     # ------------------------------------------------------------- inference
     @property

@@ -10,6 +10,13 @@ Run directory layout::
 
 The caller owns everything else in the directory (e.g. the launcher's
 ``flags.cfg``).
+
+Multi-worker runs (`tf.distribute.MultiWorkerMirroredStrategy`): every worker
+calls `train` with the same ``workdir`` on a shared file system. All of them
+restore from ``workdir/checkpoints`` and take part in every save, but only
+the chief writes there, and only the chief writes samples and metrics;
+the other workers save into a private ``workertemp_<index>/`` that is
+removed at the end.
 """
 import contextlib
 import math
@@ -19,8 +26,10 @@ import sys
 import threading
 
 import keras
+import tensorflow as tf
 
 from tfgan2 import callbacks as callbacks_lib
+from tfgan2 import distribute
 
 __all__ = ["train", "RunResult"]
 
@@ -60,6 +69,38 @@ class _StopOnSignal(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _PreemptionSaver(keras.callbacks.Callback):
+    """Multi-worker preemption: TensorFlow's `PreemptionCheckpointHandler` after each execution.
+
+    When any worker receives SIGTERM, the handler agrees with all workers on
+    a step, every worker saves the checkpoint of that step (through the run's
+    own checkpoint manager) and training ends on all of them.
+    """
+
+    def __init__(self, strategy, checkpointer, stopper):
+        super().__init__()
+        self.strategy = strategy
+        self.checkpointer = checkpointer
+        self.stopper = stopper
+        self.handler = None
+
+    def on_train_begin(self, logs=None):
+        config = tf.distribute.experimental.TerminationConfig(exit_fn=self._preempted)
+        self.handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+            self.strategy.cluster_resolver, self.checkpointer.manager,
+            termination_config=config)
+
+    def _preempted(self):
+        # Called by the handler right after it saved the agreed step.
+        self.checkpointer.last_saved_step = self.model.step
+        self.stopper.received = signal.SIGTERM
+        self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not getattr(self.model, "_tfgan2_failed", False):
+            self.handler.save_checkpoint_if_preempted(checkpoint_number=self.model.step)
+
+
 @contextlib.contextmanager
 def _signals_to(stopper, signals=(signal.SIGTERM,)):
     """Route ``signals`` to ``stopper`` while training (main thread only; no-op elsewhere)."""
@@ -87,10 +128,16 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
     training continues from its step (printing ``Resuming from step N``).
     SIGTERM (e.g. a preemption notice) ends training after the current
     execution with a checkpoint of that step; the result's ``stopped_by`` says so.
+    In a multi-worker run this goes through TensorFlow's
+    `PreemptionCheckpointHandler`: a SIGTERM to any worker makes all of them
+    save the same step and stop.
 
     Args:
       gan: a compiled `tfgan2.GAN`.
-      dataset: an endless `tf.data.Dataset` of real batches.
+      dataset: an endless `tf.data.Dataset` of real batches, or a function
+        ``dataset(start_step)`` returning one that begins with the batch of
+        step ``start_step``, so that a resumed run continues the data stream
+        where the checkpoint left it (the launchers pass such a function).
       workdir: the run directory (created if needed).
       train_steps: total number of steps of the run (including resumed ones).
       log_every: steps per Keras epoch; each epoch appends a row to ``metrics.jsonl``.
@@ -101,7 +148,7 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
       keep_checkpoints: how many checkpoints to keep.
       num_samples, sample_seed: size and fixed latents of the sample grid.
       real_samples: real data for the histograms of vector data.
-      callbacks: extra Keras callbacks.
+      callbacks: extra Keras callbacks (run on every worker of a multi-worker run).
       verbose: Keras verbosity (default: progress bar on a terminal, one line
         per epoch otherwise).
 
@@ -111,6 +158,8 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
     Raises:
       NonFiniteError: a loss or weight became non-finite; nothing from that
         state was saved and the message names the last good checkpoint.
+      CheckpointError: no checkpoint of the directory restores, or a save
+        failed (the previous checkpoints are untouched).
     """
     for name, value in (("train_steps", train_steps), ("log_every", log_every)):
         if int(value) != value or value < 1:
@@ -122,44 +171,63 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
     if log_every % per_call:
         raise ValueError(f"log_every={log_every} must be a multiple of the model's "
                          f"steps_per_execution={per_call}: Keras runs whole executions.")
+    strategy = gan.distribute_strategy
+    chief = distribute.is_chief(strategy)
+    multi_worker = distribute.is_multi_worker(strategy)
     os.makedirs(workdir, exist_ok=True)
+    write_directory = None
+    if not chief:
+        _, index = distribute.task_id(strategy)
+        write_directory = os.path.join(workdir, f"workertemp_{index}", "checkpoints")
+        if tf.io.gfile.exists(write_directory):  # left by a killed run; never restored from
+            tf.io.gfile.rmtree(write_directory)
     checkpointer = callbacks_lib.Checkpointer(
         os.path.join(workdir, "checkpoints"), every_n_steps=checkpoint_every,
-        max_to_keep=keep_checkpoints)
-    start = checkpointer.restore(gan)
+        max_to_keep=keep_checkpoints, write_directory=write_directory)
+    start = checkpointer.restore(gan, set_aside=chief)
     if start is not None:
         _say(f"Resuming from step {start}")
     start = start or 0
     if start >= train_steps:
         _say(f"Nothing to do: the run in {workdir} is already at step {start} "
              f"(train_steps={train_steps}).")
-        return RunResult(start, start, None, checkpointer.latest)
+        return RunResult(start, start, None, checkpointer.restored_path)
     if (train_steps - start) % per_call:
         raise ValueError(f"train_steps={train_steps} minus the restored step {start} must be a "
                          f"multiple of steps_per_execution={per_call}, so that the run ends "
                          f"exactly at train_steps.")
+    if callable(dataset):
+        dataset = dataset(start)
 
     guard = callbacks_lib.NonFiniteGuard()
     stopper = _StopOnSignal()
-    all_callbacks = [
-        guard,
-        stopper,
-        callbacks_lib.StopAtStep(train_steps),
-        callbacks_lib.LossHistory(workdir),
-        callbacks_lib.SampleGrid(os.path.join(workdir, "samples"), every_n_steps=sample_every,
-                                 num_samples=num_samples, seed=sample_seed,
-                                 real_samples=real_samples),
-        checkpointer,
-        *callbacks,
-    ]
+    all_callbacks = [guard, stopper, callbacks_lib.StopAtStep(train_steps)]
+    if chief:
+        all_callbacks += [
+            callbacks_lib.LossHistory(workdir),
+            callbacks_lib.SampleGrid(os.path.join(workdir, "samples"),
+                                     every_n_steps=sample_every, num_samples=num_samples,
+                                     seed=sample_seed, real_samples=real_samples),
+        ]
+    all_callbacks.append(checkpointer)
+    if multi_worker:
+        all_callbacks.append(_PreemptionSaver(strategy, checkpointer, stopper))
+    all_callbacks += list(callbacks)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    with _signals_to(stopper):
-        history = gan.fit(dataset, epochs=math.ceil(train_steps / log_every),
-                          initial_epoch=start // log_every, steps_per_epoch=log_every,
-                          callbacks=all_callbacks, verbose=verbose, shuffle=False)
-    guard.raise_if_failed(checkpointer.latest)
+    signals = contextlib.nullcontext() if multi_worker else _signals_to(stopper)
+    try:
+        with signals:
+            history = gan.fit(dataset, epochs=math.ceil(train_steps / log_every),
+                              initial_epoch=start // log_every, steps_per_epoch=log_every,
+                              callbacks=all_callbacks, verbose=verbose, shuffle=False)
+    finally:
+        checkpointer.cleanup()
+    latest = checkpointer.latest
+    if latest is not None and not chief:  # the chief's copy of the same step
+        latest = os.path.join(workdir, "checkpoints", os.path.basename(latest))
+    guard.raise_if_failed(latest)
     if stopper.received is not None:
         _say(f"Stopped by signal {signal.Signals(stopper.received).name} at step {gan.step}; "
-             f"saved {checkpointer.latest}. Rerun the same command to resume.")
-    return RunResult(start, gan.step, history, checkpointer.latest, stopper.received)
+             f"saved {latest}. Rerun the same command to resume.")
+    return RunResult(start, gan.step, history, latest, stopper.received)
