@@ -6,6 +6,9 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+import tensorflow as tf
+
 from tfgan2.callbacks import latest_checkpoint_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,10 +48,10 @@ def logged_steps(workdir):
     return rows
 
 
-def rerun(env, workdir, train_steps):
+def rerun(env, workdir, train_steps, *extra):
     return subprocess.run(
         [sys.executable, "-m", "launch.train", f"--workdir={workdir}", *LONG_RUN,
-         f"--train_steps={train_steps}"],
+         f"--train_steps={train_steps}", *extra],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -70,8 +73,10 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, subprocess_env):
 
 
 def test_sigkill_loses_at_most_checkpoint_every_steps(tmp_path, subprocess_env):
+    """Killed at a random moment after step 40, rerun: ends at the requested step with the
+    weights of a run never interrupted (--deterministic makes them comparable bit for bit)."""
     workdir = tmp_path / "run"
-    proc = start(subprocess_env, workdir, "--checkpoint_every=20")
+    proc = start(subprocess_env, workdir, "--checkpoint_every=20", "--deterministic")
     ckpts = str(workdir / "checkpoints")
     wait_for(lambda: (latest_checkpoint_step(ckpts) or 0) >= 40, proc)
     proc.kill()
@@ -80,10 +85,24 @@ def test_sigkill_loses_at_most_checkpoint_every_steps(tmp_path, subprocess_env):
     last_logged = max(logged_steps(workdir))
     saved = latest_checkpoint_step(ckpts)
     assert last_logged - saved <= 20
-    result = rerun(subprocess_env, workdir, saved + 20)
+    result = rerun(subprocess_env, workdir, saved + 20, "--checkpoint_every=20",
+                   "--deterministic")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Resuming from step {saved}" in result.stdout
     assert f"Done: step {saved + 20}" in result.stdout
     # metrics.jsonl continues from the restored step: no rows from the lost steps remain.
     steps = logged_steps(workdir)
     assert steps == sorted(steps) and steps[-1] == saved + 20
+
+    reference = tmp_path / "uninterrupted"
+    whole = rerun(subprocess_env, reference, saved + 20, "--checkpoint_every=20",
+                  "--deterministic")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = tf.train.load_checkpoint(str(workdir / "checkpoints" / f"ckpt-{saved + 20}"))
+    clean = tf.train.load_checkpoint(str(reference / "checkpoints" / f"ckpt-{saved + 20}"))
+    keys = [k for k in clean.get_variable_to_shape_map() if not k.startswith("save_counter")]
+    assert len(keys) > 40 and sorted(keys) == sorted(
+        k for k in killed.get_variable_to_shape_map() if not k.startswith("save_counter"))
+    for key in keys:
+        np.testing.assert_array_equal(killed.get_tensor(key), clean.get_tensor(key),
+                                      err_msg=key)
