@@ -2,6 +2,7 @@
 
     python -m benchmarks.default_run                      # the no-flag default (digits.cfg)
     python -m benchmarks.default_run --config=gaussian.cfg
+    python -m benchmarks.default_run --train_flag=--precision=mixed_bfloat16
 
 Runs ``python -m launch.train`` exactly as a user would (no flags, or the given
 flagfile) in a fresh work directory, reports its wall time, then writes 1,000
@@ -25,6 +26,8 @@ from absl import app, flags
 
 flags.DEFINE_string("config", None, "Flagfile to train (default: no flags at all).")
 flags.DEFINE_integer("num_samples", 1000, "Samples to evaluate.")
+flags.DEFINE_multi_string("train_flag", [], "Extra flag for launch.train, repeatable, e.g. "
+                          "--train_flag=--precision=mixed_bfloat16.")
 flags.DEFINE_string("keep", None, "Keep the run directory here instead of a temporary one.")
 FLAGS = flags.FLAGS
 
@@ -50,6 +53,7 @@ def main(argv):
     train_args = ["launch.train"]
     if FLAGS.config:
         train_args.append(f"--flagfile={os.path.abspath(FLAGS.config)}")
+    train_args += FLAGS.train_flag
     print(f"running in {base}: python -m {' '.join(train_args)}", flush=True)
     seconds, out = _run(train_args, cwd=base)
     print(out.strip().splitlines()[-1])

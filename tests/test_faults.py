@@ -127,6 +127,18 @@ def test_global_batch_that_does_not_split_over_replicas(tmp_path, subprocess_env
         in proc.stderr
 
 
+@pytest.mark.parametrize("flags,message", [
+    (["--strategy=tpu"], "strategy 'tpu' found no TPU (tpu=None)"),
+    (["--strategy=multi_worker"], "strategy 'multi_worker' needs the TF_CONFIG environment"),
+])
+def test_strategy_without_its_hardware_is_a_clear_error(tmp_path, subprocess_env, flags, message):
+    env = {k: v for k, v in subprocess_env.items() if k != "TF_CONFIG"}
+    proc = train(env, tmp_path / "run", "--train_steps=20", *flags, timeout=120)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 # ------------------------------------------------- read-only launchers, broken files
 def test_sample_falls_back_past_a_broken_checkpoint_without_renaming(tmp_path, subprocess_env):
     workdir = tmp_path / "run"

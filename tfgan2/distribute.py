@@ -50,7 +50,8 @@ def make_strategy(name="default", devices=None, tpu=None):
       tpu: TPU name or address for ``tpu`` (``None``/``"local"`` for a local TPU VM).
 
     Raises:
-      ValueError: unknown name, or ``multi_worker`` without ``TF_CONFIG``.
+      ValueError: unknown name, ``multi_worker`` without ``TF_CONFIG``, or
+        ``tpu`` without a reachable TPU.
     """
     if name == "default":
         return tf.distribute.get_strategy()
@@ -65,9 +66,14 @@ def make_strategy(name="default", devices=None, tpu=None):
                              "describing the cluster and this worker's task (see BUILD.md).")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise ValueError(f"strategy 'tpu' found no TPU (tpu={tpu!r}): {reason}. Name the "
+                             f"TPU or give its grpc:// address, or run on a TPU VM.") from exc
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"Unknown strategy {name!r}; valid strategies are: {', '.join(STRATEGIES)}.")
 
