@@ -9,8 +9,8 @@ extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
 evaluation callback), `summaries` (TensorBoard events) and `latent`
 (interpolation and latent arithmetic).
 """
-from tfgan2 import (callbacks, classifier, distribute, losses, metrics, networks, regularizers,
-                    visualize)
+from tfgan2 import (callbacks, classifier, distribute, layers, losses, metrics, networks,
+                    regularizers, visualize)
 from tfgan2 import evaluation, features, latent, summaries
 from tfgan2.gan import GAN
 from tfgan2.training import train

@@ -19,6 +19,8 @@ import math
 import keras
 from keras import layers
 
+from tfgan2.layers import FusedBatchNormalization
+
 __all__ = [
     "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
     "infogan_generator", "conv_discriminator", "gaussian_generator",
@@ -56,9 +58,16 @@ def _conv(filters, size, strides, normalization, name):
     return conv
 
 
+def _batch_norm(name, synchronized=False):
+    """Keras' synchronized batch norm across replicas, else the fused-kernel one."""
+    if synchronized:
+        return layers.BatchNormalization(synchronized=True, name=name)
+    return FusedBatchNormalization(name=name)
+
+
 def _norm(normalization, name, synchronized=False):
     if normalization == "batch":
-        return layers.BatchNormalization(synchronized=synchronized, name=name)
+        return _batch_norm(name, synchronized)
     return None
 
 
@@ -110,13 +119,13 @@ def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
     blocks = _num_doublings(resolution)
     inputs = keras.Input((latent_dim,), name="z")
     x = layers.Dense(4 * 4 * capacity * 8, name="project")(inputs)
-    x = layers.BatchNormalization(synchronized=sync_batchnorm, name="project_bn")(x)
+    x = _batch_norm("project_bn", sync_batchnorm)(x)
     x = layers.Reshape((4, 4, capacity * 8), name="reshape")(x)
     for i in range(blocks):
         filters = capacity * max(4 // 2 ** i, 1)
         x = layers.Conv2DTranspose(filters, filter_size, strides=2, padding="same",
                                    name=f"block{i}_deconv")(x)
-        x = layers.BatchNormalization(synchronized=sync_batchnorm, name=f"block{i}_bn")(x)
+        x = _batch_norm(f"block{i}_bn", sync_batchnorm)(x)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
     outputs = layers.Conv2D(channels, filter_size, padding="same", activation="tanh",
                             dtype="float32", name="image")(x)
@@ -156,13 +165,13 @@ def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
     """
     inputs = keras.Input((latent_dim,), name="z")
     x = layers.Dense(1024, activation="relu", name="fc1")(inputs)
-    x = layers.BatchNormalization(name="bn1")(x)
+    x = _batch_norm("bn1")(x)
     x = layers.Dense(7 * 7 * 128, activation="relu", name="fc2")(x)
-    x = layers.BatchNormalization(name="bn2")(x)
+    x = _batch_norm("bn2")(x)
     x = layers.Reshape((7, 7, 128), name="reshape")(x)
     x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu",
                                name="deconv1")(x)
-    x = layers.BatchNormalization(name="bn3")(x)
+    x = _batch_norm("bn3")(x)
     outputs = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
                                      activation="tanh", dtype="float32", name="image")(x)
     return keras.Model(inputs, outputs, name=name)
