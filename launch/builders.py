@@ -36,7 +36,7 @@ def build_dataset(fv, start_step=0):
     With ``--deterministic`` the pipelines keep their element order fixed, so
     a resumed run sees exactly the batches an uninterrupted one would.
     """
-    det = dict(deterministic=True) if getattr(fv, "deterministic", False) else {}
+    det = dict(deterministic=True) if fv.deterministic else {}
     skip = dict(skip_batches=start_step)
     if fv.data_source == "digits":
         return pipelines.digits(fv.batch_size, seed=fv.seed, **skip)

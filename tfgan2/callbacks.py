@@ -154,6 +154,12 @@ def _set_aside(path):
     os.replace(tmp, state_path)
 
 
+def _reason(exc):
+    """The first line of an exception's message (at most 300 characters), or its repr."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else repr(exc)
+
+
 def _all_finite(model):
     return all(np.all(np.isfinite(w)) for w in model.get_weights())
 
@@ -221,7 +227,7 @@ class Checkpointer(keras.callbacks.Callback):
             try:
                 manager.checkpoint.restore(path).assert_existing_objects_matched()
             except Exception as exc:  # noqa: BLE001 - any failure means "not restorable"
-                reason = str(exc).strip().splitlines()[0][:300]
+                reason = _reason(exc)
                 failures.append(f"{path}: {reason}")
                 if set_aside:
                     print(f"Checkpoint {path} does not restore ({reason}); setting it aside.",
@@ -262,7 +268,7 @@ class Checkpointer(keras.callbacks.Callback):
         try:
             path = manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as exc:
-            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            reason = _reason(exc)
             _remove_partial(self.write_directory, f"ckpt-{step}")
             raise CheckpointError(
                 f"Could not write the checkpoint of step {step} to {self.write_directory} "

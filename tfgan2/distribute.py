@@ -78,23 +78,24 @@ def make_strategy(name="default", devices=None, tpu=None):
     raise ValueError(f"Unknown strategy {name!r}; valid strategies are: {', '.join(STRATEGIES)}.")
 
 
-def is_chief(strategy=None):
-    """True unless this process is a non-chief worker of a multi-worker cluster."""
+def _task(strategy):
+    """``(task_type, task_index, cluster_has_chief)`` from the strategy's resolver, else ``TF_CONFIG``."""
     strategy = strategy or tf.distribute.get_strategy()
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-        task = config.get("task", {})
-        task_type, task_id = task.get("type"), task.get("index", 0)
-        has_chief = "chief" in config.get("cluster", {})
-    else:
-        task_type, task_id = resolver.task_type, resolver.task_id
-        has_chief = "chief" in resolver.cluster_spec().as_dict()
-    if task_type is None:
+    if resolver is not None and getattr(resolver, "task_type", None):
+        return (resolver.task_type, int(resolver.task_id or 0),
+                "chief" in resolver.cluster_spec().as_dict())
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    return task.get("type"), int(task.get("index", 0)), "chief" in config.get("cluster", {})
+
+
+def is_chief(strategy=None):
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    task_type, index, has_chief = _task(strategy)
+    if task_type is None or task_type == "chief":
         return True
-    if task_type == "chief":
-        return True
-    return task_type == "worker" and task_id == 0 and not has_chief
+    return task_type == "worker" and index == 0 and not has_chief
 
 
 def is_multi_worker(strategy=None):
@@ -107,9 +108,9 @@ def is_multi_worker(strategy=None):
 
 
 def task_id(strategy=None):
-    """``(task_type, task_index)`` of this process in its cluster; ``(None, 0)`` without one."""
-    strategy = strategy or tf.distribute.get_strategy()
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is not None and getattr(resolver, "task_type", None):
-        return resolver.task_type, int(resolver.task_id or 0)
-    return None, 0
+    """``(task_type, task_index)`` of this process in its cluster; ``(None, 0)`` without one.
+
+    Read from the same place as `is_chief` (the strategy's resolver, else ``TF_CONFIG``).
+    """
+    task_type, index, _ = _task(strategy)
+    return task_type, index
