@@ -6,16 +6,18 @@ The public API: `GAN` (a `keras.Model` with a two-tape `train_step`), `train`
 FID, KID, IS, precision/recall), `classifier` (a small domain classifier
 for evaluation features), `features` (Inception-v3 and classifier feature
 extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
-evaluation callback), `summaries` (TensorBoard events) and `latent`
-(interpolation and latent arithmetic).
+evaluation callback), `summaries` (TensorBoard events), `latent`
+(interpolation and latent arithmetic), `run_directory` (the run lock and
+end marker) and `watch` (continuous evaluation of new checkpoints).
 """
 from tfgan2 import (callbacks, classifier, distribute, layers, losses, metrics, networks,
                     regularizers, visualize)
-from tfgan2 import evaluation, features, latent, summaries
+from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
 from tfgan2.gan import GAN
 from tfgan2.training import train
 
 __version__ = "0.1.0"
 __all__ = ["GAN", "train", "callbacks", "classifier", "evaluation", "features", "latent",
-           "losses", "metrics", "networks", "regularizers", "summaries", "visualize",
+           "losses", "metrics", "networks", "regularizers", "run_directory", "summaries",
+           "visualize", "watch",
            "__version__"]
