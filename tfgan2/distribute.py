@@ -168,9 +168,14 @@ def peer_lost_message(error, strategy=None):
         key = (job, int(index))
         if key != own and key not in [p[:2] for p in peers]:
             peers.append((job, int(index), cluster.get(job, {}).get(int(index), "?")))
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    reason = next((line for line in lines if "unhealthy" in line or "aborted by" in line),
-                  lines[0] if lines else repr(error))[:300]
+    text_without_nodes = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    lines = [line.strip() for line in text_without_nodes.strip().splitlines() if line.strip()]
+    at = next((i for i, line in enumerate(lines) if "unhealthy" in line or "aborted by" in line),
+              0)
+    reason = lines[at] if lines else repr(error)
+    if reason.endswith(":") and at + 1 < len(lines):  # the list of tasks follows
+        reason += " " + lines[at + 1]
+    reason = reason[:300]
     me = f"{own[0]} {own[1]}" if own[0] else "this process"
     if peers:
         names = ", ".join(f"{job} {index} ({address})" for job, index, address in peers)
