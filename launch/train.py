@@ -71,7 +71,6 @@ def _train_in(workdir, chief):
     import tfgan2
     from launch import builders
 
-    _refuse_other_networks(workdir)
     if FLAGS.logical_cpus:
         tfgan2.distribute.split_cpu(FLAGS.logical_cpus)
     if FLAGS.deterministic:
@@ -139,6 +138,7 @@ def main(argv):
     except OSError as exc:
         raise app.UsageError(f"--workdir={workdir} is not writable: {exc.strerror or exc}. "
                              f"Expected a directory this user can write.")
+    _refuse_other_networks(workdir)
     # Imported after flag checks so that bad flags fail fast.
     import tfgan2
 
