@@ -92,11 +92,7 @@ def main(argv):
         return _watch(workdir, train_flags, metrics, features)
     try:
         _, gan, checkpoint = eval_lib.restore_gan(workdir)
-        evaluator, notes = eval_lib.build_evaluator(
-            train_flags, workdir, metrics, FLAGS.num_samples, features=features,
-            inception_weights=FLAGS.inception_weights or train_flags.inception_weights,
-            classifier_epochs=FLAGS.classifier_epochs or train_flags.classifier_epochs,
-            seed=FLAGS.seed)
+        evaluator, notes = _evaluator(workdir, train_flags, metrics, features)
     except (FileNotFoundError, ValueError) as exc:
         raise app.UsageError(str(exc))
     except tfgan2.callbacks.CheckpointError as exc:
@@ -117,6 +113,17 @@ def main(argv):
     print(f"Wrote {out} in {time.time() - start:.1f} s")
 
 
+def _evaluator(workdir, train_flags, metrics, features):
+    """``(evaluator, notes)`` from these flags, defaulting to the run's own settings."""
+    from launch import eval_lib
+
+    return eval_lib.build_evaluator(
+        train_flags, workdir, metrics, FLAGS.num_samples, features=features,
+        inception_weights=FLAGS.inception_weights or train_flags.inception_weights,
+        classifier_epochs=FLAGS.classifier_epochs or train_flags.classifier_epochs,
+        seed=FLAGS.seed)
+
+
 def _wait_for(path):
     """Poll until ``path`` exists (training may start after the evaluator), or --watch_timeout."""
     waited = 0.0
@@ -130,16 +137,12 @@ def _wait_for(path):
 
 def _watch(workdir, train_flags, metrics, features):
     """--watch: evaluate each new checkpoint of ``workdir`` until training ends."""
-    from launch import builders, eval_lib
+    from launch import builders
     import tfgan2
 
     try:
         gan = builders.build_gan(train_flags, compile_model=False)
-        evaluator, _ = eval_lib.build_evaluator(
-            train_flags, workdir, metrics, FLAGS.num_samples, features=features,
-            inception_weights=FLAGS.inception_weights or train_flags.inception_weights,
-            classifier_epochs=FLAGS.classifier_epochs or train_flags.classifier_epochs,
-            seed=FLAGS.seed)
+        evaluator, _ = _evaluator(workdir, train_flags, metrics, features)
     except (FileNotFoundError, ValueError) as exc:
         raise app.UsageError(str(exc))
     out = FLAGS.out or os.path.join(workdir, "eval", "metrics.jsonl")

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from tests.localhost_cluster import ROOT, read, start, wait, wait_until
+from tests.localhost_cluster import ROOT, start, wait, wait_until
 from tfgan2 import run_directory
 from tfgan2.callbacks import latest_checkpoint_step
 

@@ -11,15 +11,13 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 import tfgan2
-from tests.localhost_cluster import ROOT, read, start, wait, wait_until
+from tests.localhost_cluster import read, start, wait, wait_until
 from tfgan2 import run_directory, summaries, watch
 
 
