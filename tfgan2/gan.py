@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan2 import distribute
+from tfgan2 import distribute, infogan
 from tfgan2 import losses as losses_lib
 from tfgan2 import regularizers
 
@@ -17,6 +17,8 @@ LATENT_DISTRIBUTIONS = ("normal", "uniform")
 # Distinct stream ids so that D-phase noise, G-phase noise and the
 # gradient-penalty mixing factor never reuse a random draw.
 _D_NOISE, _G_NOISE, _GP_MIX = 1, 2, 3
+# Folded into a noise seed for the InfoGAN codes drawn with that noise.
+_INFO_CODES = 17
 
 
 def _assign(variables, values):
@@ -42,8 +44,8 @@ def _assign(variables, values):
 class GAN(keras.Model):
     """A generator and a discriminator trained by alternating gradient steps.
 
-    ``fit(dataset)`` runs, per batch of real data ``x`` (or ``(x, labels)``;
-    labels are ignored):
+    ``fit(dataset)`` runs, per batch of real data ``x`` (or ``(x, labels)``,
+    whose labels a conditional GAN uses and an unconditional one ignores):
 
     1. ``d_steps`` discriminator updates: ``z ~ p(z)``, ``G(z)`` computed outside
        the tape, ``L_D = mean(d_loss(D(x), D(G(z))))
@@ -57,6 +59,9 @@ class GAN(keras.Model):
     gradients summed across replicas by the optimizers equal the single-device
     gradient of the whole batch. The same real batch serves all ``d_steps``
     updates, each with new noise.
+
+    ``training_failed`` is true after `tfgan2.callbacks.NonFiniteGuard`
+    stopped training on a non-finite loss; callbacks then save nothing.
 
     Logged metrics: ``d_loss`` and ``g_loss`` (adversarial part plus penalties
     for D), ``p_real`` / ``p_fake`` = mean ``sigmoid(D(.))`` on real / generated
@@ -75,6 +80,14 @@ class GAN(keras.Model):
         with ``d = min(ema_decay, (1 + t) / (10 + t))`` at generator step ``t``
         (the warm-up of `tf.train.ExponentialMovingAverage`); BatchNorm moving
         statistics are copied. `generate` uses the EMA copy.
+      num_classes: makes the GAN conditional: the number of classes (class ids
+        in ``[0, num_classes)``, fed to the networks one-hot) or, with
+        ``multilabel``, of binary labels (``(B, num_classes)`` 0/1 vectors,
+        e.g. CelebA's 40 attributes). G is then called as ``G([z, c])``.
+      multilabel: labels are independent binary attributes, not one class.
+      discriminator_takes_labels: whether D is called as ``D([x, c])`` (a
+        projection discriminator); default: D has two inputs. An auxiliary
+        classifier D takes ``x`` only and returns ``{"logits", "class_logits"}``.
       seed: base seed of the training noise (random if None). The noise of
         step ``t`` is a stateless function of (seed, t) drawn for the global
         batch, each replica taking its own rows: a restored run continues the
@@ -82,7 +95,8 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
-                 ema_decay=None, seed=None, **kwargs):
+                 ema_decay=None, seed=None, num_classes=None, multilabel=False,
+                 discriminator_takes_labels=None, infogan_codes=None, **kwargs):
         super().__init__(**kwargs)
         if latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"latent_distribution must be one of "
@@ -91,9 +105,35 @@ class GAN(keras.Model):
             raise ValueError(f"ema_decay must be None or in [0, 1), got {ema_decay!r}.")
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
+        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
+            raise ValueError(f"num_classes must be None (unconditional) or an integer >= 1, "
+                             f"got {num_classes!r}.")
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.multilabel = bool(multilabel)
+        if self.multilabel and self.num_classes is None:
+            raise ValueError("multilabel=True needs num_classes (the number of binary labels).")
+        if discriminator_takes_labels is None:
+            discriminator_takes_labels = len(getattr(discriminator, "inputs", None) or ()) == 2
+        self.discriminator_takes_labels = bool(discriminator_takes_labels)
+        if infogan_codes is not None and not isinstance(infogan_codes, infogan.LatentCodes):
+            infogan_codes = infogan.LatentCodes.parse(infogan_codes)
+        self.infogan_codes = infogan_codes
+        # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
+        self.input_dim = self.latent_dim + (infogan_codes.dim if infogan_codes else 0)
+        heads = getattr(discriminator, "output", None)
+        self.auxiliary_classifier = isinstance(heads, dict) and "class_logits" in heads
+        if self.auxiliary_classifier and self.num_classes is None:
+            raise ValueError("The discriminator has an auxiliary classifier head "
+                             "('class_logits') but the GAN is unconditional: pass num_classes.")
+        if isinstance(heads, dict) and ("q" in heads) != (infogan_codes is not None):
+            raise ValueError("InfoGAN needs both infogan_codes and a discriminator with a 'q' "
+                             "head (q_dim=codes.q_dim); got only one of them.")
+        if self.discriminator_takes_labels and self.num_classes is None:
+            raise ValueError("The discriminator takes labels (two inputs) but the GAN is "
+                             "unconditional: pass num_classes.")
         self.latent_distribution = latent_distribution
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         seed = random.randrange(2 ** 31) if seed is None else int(seed)
@@ -109,18 +149,27 @@ class GAN(keras.Model):
                     "ema_decay needs a generator that keras.models.clone_model can copy "
                     f"(a Functional or Sequential model): {exc}") from exc
             self.ema_generator.set_weights(generator.get_weights())
+        # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
+        # callbacks that save or publish state (checkpoints, sample grids,
+        # evaluations) skip a failed model. Reset at the start of each fit.
+        self.training_failed = False
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake")}
+        names = ["d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake"]
+        if self.auxiliary_classifier:
+            names += ["class_loss", "class_accuracy"]
+        if self.infogan_codes is not None:
+            names.append("info_penalty")
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
         # Functional networks already own their variables; marking the model
         # built stops fit() from tracing call() on a batch of real images.
         self.built = all(net.built for net in (generator, discriminator))
 
     # ----------------------------------------------------------------- setup
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
-                gradient_penalty=0.0, r1_gamma=0.0, **kwargs):
+                gradient_penalty=0.0, r1_gamma=0.0, classifier_weight=1.0, info_weight=1.0,
+                **kwargs):
         """Choose optimizers, loss and regularization.
 
         Args:
@@ -133,6 +182,10 @@ class GAN(keras.Model):
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
           gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
           r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
+          classifier_weight: weight of the ACGAN class terms (D with an
+            auxiliary classifier head), added to both losses.
+          info_weight: weight lambda of InfoGAN's mutual-information penalty,
+            added to both losses as in TF-GAN.
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
             ``jit_compile``, ``run_eagerly``). With more than one replica,
             ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
@@ -144,7 +197,9 @@ class GAN(keras.Model):
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma)):
+        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma),
+                            ("classifier_weight", classifier_weight),
+                            ("info_weight", info_weight)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
         replicas = self.distribute_strategy.num_replicas_in_sync
@@ -170,13 +225,56 @@ class GAN(keras.Model):
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)
         self.gradient_penalty = float(gradient_penalty)
         self.r1_gamma = float(r1_gamma)
+        self.classifier_weight = float(classifier_weight)
+        self.info_weight = float(info_weight)
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
 
     def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking that batches split evenly over the replicas."""
+        """`keras.Model.fit`, after checking the batches: they split evenly over the
+        replicas, and a conditional GAN gets labels of the right kind."""
         self.check_batch_splits(x)
+        self.check_label_spec(x, kwargs.get("y", args[0] if args else None))
         return super().fit(x, *args, **kwargs)
+
+    def check_label_spec(self, x, y=None):
+        """Raise ValueError if the data's labels cannot condition this GAN (static checks).
+
+        A conditional GAN needs ``(images, labels)`` batches (or ``fit(x, y)``)
+        whose labels are class ids ``(B,)`` of an integer type (single-label
+        GANs) or ``(B, num_classes)`` vectors. Label values are checked on
+        every batch inside the step (ids in range; 0/1 for multi-label).
+        """
+        if not self.conditional:
+            return
+        spec = getattr(x, "element_spec", None)
+        if spec is not None:
+            if not isinstance(spec, (tuple, list)) or len(spec) < 2:
+                raise ValueError(
+                    f"This GAN is conditional (num_classes={self.num_classes}) but the dataset "
+                    f"yields no labels ({spec}): make it yield (images, labels) pairs.")
+            shape, dtype = spec[1].shape, spec[1].dtype
+        elif y is not None:
+            shape, dtype = tf.TensorShape(np.shape(y)), tf.as_dtype(np.asarray(y).dtype)
+        elif isinstance(x, (tuple, list)) and len(x) >= 2:
+            shape, dtype = tf.TensorShape(np.shape(x[1])), tf.as_dtype(np.asarray(x[1]).dtype)
+        else:
+            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): pass "
+                             f"labels with the images (fit(x, y) or (images, labels) batches).")
+        self._check_label_shape(shape, dtype)
+
+    def _check_label_shape(self, shape, dtype):
+        ids = shape.rank == 1 and not self.multilabel
+        vectors = shape.rank == 2 and shape[-1] in (None, self.num_classes)
+        if ids and not dtype.is_integer:
+            raise ValueError(f"Class labels must be integer ids in [0, {self.num_classes}); got "
+                             f"dtype {dtype.name}. Cast them (e.g. tf.cast(y, tf.int32)) or pass "
+                             f"one-hot vectors of shape (B, {self.num_classes}).")
+        if not (ids or vectors):
+            expected = (f"(B, {self.num_classes}) 0/1 vectors" if self.multilabel else
+                        f"(B,) class ids or (B, {self.num_classes}) one-hot vectors")
+            raise ValueError(f"Labels of shape {shape} (per batch) do not fit this GAN "
+                             f"(num_classes={self.num_classes}): expected {expected}.")
 
     def check_batch_splits(self, dataset):
         """Raise ValueError if ``dataset``'s (static) global batch does not split over the replicas.
@@ -202,7 +300,9 @@ class GAN(keras.Model):
 
     def call(self, z, training=False):
         """``G(z)`` with the training generator (not the EMA copy)."""
-        return self.generator(z, training=training)
+        if self.conditional:  # a symbolic build: any condition of the right shape will do
+            return self.run_G(z, tf.zeros([tf.shape(z)[0], self.num_classes]), training)
+        return self.run_G(z, training=training)
 
     # ----------------------------------------------------------------- noise
     def _seed_for(self, stream, counter):
@@ -234,75 +334,213 @@ class GAN(keras.Model):
         return draw(batch_size * replicas)[start:start + batch_size]
 
     def _latent(self, batch_size, seed):
+        """This replica's G inputs ``(batch_size, input_dim)``: z, then any InfoGAN codes."""
         def draw(n):
             shape = tf.stack([n, self.latent_dim])
             if self.latent_distribution == "uniform":
-                return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
-            return tf.random.stateless_normal(shape, seed)
+                z = tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+            else:
+                z = tf.random.stateless_normal(shape, seed)
+            if self.infogan_codes is None:
+                return z
+            code_seed = tf.random.experimental.stateless_fold_in(seed, _INFO_CODES)
+            return tf.concat([z, self.infogan_codes.sample(n, code_seed)], axis=1)
 
         return self._replica_share(draw, batch_size)
 
     def sample_latent(self, num, seed=None):
-        """``num`` latent vectors from ``p(z)`` as a float32 NumPy array."""
+        """``num`` G inputs as a float32 NumPy array ``(num, input_dim)``.
+
+        ``z ~ p(z)``, followed (InfoGAN) by codes drawn from their priors.
+        """
         rng = np.random.default_rng(seed)
         if self.latent_distribution == "uniform":
             z = rng.uniform(-1.0, 1.0, (num, self.latent_dim))
         else:
             z = rng.standard_normal((num, self.latent_dim))
-        return z.astype(np.float32)
+        z = z.astype(np.float32)
+        if self.infogan_codes is not None:
+            codes = self.infogan_codes.sample_numpy(num, None if seed is None else seed + 1)
+            z = np.concatenate([z, codes], axis=1)
+        return z
+
+    # ------------------------------------------------------- network calls
+    @property
+    def conditional(self):
+        """True when G (and possibly D) is conditioned on labels (``num_classes`` set)."""
+        return self.num_classes is not None
+
+    def condition(self, labels):
+        """Labels as the float32 condition vector ``(B, num_classes)`` the networks take.
+
+        Class ids (an integer ``(B,)`` tensor) become one-hot vectors; a float
+        ``(B, num_classes)`` tensor (one-hot, multi-hot attributes, or a
+        continuous code) is used as it is.
+        """
+        if labels is None:
+            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): "
+                             f"feed (images, labels) batches and pass labels to generate.")
+        labels = tf.convert_to_tensor(labels)
+        if labels.dtype.is_integer and labels.shape.rank == 1:
+            return tf.one_hot(labels, self.num_classes, dtype=tf.float32)
+        return tf.cast(labels, tf.float32)
+
+    def run_G(self, z, labels=None, training=True, network=None):
+        """The one place G is called: ``G(z)`` or ``G([z, c])`` for a conditional GAN.
+
+        ``network`` replaces the training generator (the EMA copy, for sampling).
+        """
+        network = self.generator if network is None else network
+        if self.conditional:
+            return network([tf.convert_to_tensor(z), self.condition(labels)], training=training)
+        return network(z, training=training)
+
+    def run_D(self, x, labels=None, training=True):
+        """The one place D is called; returns a dict with at least ``"logits"``.
+
+        A discriminator that takes labels (a projection discriminator) gets
+        ``[x, c]``; one that returns several heads returns a dict (e.g.
+        ``"class_logits"`` of an auxiliary classifier), a plain one its logits,
+        which are wrapped as ``{"logits": ...}``.
+        """
+        if self.discriminator_takes_labels:
+            out = self.discriminator([tf.convert_to_tensor(x), self.condition(labels)],
+                                     training=training)
+        else:
+            out = self.discriminator(x, training=training)
+        if not isinstance(out, dict):
+            out = {"logits": out}
+        return out
+
+    def _d_callable(self, labels):
+        """``x -> run_D(x, labels)``: what the regularizers differentiate."""
+        return lambda x, training=True: self.run_D(x, labels, training=training)
 
     # ----------------------------------------------------------------- steps
-    @staticmethod
-    def _real_data(data):
+    def _unpack(self, data):
+        """``(real, labels)`` of a batch; labels are None for an unconditional GAN."""
         if isinstance(data, (tuple, list)):
-            return data[0]
-        return data
+            real, labels = data[0], (data[1] if len(data) > 1 else None)
+        else:
+            real, labels = data, None
+        if not self.conditional:
+            return real, None
+        if labels is None:
+            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}) but the "
+                             f"batches carry no labels: feed (images, labels) pairs.")
+        return real, self._checked_labels(labels)
+
+    def _checked_labels(self, labels):
+        """``labels`` with in-graph checks of their values (they fail the step before any update)."""
+        labels = tf.convert_to_tensor(labels)
+        self._check_label_shape(labels.shape, labels.dtype)
+        k = self.num_classes
+        if labels.shape.rank == 1:
+            checks = [
+                tf.debugging.assert_non_negative(
+                    labels, message=f"class labels must lie in [0, {k})"),
+                tf.debugging.assert_less(
+                    labels, tf.cast(k, labels.dtype),
+                    message=f"class labels must lie in [0, {k}) (num_classes={k})")]
+        elif self.multilabel:
+            binary = tf.reduce_all((labels == 0) | (labels == 1))
+            checks = [tf.debugging.Assert(binary, [f"multi-label vectors must hold 0 or 1 "
+                                                   f"for each of the {k} labels"])]
+        else:
+            checks = []
+        with tf.control_dependencies(checks):
+            return tf.identity(labels)
 
     def _judged_real(self, logits):
         return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
                        tf.float32)
 
-    def discriminator_step(self, real):
-        """One update of D on a real batch; returns per-example diagnostics.
+    def discriminator_step(self, real, labels=None):
+        """One update of D on a real batch (and its labels); returns per-example diagnostics.
 
-        Returns a dict of the scalar D loss of this replica's share of the
-        global batch mean and the real / fake logits (for the metrics).
+        Generated samples are conditioned on the real batch's labels, so fake
+        labels follow the data's label distribution. Returns a dict of the
+        per-example D loss and the real / fake logits (for the metrics).
         """
         batch = tf.shape(real)[0]
         step = self.d_optimizer.iterations
         z = self._latent(batch, self._seed_for(_D_NOISE, step))
-        fake = tf.stop_gradient(self.generator(z, training=True))
+        fake = tf.stop_gradient(self.run_G(z, labels, training=True))
         real = tf.cast(real, fake.dtype)
+        d_fn = self._d_callable(labels)
         with tf.GradientTape() as tape:
             if self.r1_gamma > 0:
-                real_logits, r1 = regularizers.logits_and_r1_penalty(
-                    self.discriminator, real, training=True)
+                real_out, r1 = regularizers.logits_and_r1_penalty(d_fn, real, training=True)
             else:
-                real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            per_example = self._d_loss_fn(real_logits, fake_logits)
+                real_out = d_fn(real)
+            fake_out = d_fn(fake)
+            per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"])
             if self.gradient_penalty > 0:
                 seed = self._seed_for(_GP_MIX, step)
                 eps = self._replica_share(
                     lambda n: tf.random.stateless_uniform(tf.stack([n]), seed), batch)
-                gp = regularizers.gradient_penalty(self.discriminator, real, fake, eps=eps)
+                gp = regularizers.gradient_penalty(d_fn, real, fake, eps=eps)
                 per_example += self.gradient_penalty * gp
             if self.r1_gamma > 0:
                 per_example += 0.5 * self.r1_gamma * r1
+            aux = self._auxiliary_terms(real_out, fake_out, labels, z)
+            for term, weight in ((aux.get("class_loss"), self.classifier_weight),
+                                 (aux.get("info_penalty"), self.info_weight)):
+                if term is not None:
+                    per_example += weight * term
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.d_optimizer.apply(grads, variables)
-        return {"loss": per_example, "real_logits": real_logits, "fake_logits": fake_logits}
+        return {"loss": per_example, "real_logits": real_out["logits"],
+                "fake_logits": fake_out["logits"], **aux}
 
-    def generator_step(self, batch_size):
+    def _auxiliary_terms(self, real_out, fake_out, labels, z):
+        """Per-example ACGAN class loss (and accuracy on real data) and InfoGAN penalty.
+
+        ``real_out`` is None in the generator step, where the class term is
+        ``CE(C(G(z, y)), y)`` only.
+        """
+        terms = {}
+        if "class_logits" in fake_out:
+            if not self.conditional:
+                raise ValueError("D returns class_logits but the GAN is unconditional.")
+            y = self.condition(labels)
+            if real_out is None:
+                terms["class_loss"] = losses_lib.acgan_generator_loss(
+                    fake_out["class_logits"], y, self.multilabel)
+            else:
+                terms["class_loss"] = losses_lib.acgan_discriminator_loss(
+                    real_out["class_logits"], fake_out["class_logits"], y, self.multilabel)
+                terms["class_accuracy"] = self._class_accuracy(real_out["class_logits"], y)
+        if "q" in fake_out:
+            if self.infogan_codes is None:
+                raise ValueError("D returns a Q head ('q') but the GAN has no infogan_codes.")
+            terms["info_penalty"] = self.infogan_codes.penalty(
+                z[:, self.latent_dim:], fake_out["q"])
+        return terms
+
+    def _class_accuracy(self, class_logits, y):
+        """Per-example share of labels D's classifier gets right (per attribute if multi-label)."""
+        logits = tf.cast(class_logits, tf.float32)
+        if self.multilabel:
+            return tf.reduce_mean(tf.cast(tf.equal(tf.cast(logits > 0, tf.float32), y),
+                                          tf.float32), axis=-1)
+        return tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1)), tf.float32)
+
+    def generator_step(self, batch_size, labels=None):
         """One update of G through D on ``batch_size`` fresh latents; returns per-example loss."""
         z = self._latent(batch_size, self._seed_for(_G_NOISE, self.g_optimizer.iterations))
         with tf.GradientTape() as tape:
-            fake = self.generator(z, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            per_example = self._g_loss_fn(fake_logits)
+            fake = self.run_G(z, labels, training=True)
+            fake_out = self.run_D(fake, labels, training=True)
+            per_example = self._g_loss_fn(fake_out["logits"])
+            aux = self._auxiliary_terms(None, fake_out, labels, z)
+            for term, weight in ((aux.get("class_loss"), self.classifier_weight),
+                                 (aux.get("info_penalty"), self.info_weight)):
+                if term is not None:
+                    per_example += weight * term
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
@@ -325,12 +563,14 @@ class GAN(keras.Model):
         _assign(targets, values)
 
     def train_step(self, data):
-        real = self._real_data(data)
+        real, labels = self._unpack(data)
         for _ in range(self.d_steps):
-            d_out = self.discriminator_step(real)
+            d_out = self.discriminator_step(real, labels)
         for _ in range(self.g_steps):
-            g_out = self.generator_step(tf.shape(real)[0])
-        self.step_counter.assign_add(1)
+            g_out = self.generator_step(tf.shape(real)[0], labels)
+        # After the label checks: a batch with bad labels changes no state at all.
+        with tf.control_dependencies([] if labels is None else [labels]):
+            self.step_counter.assign_add(1)
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
         t["g_loss"].update_state(g_out["loss"])
@@ -338,6 +578,9 @@ class GAN(keras.Model):
         t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
         t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
         t["fake_as_fake"].update_state(1.0 - self._judged_real(d_out["fake_logits"]))
+        for name in ("class_loss", "class_accuracy", "info_penalty"):
+            if name in t:
+                t[name].update_state(d_out[name])
         logs = {name: m.result() for name, m in t.items()}
         if distribute.is_multi_worker(self.distribute_strategy):
             # Keras reduces multi-worker logs with strategy.reduce(MEAN, axis=0),
@@ -356,13 +599,84 @@ class GAN(keras.Model):
         """The network `generate` uses: the EMA generator if kept, else G."""
         return self.ema_generator if self.ema_generator is not None else self.generator
 
-    def generate(self, num, seed=None, batch_size=256, latents=None):
+    def sample_labels(self, num, seed=None):
+        """``num`` class ids drawn uniformly (class-conditional GANs), as int32 NumPy."""
+        if not self.conditional or self.multilabel:
+            raise ValueError("sample_labels draws class ids of a class-conditional GAN; this one "
+                             + ("is unconditional." if not self.conditional else
+                                "is multi-label: pass label vectors (e.g. real ones)."))
+        return np.random.default_rng(seed).integers(0, self.num_classes, num).astype(np.int32)
+
+    def check_labels(self, labels, num=None):
+        """``labels`` as the NumPy array the networks are fed, after checking it.
+
+        Class ids: integers in ``[0, num_classes)``, shape ``(N,)`` (a single int
+        is repeated ``num`` times). Multi-label GANs (and one-hot / continuous
+        conditions): floats of shape ``(N, num_classes)``.
+
+        Raises:
+          ValueError: naming what is wrong with the labels and what is expected.
+        """
+        if not self.conditional:
+            raise ValueError("This GAN is unconditional: it takes no labels.")
+        arr = np.asarray(labels)
+        if arr.ndim == 0 and num is not None:
+            arr = np.full((num,), arr)
+        if arr.ndim == 1 and not self.multilabel:
+            if not (np.issubdtype(arr.dtype, np.integer)
+                    or (arr.size and np.all(np.mod(arr, 1) == 0))):
+                raise ValueError(f"Class labels must be integers in [0, {self.num_classes}), "
+                                 f"got dtype {arr.dtype}.")
+            if arr.size and (arr.min() < 0 or arr.max() >= self.num_classes):
+                raise ValueError(f"Class labels must lie in [0, {self.num_classes}), got values "
+                                 f"from {arr.min()} to {arr.max()}.")
+            arr = arr.astype(np.int32)
+        elif arr.ndim == 2 and arr.shape[1] == self.num_classes:
+            arr = arr.astype(np.float32)
+            if not np.all(np.isfinite(arr)):
+                raise ValueError("Label vectors must be finite.")
+            if self.multilabel and not np.all((arr == 0) | (arr == 1)):
+                raise ValueError("Multi-label vectors must hold 0 or 1 for each of the "
+                                 f"{self.num_classes} labels.")
+        else:
+            expected = (f"(N, {self.num_classes}) vectors of 0/1" if self.multilabel else
+                        f"(N,) class ids in [0, {self.num_classes}) or (N, {self.num_classes}) "
+                        f"one-hot vectors")
+            raise ValueError(f"Labels of shape {arr.shape} do not fit this GAN: expected "
+                             f"{expected}.")
+        if num is not None and len(arr) != num:
+            raise ValueError(f"Got {len(arr)} labels for {num} samples.")
+        return arr
+
+    def generate(self, num, seed=None, batch_size=256, latents=None, labels=None):
         """``num`` samples as a float32 NumPy array in the data range ([-1, 1] for images).
 
         Uses the EMA generator when ``ema_decay`` was set, in inference mode.
         ``latents`` (shape ``(num, latent_dim)``) overrides the random draw.
+        ``labels`` (conditional GANs): one class id for all, ``num`` class ids,
+        or ``num`` label vectors; class-conditional GANs draw uniform classes
+        from ``seed`` when it is omitted.
         """
         z = self.sample_latent(num, seed) if latents is None else np.asarray(latents, np.float32)
-        out = [np.asarray(self.sampler(z[i:i + batch_size], training=False), np.float32)
-               for i in range(0, len(z), batch_size)]
+        num = len(z)
+        if self.conditional:
+            if labels is None:
+                labels = self.sample_labels(num, None if seed is None else seed + 7919)
+            labels = self.check_labels(labels, num)
+        out = [np.asarray(self.run_G(z[i:i + batch_size],
+                                     None if labels is None else labels[i:i + batch_size],
+                                     training=False, network=self.sampler), np.float32)
+               for i in range(0, num, batch_size)]
         return np.concatenate(out, axis=0) if out else np.zeros((0,), np.float32)
+
+    def discriminate(self, data, labels=None, batch_size=256):
+        """D's logits ``(N,)`` for ``data`` (and its labels), in inference mode, as float64 NumPy."""
+        data = np.asarray(data, np.float32)
+        if self.discriminator_takes_labels:
+            labels = self.check_labels(labels, len(data))
+        out = []
+        for i in range(0, len(data), batch_size):
+            part = None if labels is None else labels[i:i + batch_size]
+            logits = self.run_D(data[i:i + batch_size], part, training=False)["logits"]
+            out.append(np.asarray(logits, np.float64).reshape(-1))
+        return np.concatenate(out) if out else np.zeros(0)
