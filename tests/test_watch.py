@@ -100,20 +100,20 @@ def test_evaluator_beside_training_is_killed_and_resumes(tmp_path, subprocess_en
     workdir = tmp_path / "run"
     evaluate = ["-m", "launch.evaluate", f"--workdir={workdir}", "--watch", "--metrics=fid",
                 "--num_samples=50", "--classifier_epochs=1", "--poll_seconds=0.2",
-                "--watch_timeout=120"]
+                "--watch_timeout=600"]
     # The evaluator starts first and waits for the run's flags.cfg.
     first = start(evaluate, subprocess_env, tmp_path / "eval1.log")
     training = start(["-m", "launch.train", f"--workdir={workdir}", "--train_steps=400", *TRAIN],
                      subprocess_env, tmp_path / "train.log")
     results = workdir / "eval" / "metrics.jsonl"
     wait_until(lambda: results.exists() and results.read_text().count("\n") >= 1,
-               [first], what="the first evaluation")
+               [first], timeout=900, what="the first evaluation")
     first[0].send_signal(signal.SIGKILL)
     wait([first])
     evaluated_before = {json.loads(line)["step"] for line in results.read_text().splitlines()}
     second = start(evaluate, subprocess_env, tmp_path / "eval2.log")
-    assert wait([training]) == [0], read(tmp_path / "train.log")[-3000:]
-    assert wait([second], timeout=200) == [0], read(tmp_path / "eval2.log")[-3000:]
+    assert wait([training], timeout=900) == [0], read(tmp_path / "train.log")[-3000:]
+    assert wait([second], timeout=900) == [0], read(tmp_path / "eval2.log")[-3000:]
     log = read(tmp_path / "eval2.log")
     assert f"Resuming: {len(evaluated_before)} checkpoint(s) already evaluated" in log
     assert "Training finished at step 400" in log
