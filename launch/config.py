@@ -127,7 +127,7 @@ def define_train_flags(flag_values=flags.FLAGS):
       "as eval/<name> and to TensorBoard.", lower_bound=0)
     d("string", "eval_metrics", "fid,kid",
       "Comma-separated metrics of the evaluations during training (launch.evaluate lists "
-      "them: fid, kid, is, pr, tstr, confusion; vector data: fid, kid, pr, confusion, "
+      "them: fid, kid, is, pr, tstr, confusion, swd; vector data: fid, kid, pr, confusion, "
       "moments).")
     d("integer", "eval_num_samples", 500, "Generated samples per evaluation during training.",
       lower_bound=2)
