@@ -110,8 +110,8 @@ def test_evaluator_on_vector_data_measures_the_gap():
     rng = np.random.default_rng(0)
     real = rng.normal(4.0, 1.25, (300, 6)).astype(np.float32)
 
-    class Shifted:  # the generate/discriminator surface of tfgan2.GAN
-        discriminator = staticmethod(lambda x, training=False: np.sum(x, axis=1) - 24.0)
+    class Shifted:  # the generate/discriminate surface of tfgan2.GAN
+        discriminate = staticmethod(lambda x: np.sum(x, axis=1) - 24.0)
 
         def __init__(self, shift):
             self.shift = shift

@@ -44,39 +44,61 @@ class SampleGrid(keras.callbacks.Callback):
 
     Images: a grid of ``num_samples`` generated from the same fixed latents
     each time (drawn from ``seed``, so a resumed run shows the same z), each
-    tile titled with D's probability ``sigmoid(D(G(z)))``. Vector data
-    (``(N, D)`` samples): a histogram of generated against ``real_samples``
-    values instead.
+    tile titled with D's probability ``sigmoid(D(G(z)))``. A class-conditional
+    GAN gets one row per class (``num_samples // num_classes`` columns, at
+    least one), column ``j`` using the same z in every row, so a row shows a
+    class and a column the effect of the label alone. Multi-label GANs need
+    ``labels``: the label vectors of the tiles (e.g. real ones), one per tile.
+    Vector data (``(N, D)`` samples): a histogram of generated against
+    ``real_samples`` values instead.
     """
 
     def __init__(self, directory, every_n_steps=500, num_samples=64, seed=0,
-                 real_samples=None):
+                 real_samples=None, labels=None):
         super().__init__()
         self.directory = directory
         self.every_n_steps = int(every_n_steps)
         self.num_samples = int(num_samples)
         self.seed = seed
         self.real_samples = None if real_samples is None else np.asarray(real_samples)
+        self.labels = None if labels is None else np.asarray(labels)
         self._last_written = None
         self._interval = StepInterval(every_n_steps)
 
     def latents(self):
         return self.model.sample_latent(self.num_samples, seed=self.seed)
 
+    def latents_and_labels(self):
+        """``(z, labels, cols)`` of the grid; labels None for an unconditional GAN."""
+        gan = self.model
+        if not getattr(gan, "conditional", False):
+            return self.latents(), None, None
+        if self.labels is not None:
+            return self.model.sample_latent(len(self.labels), seed=self.seed), self.labels, None
+        if gan.multilabel:
+            raise ValueError("SampleGrid of a multi-label GAN needs labels=: the label vectors "
+                             "of the tiles (e.g. those of real examples).")
+        cols = max(1, self.num_samples // gan.num_classes)
+        z = np.tile(gan.sample_latent(cols, seed=self.seed), (gan.num_classes, 1))
+        labels = np.repeat(np.arange(gan.num_classes, dtype=np.int32), cols)
+        return z, labels, cols
+
     def write(self, step):
         """Render the samples of the current model as the picture for ``step``; returns its path."""
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, f"step_{step:07d}.png")
-        fake = self.model.generate(self.num_samples, latents=self.latents())
+        z, labels, cols = self.latents_and_labels()
+        fake = self.model.generate(len(z), latents=z, labels=labels)
         if fake.ndim == 2:
             if self.real_samples is None:
                 raise ValueError("SampleGrid needs real_samples to draw histograms of vector data.")
             visualize.save_histogram(path, self.real_samples, fake, title=f"step {step}")
         else:
-            logits = self.model.discriminator(fake, training=False)
-            scores = tf.sigmoid(tf.cast(tf.reshape(logits, [-1]), tf.float32)).numpy()
-            visualize.save_scored_grid(path, fake, scores,
-                                       title=f"step {step}   (D's probability of real)")
+            d_labels = labels if self.model.discriminator_takes_labels else None
+            scores = 1.0 / (1.0 + np.exp(-self.model.discriminate(fake, d_labels)))
+            title = f"step {step}   (D's probability of real"
+            title += "; one row per class)" if cols else ")"
+            visualize.save_scored_grid(path, fake, scores, title=title, cols=cols)
         self._last_written = step
         return path
 

@@ -295,6 +295,29 @@ class Evaluator:
                 results.update(swd(self.real, fake, seed=self.seed))
         return results
 
+    def _confusion(self, gan):
+        """D's confusion counts on held-out real data and a second draw of samples.
+
+        A conditional GAN generates the fakes with the real examples' labels
+        when the held-out set has labels of the GAN's kind (class ids), else
+        with uniformly drawn classes; a D that takes labels judges each example
+        at its own label.
+        """
+        real, labels = self.heldout if self.heldout is not None else (self.real, None)
+        real = np.asarray(real, np.float32)[:self.num_samples]
+        if not getattr(gan, "conditional", False):
+            # A second latent draw: D is judged on samples the other metrics did not pick.
+            fake = gan.generate(len(real), seed=self.seed + 1)
+            return confusion_counts(gan.discriminate(real), gan.discriminate(fake),
+                                    self.threshold)
+        if labels is None or gan.multilabel:
+            labels = gan.sample_labels(len(real), seed=self.seed + 2)
+        labels = gan.check_labels(np.asarray(labels)[:len(real)], len(real))
+        fake = gan.generate(len(real), seed=self.seed + 1, labels=labels)
+        d_labels = labels if getattr(gan, "discriminator_takes_labels", False) else None
+        return confusion_counts(gan.discriminate(real, d_labels),
+                                gan.discriminate(fake, d_labels), self.threshold)
+
     def __call__(self, gan):
         fake = gan.generate(self.num_samples, seed=self.seed)
         results = self.evaluate_samples(fake)
@@ -304,12 +327,7 @@ class Evaluator:
                                 num_classes=getattr(self.labeller, "num_classes", None),
                                 epochs=self.tstr_epochs, seed=self.seed))
         if "confusion" in self.metrics:
-            real = (self.heldout[0] if self.heldout is not None else self.real)
-            real = np.asarray(real, np.float32)[:self.num_samples]
-            # A second latent draw: D is judged on samples the other metrics did not pick.
-            fake_d = gan.generate(len(real), seed=self.seed + 1)
-            results["confusion"] = discriminator_confusion(
-                gan.discriminator, real, fake_d, self.threshold, self.batch_size)
+            results["confusion"] = self._confusion(gan)
         results["num_samples"] = self.num_samples
         return results
 

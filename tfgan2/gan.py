@@ -42,8 +42,8 @@ def _assign(variables, values):
 class GAN(keras.Model):
     """A generator and a discriminator trained by alternating gradient steps.
 
-    ``fit(dataset)`` runs, per batch of real data ``x`` (or ``(x, labels)``;
-    labels are ignored):
+    ``fit(dataset)`` runs, per batch of real data ``x`` (or ``(x, labels)``,
+    whose labels a conditional GAN uses and an unconditional one ignores):
 
     1. ``d_steps`` discriminator updates: ``z ~ p(z)``, ``G(z)`` computed outside
        the tape, ``L_D = mean(d_loss(D(x), D(G(z))))
@@ -75,6 +75,14 @@ class GAN(keras.Model):
         with ``d = min(ema_decay, (1 + t) / (10 + t))`` at generator step ``t``
         (the warm-up of `tf.train.ExponentialMovingAverage`); BatchNorm moving
         statistics are copied. `generate` uses the EMA copy.
+      num_classes: makes the GAN conditional: the number of classes (class ids
+        in ``[0, num_classes)``, fed to the networks one-hot) or, with
+        ``multilabel``, of binary labels (``(B, num_classes)`` 0/1 vectors,
+        e.g. CelebA's 40 attributes). G is then called as ``G([z, c])``.
+      multilabel: labels are independent binary attributes, not one class.
+      discriminator_takes_labels: whether D is called as ``D([x, c])`` (a
+        projection discriminator); default: D has two inputs. An auxiliary
+        classifier D takes ``x`` only and returns ``{"logits", "class_logits"}``.
       seed: base seed of the training noise (random if None). The noise of
         step ``t`` is a stateless function of (seed, t) drawn for the global
         batch, each replica taking its own rows: a restored run continues the
@@ -82,7 +90,8 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
-                 ema_decay=None, seed=None, **kwargs):
+                 ema_decay=None, seed=None, num_classes=None, multilabel=False,
+                 discriminator_takes_labels=None, **kwargs):
         super().__init__(**kwargs)
         if latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"latent_distribution must be one of "
@@ -91,9 +100,22 @@ class GAN(keras.Model):
             raise ValueError(f"ema_decay must be None or in [0, 1), got {ema_decay!r}.")
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
+        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
+            raise ValueError(f"num_classes must be None (unconditional) or an integer >= 1, "
+                             f"got {num_classes!r}.")
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.multilabel = bool(multilabel)
+        if self.multilabel and self.num_classes is None:
+            raise ValueError("multilabel=True needs num_classes (the number of binary labels).")
+        if discriminator_takes_labels is None:
+            discriminator_takes_labels = len(getattr(discriminator, "inputs", None) or ()) == 2
+        self.discriminator_takes_labels = bool(discriminator_takes_labels)
+        if self.discriminator_takes_labels and self.num_classes is None:
+            raise ValueError("The discriminator takes labels (two inputs) but the GAN is "
+                             "unconditional: pass num_classes.")
         self.latent_distribution = latent_distribution
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         seed = random.randrange(2 ** 31) if seed is None else int(seed)
@@ -202,7 +224,9 @@ class GAN(keras.Model):
 
     def call(self, z, training=False):
         """``G(z)`` with the training generator (not the EMA copy)."""
-        return self.generator(z, training=training)
+        if self.conditional:  # a symbolic build: any condition of the right shape will do
+            return self.run_G(z, tf.zeros([tf.shape(z)[0], self.num_classes]), training)
+        return self.run_G(z, training=training)
 
     # ----------------------------------------------------------------- noise
     def _seed_for(self, stream, counter):
@@ -251,41 +275,100 @@ class GAN(keras.Model):
             z = rng.standard_normal((num, self.latent_dim))
         return z.astype(np.float32)
 
+    # ------------------------------------------------------- network calls
+    @property
+    def conditional(self):
+        """True when G (and possibly D) is conditioned on labels (``num_classes`` set)."""
+        return self.num_classes is not None
+
+    def condition(self, labels):
+        """Labels as the float32 condition vector ``(B, num_classes)`` the networks take.
+
+        Class ids (an integer ``(B,)`` tensor) become one-hot vectors; a float
+        ``(B, num_classes)`` tensor (one-hot, multi-hot attributes, or a
+        continuous code) is used as it is.
+        """
+        if labels is None:
+            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): "
+                             f"feed (images, labels) batches and pass labels to generate.")
+        labels = tf.convert_to_tensor(labels)
+        if labels.dtype.is_integer and labels.shape.rank == 1:
+            return tf.one_hot(labels, self.num_classes, dtype=tf.float32)
+        return tf.cast(labels, tf.float32)
+
+    def run_G(self, z, labels=None, training=True, network=None):
+        """The one place G is called: ``G(z)`` or ``G([z, c])`` for a conditional GAN.
+
+        ``network`` replaces the training generator (the EMA copy, for sampling).
+        """
+        network = self.generator if network is None else network
+        if self.conditional:
+            return network([z, self.condition(labels)], training=training)
+        return network(z, training=training)
+
+    def run_D(self, x, labels=None, training=True):
+        """The one place D is called; returns a dict with at least ``"logits"``.
+
+        A discriminator that takes labels (a projection discriminator) gets
+        ``[x, c]``; one that returns several heads returns a dict (e.g.
+        ``"class_logits"`` of an auxiliary classifier), a plain one its logits,
+        which are wrapped as ``{"logits": ...}``.
+        """
+        if self.discriminator_takes_labels:
+            out = self.discriminator([x, self.condition(labels)], training=training)
+        else:
+            out = self.discriminator(x, training=training)
+        if not isinstance(out, dict):
+            out = {"logits": out}
+        return out
+
+    def _d_callable(self, labels):
+        """``x -> run_D(x, labels)``: what the regularizers differentiate."""
+        return lambda x, training=True: self.run_D(x, labels, training=training)
+
     # ----------------------------------------------------------------- steps
-    @staticmethod
-    def _real_data(data):
+    def _unpack(self, data):
+        """``(real, labels)`` of a batch; labels are None for an unconditional GAN."""
         if isinstance(data, (tuple, list)):
-            return data[0]
-        return data
+            real, labels = data[0], (data[1] if len(data) > 1 else None)
+        else:
+            real, labels = data, None
+        if not self.conditional:
+            return real, None
+        if labels is None:
+            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}) but the "
+                             f"batches carry no labels: feed (images, labels) pairs.")
+        return real, labels
 
     def _judged_real(self, logits):
         return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
                        tf.float32)
 
-    def discriminator_step(self, real):
-        """One update of D on a real batch; returns per-example diagnostics.
+    def discriminator_step(self, real, labels=None):
+        """One update of D on a real batch (and its labels); returns per-example diagnostics.
 
-        Returns a dict of the scalar D loss of this replica's share of the
-        global batch mean and the real / fake logits (for the metrics).
+        Generated samples are conditioned on the real batch's labels, so fake
+        labels follow the data's label distribution. Returns a dict of the
+        per-example D loss and the real / fake logits (for the metrics).
         """
         batch = tf.shape(real)[0]
         step = self.d_optimizer.iterations
         z = self._latent(batch, self._seed_for(_D_NOISE, step))
-        fake = tf.stop_gradient(self.generator(z, training=True))
+        fake = tf.stop_gradient(self.run_G(z, labels, training=True))
         real = tf.cast(real, fake.dtype)
+        d_fn = self._d_callable(labels)
         with tf.GradientTape() as tape:
             if self.r1_gamma > 0:
-                real_logits, r1 = regularizers.logits_and_r1_penalty(
-                    self.discriminator, real, training=True)
+                real_out, r1 = regularizers.logits_and_r1_penalty(d_fn, real, training=True)
             else:
-                real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            per_example = self._d_loss_fn(real_logits, fake_logits)
+                real_out = d_fn(real)
+            fake_out = d_fn(fake)
+            per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"])
             if self.gradient_penalty > 0:
                 seed = self._seed_for(_GP_MIX, step)
                 eps = self._replica_share(
                     lambda n: tf.random.stateless_uniform(tf.stack([n]), seed), batch)
-                gp = regularizers.gradient_penalty(self.discriminator, real, fake, eps=eps)
+                gp = regularizers.gradient_penalty(d_fn, real, fake, eps=eps)
                 per_example += self.gradient_penalty * gp
             if self.r1_gamma > 0:
                 per_example += 0.5 * self.r1_gamma * r1
@@ -294,15 +377,16 @@ class GAN(keras.Model):
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.d_optimizer.apply(grads, variables)
-        return {"loss": per_example, "real_logits": real_logits, "fake_logits": fake_logits}
+        return {"loss": per_example, "real_logits": real_out["logits"],
+                "fake_logits": fake_out["logits"]}
 
-    def generator_step(self, batch_size):
+    def generator_step(self, batch_size, labels=None):
         """One update of G through D on ``batch_size`` fresh latents; returns per-example loss."""
         z = self._latent(batch_size, self._seed_for(_G_NOISE, self.g_optimizer.iterations))
         with tf.GradientTape() as tape:
-            fake = self.generator(z, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            per_example = self._g_loss_fn(fake_logits)
+            fake = self.run_G(z, labels, training=True)
+            fake_out = self.run_D(fake, labels, training=True)
+            per_example = self._g_loss_fn(fake_out["logits"])
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
@@ -325,11 +409,11 @@ class GAN(keras.Model):
         _assign(targets, values)
 
     def train_step(self, data):
-        real = self._real_data(data)
+        real, labels = self._unpack(data)
         for _ in range(self.d_steps):
-            d_out = self.discriminator_step(real)
+            d_out = self.discriminator_step(real, labels)
         for _ in range(self.g_steps):
-            g_out = self.generator_step(tf.shape(real)[0])
+            g_out = self.generator_step(tf.shape(real)[0], labels)
         self.step_counter.assign_add(1)
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
@@ -356,13 +440,84 @@ class GAN(keras.Model):
         """The network `generate` uses: the EMA generator if kept, else G."""
         return self.ema_generator if self.ema_generator is not None else self.generator
 
-    def generate(self, num, seed=None, batch_size=256, latents=None):
+    def sample_labels(self, num, seed=None):
+        """``num`` class ids drawn uniformly (class-conditional GANs), as int32 NumPy."""
+        if not self.conditional or self.multilabel:
+            raise ValueError("sample_labels draws class ids of a class-conditional GAN; this one "
+                             + ("is unconditional." if not self.conditional else
+                                "is multi-label: pass label vectors (e.g. real ones)."))
+        return np.random.default_rng(seed).integers(0, self.num_classes, num).astype(np.int32)
+
+    def check_labels(self, labels, num=None):
+        """``labels`` as the NumPy array the networks are fed, after checking it.
+
+        Class ids: integers in ``[0, num_classes)``, shape ``(N,)`` (a single int
+        is repeated ``num`` times). Multi-label GANs (and one-hot / continuous
+        conditions): floats of shape ``(N, num_classes)``.
+
+        Raises:
+          ValueError: naming what is wrong with the labels and what is expected.
+        """
+        if not self.conditional:
+            raise ValueError("This GAN is unconditional: it takes no labels.")
+        arr = np.asarray(labels)
+        if arr.ndim == 0 and num is not None:
+            arr = np.full((num,), arr)
+        if arr.ndim == 1 and not self.multilabel:
+            if not (np.issubdtype(arr.dtype, np.integer)
+                    or (arr.size and np.all(np.mod(arr, 1) == 0))):
+                raise ValueError(f"Class labels must be integers in [0, {self.num_classes}), "
+                                 f"got dtype {arr.dtype}.")
+            if arr.size and (arr.min() < 0 or arr.max() >= self.num_classes):
+                raise ValueError(f"Class labels must lie in [0, {self.num_classes}), got values "
+                                 f"from {arr.min()} to {arr.max()}.")
+            arr = arr.astype(np.int32)
+        elif arr.ndim == 2 and arr.shape[1] == self.num_classes:
+            arr = arr.astype(np.float32)
+            if not np.all(np.isfinite(arr)):
+                raise ValueError("Label vectors must be finite.")
+            if self.multilabel and not np.all((arr == 0) | (arr == 1)):
+                raise ValueError("Multi-label vectors must hold 0 or 1 for each of the "
+                                 f"{self.num_classes} labels.")
+        else:
+            expected = (f"(N, {self.num_classes}) vectors of 0/1" if self.multilabel else
+                        f"(N,) class ids in [0, {self.num_classes}) or (N, {self.num_classes}) "
+                        f"one-hot vectors")
+            raise ValueError(f"Labels of shape {arr.shape} do not fit this GAN: expected "
+                             f"{expected}.")
+        if num is not None and len(arr) != num:
+            raise ValueError(f"Got {len(arr)} labels for {num} samples.")
+        return arr
+
+    def generate(self, num, seed=None, batch_size=256, latents=None, labels=None):
         """``num`` samples as a float32 NumPy array in the data range ([-1, 1] for images).
 
         Uses the EMA generator when ``ema_decay`` was set, in inference mode.
         ``latents`` (shape ``(num, latent_dim)``) overrides the random draw.
+        ``labels`` (conditional GANs): one class id for all, ``num`` class ids,
+        or ``num`` label vectors; class-conditional GANs draw uniform classes
+        from ``seed`` when it is omitted.
         """
         z = self.sample_latent(num, seed) if latents is None else np.asarray(latents, np.float32)
-        out = [np.asarray(self.sampler(z[i:i + batch_size], training=False), np.float32)
-               for i in range(0, len(z), batch_size)]
+        num = len(z)
+        if self.conditional:
+            if labels is None:
+                labels = self.sample_labels(num, None if seed is None else seed + 7919)
+            labels = self.check_labels(labels, num)
+        out = [np.asarray(self.run_G(z[i:i + batch_size],
+                                     None if labels is None else labels[i:i + batch_size],
+                                     training=False, network=self.sampler), np.float32)
+               for i in range(0, num, batch_size)]
         return np.concatenate(out, axis=0) if out else np.zeros((0,), np.float32)
+
+    def discriminate(self, data, labels=None, batch_size=256):
+        """D's logits ``(N,)`` for ``data`` (and its labels), in inference mode, as float64 NumPy."""
+        data = np.asarray(data, np.float32)
+        if self.discriminator_takes_labels:
+            labels = self.check_labels(labels, len(data))
+        out = []
+        for i in range(0, len(data), batch_size):
+            part = None if labels is None else labels[i:i + batch_size]
+            logits = self.run_D(data[i:i + batch_size], part, training=False)["logits"]
+            out.append(np.asarray(logits, np.float64).reshape(-1))
+        return np.concatenate(out) if out else np.zeros(0)

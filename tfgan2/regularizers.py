@@ -1,6 +1,9 @@
 """Discriminator regularizers: gradient penalties per example, and weight clipping.
 
-The penalties return a float32 vector of shape ``(batch,)``; `tfgan2.GAN`
+``discriminator`` is any callable ``D(x, training=...)`` returning logits or
+a dict with ``"logits"`` (`tfgan2.GAN` passes its ``run_D`` with the batch's
+labels bound, so a conditional D is penalized at its own condition). The
+penalties return a float32 vector of shape ``(batch,)``; `tfgan2.GAN`
 multiplies it by the weight chosen in ``compile`` and averages it over the
 global batch exactly like the adversarial loss, so a penalty means the same on
 one replica or many. `clip_weights` constrains D's weights directly instead.
@@ -15,20 +18,26 @@ __all__ = ["gradient_penalty", "r1_penalty", "logits_and_r1_penalty", "clip_weig
 GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 
 
+def _logits(output):
+    """The logits of a discriminator output: the tensor itself, or its ``"logits"`` entry."""
+    return output["logits"] if isinstance(output, dict) else output
+
+
 def _logits_and_squared_input_gradient(discriminator, inputs, training):
     """``(D(x), ||grad_x D(x_i)||^2 per example)``.
 
-    The gradient of the summed logits w.r.t. one input is that example's own
+    ``D(x)`` is returned as the discriminator returned it (logits, or a dict
+    whose ``"logits"`` are differentiated). The gradient of the summed logits w.r.t. one input is that example's own
     gradient when D scores examples independently (exact without batch
     statistics; with BatchNorm in training mode it includes the batch coupling).
     """
     with tf.GradientTape() as tape:
         tape.watch(inputs)
-        logits = discriminator(inputs, training=training)
-        total = tf.reduce_sum(tf.cast(logits, tf.float32))
+        output = discriminator(inputs, training=training)
+        total = tf.reduce_sum(tf.cast(_logits(output), tf.float32))
     grads = tf.cast(tape.gradient(total, inputs), tf.float32)
     axes = tf.range(1, tf.rank(grads))
-    return logits, tf.reduce_sum(tf.square(grads), axis=axes)
+    return output, tf.reduce_sum(tf.square(grads), axis=axes)
 
 
 def gradient_penalty(discriminator, real, fake, *, seed=None, eps=None, training=True,
@@ -47,7 +56,7 @@ def gradient_penalty(discriminator, real, fake, *, seed=None, eps=None, training
     differentiated through the sum of its logits, as in TF-GAN.
 
     Args:
-      discriminator: callable returning logits.
+      discriminator: callable returning logits (or a dict with ``"logits"``).
       real, fake: tensors of the same shape ``(B, ...)``.
       seed: shape-(2,) int seed for the stateless draw of ``eps``, or
       eps: the mixing factors themselves, shape ``(B,)``, in [0, 1].
