@@ -48,10 +48,12 @@ class GAN(keras.Model):
     1. ``d_steps`` discriminator updates: ``z ~ p(z)``, ``G(z)`` computed outside
        the tape, ``L_D = mean(d_loss(D(x), D(G(z))))
        + gradient_penalty * mean(GP) + r1_gamma / 2 * mean(R1)``, gradients
-       w.r.t. D's trainable variables only, applied by ``d_optimizer``.
-    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``,
-       gradients flow through D into G and are applied to G's variables only
-       by ``g_optimizer``; then the EMA copy of G, if kept, is updated.
+       w.r.t. D's trainable variables only, applied by ``d_optimizer``; with
+       ``weight_clip`` D's weights are then clipped to ``[-c, c]``.
+    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``
+       (``g_loss(D(G(z)), D(x))`` for the relativistic losses), gradients flow
+       through D into G and are applied to G's variables only by
+       ``g_optimizer``; then the EMA copy of G, if kept, is updated.
 
     Means are over the *global* batch (``tf.nn.compute_average_loss``), so the
     gradients summed across replicas by the optimizers equal the single-device
