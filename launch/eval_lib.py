@@ -18,7 +18,11 @@ __all__ = ["restore_gan", "real_data", "domain_classifier", "build_evaluator",
 
 # Relative to the run directory.
 CLASSIFIER_PATH = os.path.join("eval", "classifier.keras")
-LABELLED_SOURCES = ("digits", "mnist")
+
+def _labelled_sources():
+    from launch import data_sources
+
+    return [s.name for s in data_sources.SOURCES.values() if s.has_labels and not s.multilabel]
 
 
 def restore_gan(workdir):
@@ -44,37 +48,15 @@ def restore_gan(workdir):
 
 
 def real_data(fv, num=None):
-    """``(data, labels)`` of the run's data source; ``labels`` is None for unlabelled sources.
+    """``(data, labels)`` of the run's data source; ``labels`` is None for unlabelled sources
+    and for multi-label ones (the domain classifier needs class ids).
 
-    digits: all 1,797 digits and their classes. mnist: ``num`` images of the
-    run's split with labels (TFDS, no download). Other sources: ``num``
-    examples from ``ceil(num / batch_size)`` batches of the training
-    pipeline (`launch.builders.build_dataset`).
+    In-memory sources (digits): all examples. Others: ``num`` examples from
+    ``ceil(num / batch_size)`` batches of the training pipeline.
     """
-    if fv.data_source == "digits":
-        import pipelines
-
-        return pipelines.digits_arrays()
-    if num is None:
-        raise ValueError(f"--data_source={fv.data_source} needs a number of real examples")
-    if fv.data_source == "mnist":
-        import pipelines
-
-        dataset = pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir,
-                                  labels=True, seed=fv.seed, download=False)
-    else:
-        dataset = builders.build_dataset(fv)
-    data, labels = [], []
-    for batch in dataset.take(math.ceil(num / fv.batch_size)):
-        if isinstance(batch, (tuple, list)):
-            data.append(np.asarray(batch[0]))
-            labels.append(np.asarray(batch[1]))
-        else:
-            data.append(np.asarray(batch))
-    data = np.concatenate(data)[:num].astype(np.float32)
-    if labels and np.asarray(labels[0]).ndim == 1:
-        return data, np.concatenate(labels)[:num].astype(np.int64)
-    return data, None
+    source = builders.source(fv)
+    data, labels = source.real_data(fv, num, labels=source.has_labels and not source.multilabel)
+    return data, labels
 
 
 def domain_classifier(fv, workdir, images, labels, epochs, seed=0):
@@ -84,7 +66,7 @@ def domain_classifier(fv, workdir, images, labels, epochs, seed=0):
     if labels is None:
         raise ValueError(
             f"the domain classifier needs class labels, and --data_source={fv.data_source} has "
-            f"none (labelled sources: {', '.join(LABELLED_SOURCES)}); use "
+            f"none (labelled sources: {', '.join(_labelled_sources())}); use "
             f"--features=inception with --inception_weights=PATH.")
     model, info = features.load_or_train_classifier(
         os.path.join(workdir, CLASSIFIER_PATH), images, labels, epochs=epochs, seed=seed)
@@ -209,7 +191,8 @@ def format_table(results):
 
 # ------------------------------------------------------------------ CelebA attributes
 ATTRIBUTES_PATH = os.path.join("eval", "attributes.keras")  # relative to the run directory
-ATTRIBUTE_SOURCES = ("celeba", "celeba_tfds")
+# Sources whose labels are binary attributes (CelebA's 40).
+ATTRIBUTE_SOURCES = tuple(s.name for s in builders.data_sources.SOURCES.values() if s.multilabel)
 _ATTRIBUTE_BATCH = 8  # small, so that few examples are lost to drop_remainder
 
 

@@ -1,5 +1,4 @@
-"""FusedBatchNormalization against keras.layers.BatchNormalization, which it replaces;
-ClassConditionalBatchNormalization saved and restored."""
+"""FusedBatchNormalization against keras.layers.BatchNormalization, which it replaces."""
 import keras
 import numpy as np
 import pytest
@@ -103,27 +102,3 @@ def test_unsupported_cases_fall_back_to_keras():
     reference = keras.layers.BatchNormalization(axis=1)
     np.testing.assert_allclose(layer(x, training=True), reference(x, training=True),
                                rtol=1e-5, atol=1e-5)
-
-
-def test_class_conditional_batch_norm_in_a_saved_model(tmp_path):
-    from tfgan2.layers import ClassConditionalBatchNormalization
-
-    x_in = keras.Input((4, 4, 3))
-    y_in = keras.Input((5,))
-    out = ClassConditionalBatchNormalization(5, momentum=0.5, name="cbn")([x_in, y_in])
-    model = keras.Model([x_in, y_in], out)
-    rng = np.random.default_rng(0)
-    x = rng.normal(2.0, 3.0, (6, 4, 4, 3)).astype("float32")
-    y = np.eye(5, dtype="float32")[[0, 1, 2, 3, 4, 0]]
-    layer = model.get_layer("cbn")
-    layer.gamma.assign(rng.uniform(0.5, 2.0, (5, 3)).astype("float32"))
-    model([x, y], training=True)  # one training call moves the statistics half way
-    np.testing.assert_allclose(layer.norm.moving_mean.numpy(), 0.5 * x.mean(axis=(0, 1, 2)),
-                               rtol=1e-5)
-    path = str(tmp_path / "cbn.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    np.testing.assert_allclose(restored([x, y], training=False).numpy(),
-                               model([x, y], training=False).numpy(), rtol=1e-6)
-    with pytest.raises(ValueError, match="num_classes must be an integer >= 1"):
-        ClassConditionalBatchNormalization(0)

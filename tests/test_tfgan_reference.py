@@ -339,7 +339,7 @@ def test_swd_mismatched_shapes():
 # tpu/normalization_ops_test.py BatchNormTest.testBatchNorm(conditional=True)
 def test_class_conditional_batch_norm():
     """4 images of 2 x 1 x 3, labels one_hot([0, 1, 2, 1], 5): TF-GAN's expected values."""
-    from tfgan2.layers import ClassConditionalBatchNormalization
+    from tfgan2.conditioning import ConditionalBatchNormalization
 
     x = np.stack([[[[5, 7, 2]], [[5, 8, 8]]], [[[1, 2, 0]], [[4, 0, 4]]],
                   [[[6, 2, 6]], [[5, 0, 5]]], [[[2, 4, 2]], [[6, 4, 1]]]]).astype("float32")
@@ -349,16 +349,16 @@ def test_class_conditional_batch_norm():
          [[[1.02088118, -0.49438119, 0.98050523]], [[0.4375205, -1.21348119, 0.58830321]]],
          [[[-1.31256151, 0.22471881, -0.58830315]], [[1.02088118, 0.22471881, -0.98050523]]]],
         dtype=np.float32)
-    layer = ClassConditionalBatchNormalization(5)
+    layer = ConditionalBatchNormalization()
     onehot = tf.one_hot([0, 1, 2, 1], 5)
     out = layer([x, onehot], training=True).numpy()
     np.testing.assert_allclose(out, expected, atol=1e-4)
-    # Class ids work alike, and each class's own scale and shift then apply.
-    gamma = np.arange(1, 16, dtype="float32").reshape(5, 3)
-    beta = -np.arange(15, dtype="float32").reshape(5, 3)
-    layer.gamma.assign(gamma)
-    layer.beta.assign(beta)
-    out = layer([x, tf.constant([0, 1, 2, 1])], training=True).numpy()
+    # With per-class scales and shifts, each image gets its class's.
+    scale = np.arange(1, 16, dtype="float32").reshape(5, 3)
+    shift = -np.arange(15, dtype="float32").reshape(5, 3)
+    layer.gamma.kernel.assign(scale - 1.0)  # the layer scales by 1 + gamma(c)
+    layer.beta.kernel.assign(shift)
+    out = layer([x, onehot], training=True).numpy()
     labels = [0, 1, 2, 1]
-    np.testing.assert_allclose(out, expected * gamma[labels][:, None, None, :]
-                               + beta[labels][:, None, None, :], atol=1e-3)
+    np.testing.assert_allclose(out, expected * scale[labels][:, None, None, :]
+                               + shift[labels][:, None, None, :], atol=1e-3)

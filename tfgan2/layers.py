@@ -6,14 +6,11 @@ training-mode forward and backward pass of TensorFlow's fused kernel
 norm from separate moments, subtract, multiply and add ops, which in a DCGAN
 step on a CPU costs about as much as a third of the convolutions; the fused
 kernel does the same in one pass over the data.
-
-`ClassConditionalBatchNormalization` gives every class its own scale and
-shift after a shared batch normalization (conditional GAN generators).
 """
 import keras
 import tensorflow as tf
 
-__all__ = ["FusedBatchNormalization", "ClassConditionalBatchNormalization"]
+__all__ = ["FusedBatchNormalization"]
 
 
 @keras.saving.register_keras_serializable(package="tfgan2")
@@ -70,65 +67,3 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         if len(inputs.shape) == 2:
             y = tf.reshape(y, shape)
         return tf.cast(y, self.compute_dtype)
-
-
-@keras.saving.register_keras_serializable(package="tfgan2")
-class ClassConditionalBatchNormalization(keras.layers.Layer):
-    """Batch normalization whose scale and shift depend on the class (conditional BN).
-
-    Called as ``layer([x, labels])`` with ``x`` of shape ``(B, ..., C)`` and
-    ``labels`` either class ids ``(B,)`` or a ``(B, num_classes)`` one-hot
-    (or soft) label matrix ``y``:
-
-        y_out = (y @ Gamma) * (x - mean_B) / sqrt(var_B + epsilon) + (y @ Beta),
-
-    a shared batch normalization without its own scale and shift (moving
-    statistics as in `keras.layers.BatchNormalization`), then per-class rows
-    of ``Gamma`` ``(num_classes, C)`` (initialized to 1) and ``Beta``
-    (initialized to 0). De Vries et al. 2017 (arXiv:1707.00683), Miyato &
-    Koyama 2018 (arXiv:1802.05637); TF-GAN's ``tfgan.tpu.batch_norm`` with
-    ``onehot_labels``. At initialization it equals plain batch norm.
-    """
-
-    def __init__(self, num_classes, momentum=0.99, epsilon=1e-3, **kwargs):
-        super().__init__(**kwargs)
-        if int(num_classes) != num_classes or num_classes < 1:
-            raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
-        self.num_classes = int(num_classes)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
-        self.norm = keras.layers.BatchNormalization(
-            momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False,
-            dtype=self.dtype_policy, name="norm")
-
-    def build(self, input_shape):
-        x_shape = input_shape[0]
-        channels = x_shape[-1]
-        if channels is None:
-            raise ValueError("ClassConditionalBatchNormalization needs a known channel count")
-        self.norm.build(x_shape)
-        self.gamma = self.add_weight(name="gamma", shape=(self.num_classes, channels),
-                                     initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(self.num_classes, channels),
-                                    initializer="zeros")
-        self.built = True
-
-    def call(self, inputs, training=None):
-        x, labels = inputs
-        labels = tf.convert_to_tensor(labels)
-        if labels.dtype.is_integer:
-            labels = tf.one_hot(tf.reshape(labels, [-1]), self.num_classes)
-        labels = tf.cast(labels, self.compute_dtype)
-        normalized = self.norm(x, training=training)
-        shape = tf.concat([tf.shape(labels)[:1], tf.ones([len(x.shape) - 2], tf.int32),
-                           [-1]], 0)
-        gamma = tf.reshape(labels @ tf.cast(self.gamma, self.compute_dtype), shape)
-        beta = tf.reshape(labels @ tf.cast(self.beta, self.compute_dtype), shape)
-        return gamma * normalized + beta
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "momentum": self.momentum, "epsilon": self.epsilon}
