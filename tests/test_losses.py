@@ -138,3 +138,21 @@ def test_label_smoothing_moves_only_the_real_target():
         losses.minimax_discriminator_loss(r, f, label_smoothing=1.5)
     assert [n for n in losses.names() if losses.spec(n).label_smoothing] == [
         "minimax", "non_saturating", "relativistic_average"]
+
+
+@pytest.mark.parametrize("name", [n for n in losses.names() if losses.spec(n).relativistic])
+def test_relativistic_losses_take_means_of_a_larger_batch(name):
+    # One replica's half of a batch, given the whole batch's means, gets the
+    # whole batch's per-example losses of its rows.
+    rng = np.random.default_rng(2)
+    real = tf.constant(rng.normal(size=(6, 1)), tf.float32)
+    fake = tf.constant(rng.normal(size=(6, 1)), tf.float32)
+    entry = losses.spec(name)
+    means = {"real_mean": tf.reduce_mean(real), "fake_mean": tf.reduce_mean(fake)}
+    whole_d = entry.discriminator(real, fake).numpy()
+    whole_g = entry.generator(fake, real).numpy()
+    half_d = entry.discriminator(real[:3], fake[:3], **means).numpy()
+    half_g = entry.generator(fake[:3], real[:3], **means).numpy()
+    np.testing.assert_allclose(half_d, whole_d[:3], rtol=1e-6)
+    np.testing.assert_allclose(half_g, whole_g[:3], rtol=1e-6)
+    assert not np.allclose(entry.discriminator(real[:3], fake[:3]).numpy(), whole_d[:3])

@@ -476,6 +476,22 @@ class GAN(keras.Model):
         with tf.control_dependencies(checks):
             return tf.identity(labels)
 
+    @staticmethod
+    def _global_means(real_logits, fake_logits):
+        """``{"real_mean", "fake_mean"}``: D's mean logits over the global batch.
+
+        The relativistic losses compare each logit with these means; summing
+        over the replicas makes a step the same on one device or many (the
+        gradient flows back through the all-reduce).
+        """
+        logits = [tf.cast(t, tf.float32) for t in (real_logits, fake_logits)]
+        values = ([tf.reduce_sum(t) for t in logits]
+                  + [tf.cast(tf.size(t), tf.float32) for t in logits])
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            values = ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
+        return {"real_mean": values[0] / values[2], "fake_mean": values[1] / values[3]}
+
     def _judged_real(self, logits):
         return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
                        tf.float32)
@@ -499,8 +515,10 @@ class GAN(keras.Model):
             else:
                 real_out = d_fn(real)
             fake_out = d_fn(fake)
+            means = (self._global_means(real_out["logits"], fake_out["logits"])
+                     if self._loss_spec.relativistic else {})
             per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"],
-                                          **self._d_loss_kwargs)
+                                          **self._d_loss_kwargs, **means)
             if self.gradient_penalty > 0:
                 seed = self._seed_for(_GP_MIX, step)
                 eps = self._replica_share(
@@ -566,16 +584,21 @@ class GAN(keras.Model):
         batch), computed outside the tape: they do not depend on G.
         """
         z = self._latent(batch_size, self._seed_for(_G_NOISE, self.g_optimizer.iterations))
-        g_args = ()
+        real_logits = None
         if self._loss_spec.relativistic:
             if real is None:
                 raise ValueError(f"loss {self.loss_name!r} needs the real batch in the "
                                  f"generator step: generator_step(batch_size, labels, real).")
-            g_args = (tf.stop_gradient(self.run_D(real, labels, training=True)["logits"]),)
+            real_logits = tf.stop_gradient(self.run_D(real, labels, training=True)["logits"])
         with tf.GradientTape() as tape:
             fake = self.run_G(z, labels, training=True)
             fake_out = self.run_D(fake, labels, training=True)
-            per_example = self._g_loss_fn(fake_out["logits"], *g_args)
+            if real_logits is None:
+                per_example = self._g_loss_fn(fake_out["logits"])
+            else:
+                per_example = self._g_loss_fn(
+                    fake_out["logits"], real_logits,
+                    **self._global_means(real_logits, fake_out["logits"]))
             aux = self._auxiliary_terms(None, fake_out, labels, z)
             for term, weight in ((aux.get("class_loss"), self.classifier_weight),
                                  (aux.get("info_penalty"), self.info_weight)):

@@ -29,7 +29,7 @@ default; tfgan2 does not smooth unless asked.
 The relativistic average losses (Jolicoeur-Martineau 2018, arXiv:1807.00734)
 compare each logit with the mean logit of the other kind in the same batch,
 ``r~ = r - mean(f)`` and ``f~ = f - mean(r)`` (means over every logit of the
-batch on this replica). Their generator losses need D's logits on real data
+batch; `tfgan2.GAN` takes them over the global batch, across replicas). Their generator losses need D's logits on real data
 too: `spec(name).relativistic` says so, and `tfgan2.GAN` then evaluates D on
 the real batch in the generator step.
 """
@@ -155,61 +155,72 @@ def hinge_generator_loss(fake_logits):
     return _per_example(-_logits(fake_logits))
 
 
-def _relative(real_logits, fake_logits):
-    """``(r - mean(f), f - mean(r))`` with the means over every logit of the batch."""
+def _relative(real_logits, fake_logits, real_mean=None, fake_mean=None):
+    """``(r - mean(f), f - mean(r))``, the means over every logit of the batch unless given."""
     r, f = _logits(real_logits), _logits(fake_logits)
-    return r - tf.reduce_mean(f), f - tf.reduce_mean(r)
+    real_mean = tf.reduce_mean(r) if real_mean is None else tf.cast(real_mean, tf.float32)
+    fake_mean = tf.reduce_mean(f) if fake_mean is None else tf.cast(fake_mean, tf.float32)
+    return r - fake_mean, f - real_mean
 
 
-def relativistic_average_discriminator_loss(real_logits, fake_logits, label_smoothing=0.0):
+def relativistic_average_discriminator_loss(real_logits, fake_logits, label_smoothing=0.0,
+                                            real_mean=None, fake_mean=None):
     """RaSGAN discriminator loss (Jolicoeur-Martineau 2018, arXiv:1807.00734, eq. 11).
 
     ``L_D = -log sigma(r~) - log(1 - sigma(f~)) = softplus(-r~) + softplus(f~)``
     with ``r~ = r - mean(f)``, ``f~ = f - mean(r)``; ``label_smoothing``
-    smooths the real target as in `minimax_discriminator_loss`.
+    smooths the real target as in `minimax_discriminator_loss`. Every
+    relativistic loss takes ``real_mean`` / ``fake_mean`` to use means over a
+    larger batch than the logits given (`tfgan2.GAN` passes the global-batch
+    means under a distribution strategy).
     """
-    rel_r, rel_f = _relative(real_logits, fake_logits)
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
     return (_per_example(_real_cross_entropy(rel_r, label_smoothing))
             + _per_example(tf.nn.softplus(rel_f)))
 
 
-def relativistic_average_generator_loss(fake_logits, real_logits):
+def relativistic_average_generator_loss(fake_logits, real_logits, real_mean=None,
+                                        fake_mean=None):
     """RaSGAN generator loss: the roles swapped, ``L_G = softplus(r~) + softplus(-f~)``.
 
     Unlike the standard GAN, G's loss depends on D's real logits: G both
     raises its samples' logits and lowers the real ones relative to them.
     """
-    rel_r, rel_f = _relative(real_logits, fake_logits)
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
     return _per_example(tf.nn.softplus(rel_r)) + _per_example(tf.nn.softplus(-rel_f))
 
 
-def relativistic_average_least_squares_discriminator_loss(real_logits, fake_logits):
+def relativistic_average_least_squares_discriminator_loss(real_logits, fake_logits,
+                                                          real_mean=None, fake_mean=None):
     """RaLSGAN discriminator loss (Jolicoeur-Martineau 2018, section 4.3).
 
     ``L_D = (r~ - 1)^2 + (f~ + 1)^2`` (the paper's form, without LSGAN's 1/2).
     """
-    rel_r, rel_f = _relative(real_logits, fake_logits)
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
     return _per_example(tf.square(rel_r - 1.0)) + _per_example(tf.square(rel_f + 1.0))
 
 
-def relativistic_average_least_squares_generator_loss(fake_logits, real_logits):
+def relativistic_average_least_squares_generator_loss(fake_logits, real_logits,
+                                                      real_mean=None, fake_mean=None):
     """RaLSGAN generator loss: ``L_G = (f~ - 1)^2 + (r~ + 1)^2``."""
-    rel_r, rel_f = _relative(real_logits, fake_logits)
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
     return _per_example(tf.square(rel_f - 1.0)) + _per_example(tf.square(rel_r + 1.0))
 
 
-def relativistic_average_hinge_discriminator_loss(real_logits, fake_logits):
+def relativistic_average_hinge_discriminator_loss(real_logits, fake_logits,
+                                                  real_mean=None, fake_mean=None):
     """RaHinge discriminator loss (Jolicoeur-Martineau 2018, section 4.3).
 
     ``L_D = max(0, 1 - r~) + max(0, 1 + f~)``.
     """
-    rel_r, rel_f = _relative(real_logits, fake_logits)
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
     return _per_example(tf.nn.relu(1.0 - rel_r)) + _per_example(tf.nn.relu(1.0 + rel_f))
 
 
-def relativistic_average_hinge_generator_loss(fake_logits, real_logits):
+def relativistic_average_hinge_generator_loss(fake_logits, real_logits, real_mean=None,
+                                              fake_mean=None):
     """RaHinge generator loss: ``L_G = max(0, 1 - f~) + max(0, 1 + r~)``."""
-    rel_r, rel_f = _relative(real_logits, fake_logits)
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
     return _per_example(tf.nn.relu(1.0 - rel_f)) + _per_example(tf.nn.relu(1.0 + rel_r))
 
 
