@@ -104,7 +104,8 @@ def build_evaluator(fv, workdir, metrics, num_samples, *, features="classifier",
 
     # swd compares the images themselves; every other metric uses the run's features.
     uses_features = bool(set(metrics) - {"swd"})
-    needs_classifier = (features == "classifier" and uses_features) or "tstr" in metrics
+    needs_classifier = (features == "classifier" and uses_features) or any(
+        m in metrics for m in ("tstr",) + evaluation.CONDITIONAL_METRICS)
     extractor = labeller = heldout = real_train = None
     if needs_classifier:
         labeller, info = domain_classifier(fv, workdir, data, labels, classifier_epochs, seed)
@@ -118,7 +119,7 @@ def build_evaluator(fv, workdir, metrics, num_samples, *, features="classifier",
         extractor = labeller
     evaluator = evaluation.Evaluator(
         metrics, data, num_samples, extractor=extractor, labeller=labeller, heldout=heldout,
-        real_train=real_train, tstr_epochs=classifier_epochs, **kwargs)
+        real_train=real_train, tstr_epochs=classifier_epochs, real_labels=labels, **kwargs)
     return evaluator, notes
 
 
@@ -163,7 +164,11 @@ _ROWS = [
     ("swd", "sliced Wasserstein (patches)", "{:.5f}"), ("swd_real", "  real vs real", "{:.5f}"),
     ("real_mean", "real mean", "{:.4f}"), ("fake_mean", "generated mean", "{:.4f}"),
     ("real_std", "real std", "{:.4f}"), ("fake_std", "generated std", "{:.4f}"),
+    ("cas", "class agreement (CAS)", "{:.4f}"), ("intra_fid", "intra-FID (class mean)", "{:.4f}"),
 ]
+# Per-class lists, printed as one row each.
+_PER_CLASS_ROWS = [("cas_per_class", "  agreement, class {}", "{:.4f}"),
+                   ("intra_fid_per_class", "  intra-FID, class {}", "{:.4f}")]
 
 
 def format_table(results):
@@ -177,6 +182,9 @@ def format_table(results):
     for key, label, fmt in _ROWS:
         if key in results:
             lines.append(f"{label:<28}{fmt.format(results[key])}")
+    for key, label, fmt in _PER_CLASS_ROWS:
+        for c, value in enumerate(results.get(key, ())):
+            lines.append(f"{label.format(c):<28}{fmt.format(value)}")
     if "confusion" in results:
         c = results["confusion"]
         n_real = c["real_as_real"] + c["real_as_fake"]
