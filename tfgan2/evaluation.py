@@ -457,5 +457,5 @@ class EvaluationCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.model.step
-        if self._due.due(step) and not getattr(self.model, "_tfgan2_failed", False):
+        if self._due.due(step) and not getattr(self.model, "training_failed", False):
             self.evaluate(step)

@@ -62,6 +62,9 @@ class GAN(keras.Model):
     gradient of the whole batch. The same real batch serves all ``d_steps``
     updates, each with new noise.
 
+    ``training_failed`` is true after `tfgan2.callbacks.NonFiniteGuard`
+    stopped training on a non-finite loss; callbacks then save nothing.
+
     Logged metrics: ``d_loss`` and ``g_loss`` (adversarial part plus penalties
     for D), ``p_real`` / ``p_fake`` = mean ``sigmoid(D(.))`` on real / generated
     data (D's probability for the cross-entropy losses), and D's confusion
@@ -148,6 +151,10 @@ class GAN(keras.Model):
                     "ema_decay needs a generator that keras.models.clone_model can copy "
                     f"(a Functional or Sequential model): {exc}") from exc
             self.ema_generator.set_weights(generator.get_weights())
+        # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
+        # callbacks that save or publish state (checkpoints, sample grids,
+        # evaluations) skip a failed model. Reset at the start of each fit.
+        self.training_failed = False
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
