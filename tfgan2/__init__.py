@@ -7,17 +7,20 @@ FID, KID, IS, precision/recall), `classifier` (a small domain classifier
 for evaluation features), `features` (Inception-v3 and classifier feature
 extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
 evaluation callback), `summaries` (TensorBoard events), `latent`
-(interpolation and latent arithmetic), `run_directory` (the run lock and
-end marker) and `watch` (continuous evaluation of new checkpoints).
+(interpolation and latent arithmetic), `sliced_wasserstein` (SWD of image
+patches), `task_losses` (cycle consistency, adversarial + task loss
+weighting), `run_directory` (the run lock and end marker) and `watch`
+(continuous evaluation of new checkpoints).
 """
 from tfgan2 import (callbacks, classifier, distribute, layers, losses, metrics, networks,
                     regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
+from tfgan2 import sliced_wasserstein, task_losses
 from tfgan2.gan import GAN
 from tfgan2.training import train
 
 __version__ = "0.1.0"
 __all__ = ["GAN", "train", "callbacks", "classifier", "evaluation", "features", "latent",
-           "losses", "metrics", "networks", "regularizers", "run_directory", "summaries",
-           "visualize", "watch",
+           "losses", "metrics", "networks", "regularizers", "run_directory",
+           "sliced_wasserstein", "summaries", "task_losses", "visualize", "watch",
            "__version__"]
