@@ -2,20 +2,20 @@
 
 The public API: `GAN` (a `keras.Model` with a two-tape `train_step`), `train`
 (fit into a resumable run directory), and the modules `losses`,
-`regularizers`, `networks`, `callbacks`, `visualize`, `metrics` (the math of
+`regularizers`, `networks`, `augment` (DiffAugment, ADA), `layers`, `callbacks`, `visualize`, `metrics` (the math of
 FID, KID, IS, precision/recall), `classifier` (a small domain classifier
 for evaluation features), `features` (Inception-v3 and classifier feature
 extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
 evaluation callback), `summaries` (TensorBoard events) and `latent`
 (interpolation and latent arithmetic).
 """
-from tfgan2 import (callbacks, classifier, distribute, layers, losses, metrics, networks,
+from tfgan2 import (augment, callbacks, classifier, distribute, layers, losses, metrics, networks,
                     regularizers, visualize)
 from tfgan2 import evaluation, features, latent, summaries
 from tfgan2.gan import GAN
 from tfgan2.training import train
 
 __version__ = "0.1.0"
-__all__ = ["GAN", "train", "callbacks", "classifier", "evaluation", "features", "latent",
-           "losses", "metrics", "networks", "regularizers", "summaries", "visualize",
+__all__ = ["GAN", "train", "augment", "callbacks", "classifier", "evaluation", "features", "latent",
+           "layers", "losses", "metrics", "networks", "regularizers", "summaries", "visualize",
            "__version__"]
