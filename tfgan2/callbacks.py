@@ -117,8 +117,10 @@ def make_checkpoint(gan):
     """A `tf.train.Checkpoint` of everything training needs to resume exactly.
 
     Holds G, D, both optimizers (iterations and slots), the step counter, the
-    noise seed and the EMA generator when kept. Optimizers must be built (``GAN.compile``
-    builds them) so their slots restore immediately.
+    noise seed, the EMA generator when kept, and the augmentation layer when it has
+    state (ADA's ``p``; only then, so checkpoints of runs without it keep their
+    layout). Optimizers must be built (``GAN.compile`` builds them) so their
+    slots restore immediately.
     """
     items = dict(generator=gan.generator, discriminator=gan.discriminator,
                  step=gan.step_counter, noise_seed=gan.noise_seed)
@@ -126,6 +128,9 @@ def make_checkpoint(gan):
         items.update(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer)
     if gan.ema_generator is not None:
         items["ema_generator"] = gan.ema_generator
+    augment = getattr(gan, "augment", None)
+    if augment is not None and getattr(augment, "weights", None):
+        items["augment"] = augment
     return tf.train.Checkpoint(**items)
 
 
