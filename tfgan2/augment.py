@@ -126,6 +126,12 @@ def _check_images(x, layer):
 class _Augment(keras.layers.Layer):
     """Shared call protocol: identity unless training with a seed."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # No weights depend on the input shape: built from the start, so a GAN holding
+        # the layer needs no symbolic build.
+        self.built = True
+
     def call(self, inputs, training=None, seed=None, rows=None):
         if not training:
             return inputs
@@ -271,7 +277,6 @@ class AdaptiveAugment(_Augment):
         self.sign_count = self.add_weight(initializer="zeros", name="sign_count", **state)
         self.images_seen = self.add_weight(initializer="zeros", name="images_seen", **state)
         self.calls = self.add_weight(initializer="zeros", name="calls", **state)
-        self.built = True
 
     # ------------------------------------------------------------ adaptation
     def observe(self, real_logits, num_images):
