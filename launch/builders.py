@@ -3,6 +3,7 @@ import keras
 
 import pipelines
 import tfgan2
+from launch import config
 
 __all__ = ["data_shape", "build_dataset", "build_networks", "build_gan", "real_samples"]
 
@@ -82,7 +83,7 @@ def build_networks(fv):
                 nets.dcgan_discriminator(resolution=res, channels=channels, capacity=fv.capacity,
                                          filter_size=fv.filter_size,
                                          normalization=fv.d_normalization,
-                                         sync_batchnorm=fv.sync_batchnorm))
+                                         sync_batchnorm=fv.sync_batchnorm, pack=fv.pack))
     widths = {}
     if fv.g_hidden:
         widths["g"] = dict(hidden=fv.g_hidden)
@@ -91,8 +92,10 @@ def build_networks(fv):
     if fv.network == "mlp":
         return (nets.mlp_generator(latent_dim=fv.latent_dim, image_shape=shape,
                                    **widths.get("g", {})),
-                nets.mlp_discriminator(image_shape=shape, **widths.get("d", {})))
+                nets.mlp_discriminator(image_shape=shape, pack=fv.pack, **widths.get("d", {})))
     if fv.network == "infogan":
+        if fv.pack > 1:
+            raise ValueError("--pack > 1 needs --network=dcgan, mlp or gaussian.")
         if shape[:2] != (28, 28):
             raise ValueError(f"--network=infogan builds 28x28 images, data shape is {shape}.")
         return (nets.infogan_generator(latent_dim=fv.latent_dim, channels=shape[-1]),
@@ -100,7 +103,7 @@ def build_networks(fv):
     if fv.network == "gaussian":
         return (nets.gaussian_generator(latent_dim=fv.latent_dim, dim=shape[0],
                                         **widths.get("g", {})),
-                nets.gaussian_discriminator(dim=shape[0], **widths.get("d", {})))
+                nets.gaussian_discriminator(dim=shape[0], pack=fv.pack, **widths.get("d", {})))
     raise ValueError(f"Unknown --network={fv.network!r}.")
 
 
@@ -119,7 +122,8 @@ def build_gan(fv, compile_model=True):
     generator, discriminator = build_networks(fv)
     gan = tfgan2.GAN(generator, discriminator, latent_dim=fv.latent_dim,
                      latent_distribution=fv.latent_distribution,
-                     ema_decay=fv.ema_decay or None, seed=fv.seed)
+                     ema_decay=fv.ema_decay or None, seed=fv.seed,
+                     augment=config.augment_spec(fv), pack=fv.pack)
     if compile_model:
         gan.compile(
             d_optimizer=keras.optimizers.Adam(learning_rate(fv, fv.d_lr, fv.d_steps),

@@ -102,6 +102,17 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
+    # Augmentation of D's inputs and packing.
+    d("string", "augment", "none",
+      "Augmentation of everything D sees: none, diffaugment:POLICY (POLICY: ops from color, "
+      "translation, cutout joined by '+'; 'diffaugment' alone uses all three) or ada "
+      "(adaptive augmentation, probability p driven toward --ada_target).")
+    d("float", "ada_target", 0.6, "ADA target of r_t = E[sign(D(real))] (--augment=ada).",
+      lower_bound=0.0, upper_bound=1.0)
+    d("integer", "ada_speed", 500000, "ADA: real images for p to cross [0, 1] "
+      "(--augment=ada; the paper's 500k).", lower_bound=1)
+    d("integer", "pack", 1, "PacGAN packing: samples per D input (--batch_size must be a "
+      "multiple of pack times the replicas).", lower_bound=1)
     # Distribution.
     d("enum", "strategy", "default", "Distribution strategy: default (one device), mirrored "
       "(all local GPUs or --devices), multi_worker (from TF_CONFIG), tpu (--tpu).",
@@ -143,6 +154,13 @@ def define_train_flags(flag_values=flags.FLAGS):
     return flag_values
 
 
+def augment_spec(fv):
+    """The --augment flag checked by the library's parser (raises ValueError)."""
+    from tfgan2 import augment
+    return augment.from_spec(fv.augment, ada_target=fv.ada_target,
+                             ada_speed_images=fv.ada_speed)
+
+
 def validate(fv):
     """Cross-flag checks that absl's per-flag bounds cannot express.
 
@@ -178,6 +196,16 @@ def validate(fv):
     if (fv.data_source == "gaussian") != (fv.network == "gaussian"):
         raise ValueError(f"--network={fv.network} does not fit --data_source={fv.data_source}: "
                          f"vector data needs --network=gaussian and the reverse.")
+    try:
+        augment_spec(fv)
+    except ValueError as exc:
+        raise ValueError(f"--augment={fv.augment} is invalid: {exc}") from None
+    if fv.augment.strip().lower() != "none" and fv.network == "gaussian":
+        raise ValueError(f"--augment={fv.augment} augments images; --network=gaussian trains "
+                         f"on vectors: use --augment=none.")
+    if fv.batch_size % fv.pack:
+        raise ValueError(f"--batch_size={fv.batch_size} is invalid with --pack={fv.pack}: it "
+                         f"must be a multiple of --pack.")
     if fv.data_source == "digits" and fv.network == "infogan":
         raise ValueError("--network=infogan builds 28x28 images; with --data_source=digits "
                          "use --network=dcgan or mlp.")
@@ -187,7 +215,7 @@ def validate(fv):
 # cannot restore it.
 NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
                  "filter_size", "d_normalization", "latent_dim", "g_hidden", "d_hidden",
-                 "gaussian_size")
+                 "gaussian_size", "pack")
 
 
 def network_flag_changes(old, new):

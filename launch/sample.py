@@ -4,6 +4,7 @@
     python -m launch.sample --workdir=DIR --mode=interpolate --num=4 --steps=9 --out=walk.png
     python -m launch.sample --workdir=DIR --mode=arithmetic --classes=7,1 --out=arith.png
     python -m launch.sample --workdir=DIR --mode=arithmetic --attribute=Eyeglasses --out=glasses.png
+    python -m launch.sample --workdir=DIR --mode=augment --num=8 --out=augmented.png
 
 Rebuilds the networks from ``DIR/flags.cfg`` and restores the newest
 checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
@@ -38,7 +39,8 @@ import numpy as np
 from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Run directory written by launch.train.")
-flags.DEFINE_enum("mode", "grid", ["grid", "interpolate", "arithmetic"], "What to draw.")
+flags.DEFINE_enum("mode", "grid", ["grid", "interpolate", "arithmetic", "augment"],
+                  "What to draw.")
 flags.DEFINE_integer("num", 64, "grid: samples; interpolate: latent pairs; arithmetic: rows.",
                      lower_bound=1)
 flags.DEFINE_string("out", None, "Output file: .npz or .png (interpolate, arithmetic: .png).")
@@ -203,6 +205,22 @@ def _attribute_arithmetic(train_flags, gan, path):
           f"{FLAGS.out}; results classified as {name}: {hit:.2f}")
 
 
+def _augment_grid(train_flags, gan):
+    from launch import builders
+    import tfgan2
+
+    if gan.augment is None:
+        raise app.UsageError("--mode=augment: the run was trained without --augment.")
+    batch = next(iter(builders.build_dataset(train_flags)))
+    real = np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch)[:FLAGS.num]
+    grid = tfgan2.augment.grid_of_augmentations(gan.augment, real, num_versions=8,
+                                                seed=FLAGS.seed)
+    tfgan2.visualize.save_image_grid(FLAGS.out, grid, cols=8, scale=FLAGS.scale)
+    p = getattr(gan.augment, "p", None)
+    print(f"Wrote {len(real)} real images and 7 augmentations each ({train_flags.augment}"
+          f"{'' if p is None else f', p={float(p.numpy()):.3f}'}) to {FLAGS.out}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -242,6 +260,8 @@ def main(argv):
         _grid(train_flags, gan, path, kind)
     elif FLAGS.mode == "interpolate":
         _interpolate(gan, path)
+    elif FLAGS.mode == "augment":
+        _augment_grid(train_flags, gan)
     else:
         try:
             if train_flags.data_source in eval_lib.ATTRIBUTE_SOURCES:
