@@ -95,9 +95,13 @@ class SampleGrid(keras.callbacks.Callback):
             visualize.save_histogram(path, self.real_samples, fake, title=f"step {step}")
         else:
             d_labels = labels if self.model.discriminator_takes_labels else None
-            scores = 1.0 / (1.0 + np.exp(-self.model.discriminate(fake, d_labels)))
-            title = f"step {step}   (D's probability of real"
-            title += "; one row per class)" if cols else ")"
+            if getattr(self.model, "pack", 1) > 1:  # D scores groups, not single images
+                scores, title = None, f"step {step}"
+                title += "   (one row per class)" if cols else ""
+            else:
+                scores = 1.0 / (1.0 + np.exp(-self.model.discriminate(fake, d_labels)))
+                title = f"step {step}   (D's probability of real"
+                title += "; one row per class)" if cols else ")"
             visualize.save_scored_grid(path, fake, scores, title=title, cols=cols)
         self._last_written = step
         return path
