@@ -6,8 +6,9 @@
 
 Data: `pipelines.mixture_2d` (8-mode ring, std 0.01; 25-mode grid, std 0.05).
 Networks: G a 4 x 400 ReLU MLP from a 2-d normal latent, D a 3 x 200
-LeakyReLU MLP over ``pack`` points (`tfgan2.GAN(..., pack=m)`); Adam, batch
-100, an EMA generator; after training 2,500 samples are scored:
+LeakyReLU MLP over ``pack`` points (`tfgan2.GAN(..., pack=m)`); Adam
+(``beta_1`` 0.5), batch 100, optionally R1, a linear learning-rate decay and
+an EMA generator; after training 2,500 samples are scored:
 
 * high quality: share of samples within 3 std of their nearest mode;
 * modes: modes holding at least 20 high-quality samples;
@@ -30,6 +31,9 @@ flags.DEFINE_integer("steps", 6000, "Training steps per run.")
 flags.DEFINE_integer("batch_size", 100, "Batch size (a multiple of every pack).")
 flags.DEFINE_float("lr", 2e-4, "Adam learning rate of G and D.")
 flags.DEFINE_string("loss", "non_saturating", "GAN loss.")
+flags.DEFINE_float("r1_gamma", 0.0, "R1 penalty gamma.")
+flags.DEFINE_bool("lr_decay", False, "Decay both learning rates linearly to 0 over --steps.")
+flags.DEFINE_float("ema_decay", 0.999, "Generator EMA decay (0: none).")
 flags.DEFINE_integer("num_samples", 2500, "Samples scored per run.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("figure", None, "Write the samples over the mode centres to this PNG.")
@@ -71,10 +75,16 @@ def build(kind, pack, seed):
     for i in range(3):
         h = keras.layers.LeakyReLU(0.2)(keras.layers.Dense(200, name=f"d{i}")(h))
     d = keras.Model(x, keras.layers.Dense(1, name="logit")(h))
-    gan = tfgan2.GAN(g, d, latent_dim=2, ema_decay=0.999, seed=seed, pack=pack)
-    gan.compile(keras.optimizers.Adam(FLAGS.lr, beta_1=0.5),
-                keras.optimizers.Adam(FLAGS.lr, beta_1=0.5), loss=FLAGS.loss,
-                steps_per_execution=50)
+    gan = tfgan2.GAN(g, d, latent_dim=2, ema_decay=FLAGS.ema_decay or None, seed=seed,
+                     pack=pack)
+
+    def lr():
+        if not FLAGS.lr_decay:
+            return FLAGS.lr
+        return keras.optimizers.schedules.PolynomialDecay(FLAGS.lr, FLAGS.steps, 0.0)
+
+    gan.compile(keras.optimizers.Adam(lr(), beta_1=0.5), keras.optimizers.Adam(lr(), beta_1=0.5),
+                loss=FLAGS.loss, r1_gamma=FLAGS.r1_gamma, steps_per_execution=50)
     return gan
 
 

@@ -68,15 +68,15 @@ def test_generator_step_changes_no_discriminator_variable():
 def test_d_update_advances_u_by_one_power_iteration():
     gan = sn_gan()
     layer = gan.discriminator.get_layer("fc_sn")
-    w = np.array(layer.layer.kernel).reshape(-1, 8)
-    u = np.array(layer.vector_u)
+    w = layer.layer.kernel.numpy().reshape(-1, 8)
+    u = layer.vector_u.numpy()
     u = u / np.linalg.norm(u)
     v = u @ w.T
     v /= np.linalg.norm(v)
     expected = v @ w
     expected /= np.linalg.norm(expected)
     gan.discriminator_step(tf.constant(images()[:8]))
-    np.testing.assert_allclose(np.array(layer.vector_u), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.vector_u.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_gradient_matches_autodiff_of_kernel_over_largest_singular_value():
@@ -166,7 +166,7 @@ def test_resume_is_exact_and_keras_spectral_checkpoints_restore(tmp_path):
     ckpt.save()
     fresh = sn_gan(seed=3)
     assert callbacks.Checkpointer(str(tmp_path / "old")).restore(fresh) == 20
-    np.testing.assert_array_equal(np.array(fresh.discriminator.get_layer("fc_sn").layer.kernel),
-                                  np.array(old.discriminator.get_layer("fc_sn").layer.kernel))
+    np.testing.assert_array_equal(fresh.discriminator.get_layer("fc_sn").layer.kernel.numpy(),
+                                  old.discriminator.get_layer("fc_sn").layer.kernel.numpy())
     np.testing.assert_allclose(fresh.discriminate(images()), old.discriminate(images()),
                                rtol=0.05, atol=0.05)

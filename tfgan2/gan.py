@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan2 import distribute
+from tfgan2 import distribute, infogan
 from tfgan2 import layers as layers_lib
 from tfgan2 import losses as losses_lib
 from tfgan2 import regularizers
@@ -21,6 +21,8 @@ _D_NOISE, _G_NOISE, _GP_MIX = 1, 2, 3
 # Streams of the augmentation of D's inputs: real and fake in D's step, the
 # gradient-penalty mixtures, and the fakes of G's step.
 _AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G = 4, 5, 6, 7
+# Folded into a noise seed for the InfoGAN codes drawn with that noise.
+_INFO_CODES = 17
 
 
 def _assign(variables, values):
@@ -61,6 +63,9 @@ class GAN(keras.Model):
     gradients summed across replicas by the optimizers equal the single-device
     gradient of the whole batch. The same real batch serves all ``d_steps``
     updates, each with new noise.
+
+    ``training_failed`` is true after `tfgan2.callbacks.NonFiniteGuard`
+    stopped training on a non-finite loss; callbacks then save nothing.
 
     Logged metrics: ``d_loss`` and ``g_loss`` (adversarial part plus penalties
     for D), ``p_real`` / ``p_fake`` = mean ``sigmoid(D(.))`` on real / generated
@@ -111,7 +116,8 @@ class GAN(keras.Model):
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
                  ema_decay=None, seed=None, num_classes=None, multilabel=False,
-                 discriminator_takes_labels=None, augment=None, pack=1, **kwargs):
+                 discriminator_takes_labels=None, infogan_codes=None, augment=None, pack=1,
+                 **kwargs):
         super().__init__(**kwargs)
         if latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"latent_distribution must be one of "
@@ -133,6 +139,19 @@ class GAN(keras.Model):
         if discriminator_takes_labels is None:
             discriminator_takes_labels = len(getattr(discriminator, "inputs", None) or ()) == 2
         self.discriminator_takes_labels = bool(discriminator_takes_labels)
+        if infogan_codes is not None and not isinstance(infogan_codes, infogan.LatentCodes):
+            infogan_codes = infogan.LatentCodes.parse(infogan_codes)
+        self.infogan_codes = infogan_codes
+        # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
+        self.input_dim = self.latent_dim + (infogan_codes.dim if infogan_codes else 0)
+        heads = getattr(discriminator, "output", None)
+        self.auxiliary_classifier = isinstance(heads, dict) and "class_logits" in heads
+        if self.auxiliary_classifier and self.num_classes is None:
+            raise ValueError("The discriminator has an auxiliary classifier head "
+                             "('class_logits') but the GAN is unconditional: pass num_classes.")
+        if isinstance(heads, dict) and ("q" in heads) != (infogan_codes is not None):
+            raise ValueError("InfoGAN needs both infogan_codes and a discriminator with a 'q' "
+                             "head (q_dim=codes.q_dim); got only one of them.")
         if self.discriminator_takes_labels and self.num_classes is None:
             raise ValueError("The discriminator takes labels (two inputs) but the GAN is "
                              "unconditional: pass num_classes.")
@@ -166,18 +185,27 @@ class GAN(keras.Model):
                     "ema_decay needs a generator that keras.models.clone_model can copy "
                     f"(a Functional or Sequential model): {exc}") from exc
             self.ema_generator.set_weights(generator.get_weights())
+        # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
+        # callbacks that save or publish state (checkpoints, sample grids,
+        # evaluations) skip a failed model. Reset at the start of each fit.
+        self.training_failed = False
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake")}
+        names = ["d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake"]
+        if self.auxiliary_classifier:
+            names += ["class_loss", "class_accuracy"]
+        if self.infogan_codes is not None:
+            names.append("info_penalty")
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
         # Functional networks already own their variables; marking the model
         # built stops fit() from tracing call() on a batch of real images.
         self.built = all(net.built for net in (generator, discriminator))
 
     # ----------------------------------------------------------------- setup
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
-                gradient_penalty=0.0, r1_gamma=0.0, **kwargs):
+                gradient_penalty=0.0, r1_gamma=0.0, classifier_weight=1.0, info_weight=1.0,
+                **kwargs):
         """Choose optimizers, loss and regularization.
 
         Args:
@@ -190,6 +218,10 @@ class GAN(keras.Model):
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
           gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
           r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
+          classifier_weight: weight of the ACGAN class terms (D with an
+            auxiliary classifier head), added to both losses.
+          info_weight: weight lambda of InfoGAN's mutual-information penalty,
+            added to both losses as in TF-GAN.
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
             ``jit_compile``, ``run_eagerly``). With more than one replica,
             ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
@@ -201,7 +233,9 @@ class GAN(keras.Model):
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma)):
+        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma),
+                            ("classifier_weight", classifier_weight),
+                            ("info_weight", info_weight)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
         replicas = self.distribute_strategy.num_replicas_in_sync
@@ -227,13 +261,56 @@ class GAN(keras.Model):
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)
         self.gradient_penalty = float(gradient_penalty)
         self.r1_gamma = float(r1_gamma)
+        self.classifier_weight = float(classifier_weight)
+        self.info_weight = float(info_weight)
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
 
     def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking that batches split evenly over the replicas."""
+        """`keras.Model.fit`, after checking the batches: they split evenly over the
+        replicas, and a conditional GAN gets labels of the right kind."""
         self.check_batch_splits(x)
+        self.check_label_spec(x, kwargs.get("y", args[0] if args else None))
         return super().fit(x, *args, **kwargs)
+
+    def check_label_spec(self, x, y=None):
+        """Raise ValueError if the data's labels cannot condition this GAN (static checks).
+
+        A conditional GAN needs ``(images, labels)`` batches (or ``fit(x, y)``)
+        whose labels are class ids ``(B,)`` of an integer type (single-label
+        GANs) or ``(B, num_classes)`` vectors. Label values are checked on
+        every batch inside the step (ids in range; 0/1 for multi-label).
+        """
+        if not self.conditional:
+            return
+        spec = getattr(x, "element_spec", None)
+        if spec is not None:
+            if not isinstance(spec, (tuple, list)) or len(spec) < 2:
+                raise ValueError(
+                    f"This GAN is conditional (num_classes={self.num_classes}) but the dataset "
+                    f"yields no labels ({spec}): make it yield (images, labels) pairs.")
+            shape, dtype = spec[1].shape, spec[1].dtype
+        elif y is not None:
+            shape, dtype = tf.TensorShape(np.shape(y)), tf.as_dtype(np.asarray(y).dtype)
+        elif isinstance(x, (tuple, list)) and len(x) >= 2:
+            shape, dtype = tf.TensorShape(np.shape(x[1])), tf.as_dtype(np.asarray(x[1]).dtype)
+        else:
+            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): pass "
+                             f"labels with the images (fit(x, y) or (images, labels) batches).")
+        self._check_label_shape(shape, dtype)
+
+    def _check_label_shape(self, shape, dtype):
+        ids = shape.rank == 1 and not self.multilabel
+        vectors = shape.rank == 2 and shape[-1] in (None, self.num_classes)
+        if ids and not dtype.is_integer:
+            raise ValueError(f"Class labels must be integer ids in [0, {self.num_classes}); got "
+                             f"dtype {dtype.name}. Cast them (e.g. tf.cast(y, tf.int32)) or pass "
+                             f"one-hot vectors of shape (B, {self.num_classes}).")
+        if not (ids or vectors):
+            expected = (f"(B, {self.num_classes}) 0/1 vectors" if self.multilabel else
+                        f"(B,) class ids or (B, {self.num_classes}) one-hot vectors")
+            raise ValueError(f"Labels of shape {shape} (per batch) do not fit this GAN "
+                             f"(num_classes={self.num_classes}): expected {expected}.")
 
     def check_batch_splits(self, dataset):
         """Raise ValueError if ``dataset``'s (static) global batch does not split over the replicas.
@@ -309,22 +386,35 @@ class GAN(keras.Model):
         return None if self.augment is None else self._seed_for(stream, counter)
 
     def _latent(self, batch_size, seed):
+        """This replica's G inputs ``(batch_size, input_dim)``: z, then any InfoGAN codes."""
         def draw(n):
             shape = tf.stack([n, self.latent_dim])
             if self.latent_distribution == "uniform":
-                return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
-            return tf.random.stateless_normal(shape, seed)
+                z = tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+            else:
+                z = tf.random.stateless_normal(shape, seed)
+            if self.infogan_codes is None:
+                return z
+            code_seed = tf.random.experimental.stateless_fold_in(seed, _INFO_CODES)
+            return tf.concat([z, self.infogan_codes.sample(n, code_seed)], axis=1)
 
         return self._replica_share(draw, batch_size)
 
     def sample_latent(self, num, seed=None):
-        """``num`` latent vectors from ``p(z)`` as a float32 NumPy array."""
+        """``num`` G inputs as a float32 NumPy array ``(num, input_dim)``.
+
+        ``z ~ p(z)``, followed (InfoGAN) by codes drawn from their priors.
+        """
         rng = np.random.default_rng(seed)
         if self.latent_distribution == "uniform":
             z = rng.uniform(-1.0, 1.0, (num, self.latent_dim))
         else:
             z = rng.standard_normal((num, self.latent_dim))
-        return z.astype(np.float32)
+        z = z.astype(np.float32)
+        if self.infogan_codes is not None:
+            codes = self.infogan_codes.sample_numpy(num, None if seed is None else seed + 1)
+            z = np.concatenate([z, codes], axis=1)
+        return z
 
     # ------------------------------------------------------- network calls
     @property
@@ -354,7 +444,7 @@ class GAN(keras.Model):
         """
         network = self.generator if network is None else network
         if self.conditional:
-            return network([z, self.condition(labels)], training=training)
+            return network([tf.convert_to_tensor(z), self.condition(labels)], training=training)
         return network(z, training=training)
 
     def run_D(self, x, labels=None, training=True, augment_seed=None):
@@ -373,7 +463,8 @@ class GAN(keras.Model):
             x = self.augment(x, training=training, seed=augment_seed, rows=rows)
         x = self.pack_samples(x)
         if self.discriminator_takes_labels:
-            out = self.discriminator([x, self.condition(labels)], training=training)
+            out = self.discriminator([tf.convert_to_tensor(x), self.condition(labels)],
+                                     training=training)
         else:
             out = self.discriminator(x, training=training)
         if not isinstance(out, dict):
@@ -426,7 +517,28 @@ class GAN(keras.Model):
         if labels is None:
             raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}) but the "
                              f"batches carry no labels: feed (images, labels) pairs.")
-        return real, labels
+        return real, self._checked_labels(labels)
+
+    def _checked_labels(self, labels):
+        """``labels`` with in-graph checks of their values (they fail the step before any update)."""
+        labels = tf.convert_to_tensor(labels)
+        self._check_label_shape(labels.shape, labels.dtype)
+        k = self.num_classes
+        if labels.shape.rank == 1:
+            checks = [
+                tf.debugging.assert_non_negative(
+                    labels, message=f"class labels must lie in [0, {k})"),
+                tf.debugging.assert_less(
+                    labels, tf.cast(k, labels.dtype),
+                    message=f"class labels must lie in [0, {k}) (num_classes={k})")]
+        elif self.multilabel:
+            binary = tf.reduce_all((labels == 0) | (labels == 1))
+            checks = [tf.debugging.Assert(binary, [f"multi-label vectors must hold 0 or 1 "
+                                                   f"for each of the {k} labels"])]
+        else:
+            checks = []
+        with tf.control_dependencies(checks):
+            return tf.identity(labels)
 
     def _judged_real(self, logits):
         return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
@@ -466,13 +578,54 @@ class GAN(keras.Model):
                 per_example += self.gradient_penalty * gp
             if self.r1_gamma > 0:
                 per_example += 0.5 * self.r1_gamma * r1
+            aux = self._auxiliary_terms(real_out, fake_out, labels, z)
+            for term, weight in ((aux.get("class_loss"), self.classifier_weight),
+                                 (aux.get("info_penalty"), self.info_weight)):
+                if term is not None:
+                    per_example += weight * term
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.d_optimizer.apply(grads, variables)
         return {"loss": per_example, "real_logits": real_out["logits"],
-                "fake_logits": fake_out["logits"]}
+                "fake_logits": fake_out["logits"], **aux}
+
+    def _auxiliary_terms(self, real_out, fake_out, labels, z):
+        """Per-example ACGAN class loss (and accuracy on real data) and InfoGAN penalty.
+
+        ``real_out`` is None in the generator step, where the class term is
+        ``CE(C(G(z, y)), y)`` only.
+        """
+        terms = {}
+        if self.pack > 1 and ("class_logits" in fake_out or "q" in fake_out):
+            raise ValueError("pack > 1 does not support auxiliary D heads (class_logits, q): "
+                             "a packed input has no single label or code.")
+        if "class_logits" in fake_out:
+            if not self.conditional:
+                raise ValueError("D returns class_logits but the GAN is unconditional.")
+            y = self.condition(labels)
+            if real_out is None:
+                terms["class_loss"] = losses_lib.acgan_generator_loss(
+                    fake_out["class_logits"], y, self.multilabel)
+            else:
+                terms["class_loss"] = losses_lib.acgan_discriminator_loss(
+                    real_out["class_logits"], fake_out["class_logits"], y, self.multilabel)
+                terms["class_accuracy"] = self._class_accuracy(real_out["class_logits"], y)
+        if "q" in fake_out:
+            if self.infogan_codes is None:
+                raise ValueError("D returns a Q head ('q') but the GAN has no infogan_codes.")
+            terms["info_penalty"] = self.infogan_codes.penalty(
+                z[:, self.latent_dim:], fake_out["q"])
+        return terms
+
+    def _class_accuracy(self, class_logits, y):
+        """Per-example share of labels D's classifier gets right (per attribute if multi-label)."""
+        logits = tf.cast(class_logits, tf.float32)
+        if self.multilabel:
+            return tf.reduce_mean(tf.cast(tf.equal(tf.cast(logits > 0, tf.float32), y),
+                                          tf.float32), axis=-1)
+        return tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1)), tf.float32)
 
     def generator_step(self, batch_size, labels=None):
         """One update of G through D on ``batch_size`` fresh latents; returns per-example loss."""
@@ -483,6 +636,11 @@ class GAN(keras.Model):
             fake_out = self.run_D(fake, labels, training=True,
                                   augment_seed=self._augment_seed(_AUG_G, step))
             per_example = self._g_loss_fn(fake_out["logits"])
+            aux = self._auxiliary_terms(None, fake_out, labels, z)
+            for term, weight in ((aux.get("class_loss"), self.classifier_weight),
+                                 (aux.get("info_penalty"), self.info_weight)):
+                if term is not None:
+                    per_example += weight * term
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
@@ -517,7 +675,9 @@ class GAN(keras.Model):
                                  - self._decision_threshold, tf.shape(real)[0])
         for _ in range(self.g_steps):
             g_out = self.generator_step(tf.shape(real)[0], labels)
-        self.step_counter.assign_add(1)
+        # After the label checks: a batch with bad labels changes no state at all.
+        with tf.control_dependencies([] if labels is None else [labels]):
+            self.step_counter.assign_add(1)
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
         t["g_loss"].update_state(g_out["loss"])
@@ -525,6 +685,9 @@ class GAN(keras.Model):
         t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
         t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
         t["fake_as_fake"].update_state(1.0 - self._judged_real(d_out["fake_logits"]))
+        for name in ("class_loss", "class_accuracy", "info_penalty"):
+            if name in t:
+                t[name].update_state(d_out[name])
         logs = {name: m.result() for name, m in t.items()}
         if hasattr(self.augment, "logs"):
             logs.update(self.augment.logs())
