@@ -139,14 +139,18 @@ def test_two_replicas_match_one(mirrored):
     np.testing.assert_array_equal(local[0].numpy(), local[1].numpy())
 
 
+def save(gan, directory):
+    ckpt = callbacks.Checkpointer(str(directory), every_n_steps=0)
+    ckpt.set_model(gan)
+    ckpt.save()
+
+
 def test_resume_is_exact_and_keras_spectral_checkpoints_restore(tmp_path):
     straight = sn_gan()
     straight.fit(dataset(), steps_per_epoch=4, epochs=1, verbose=0)
     first = sn_gan()
     first.fit(dataset(), steps_per_epoch=2, epochs=1, verbose=0)
-    ckpt = callbacks.Checkpointer(str(tmp_path / "new"), every_n_steps=0)
-    ckpt.set_model(first)
-    ckpt.save()
+    save(first, tmp_path / "new")
     resumed = sn_gan(seed=5)
     assert callbacks.Checkpointer(str(tmp_path / "new")).restore(resumed) == 2
     resumed.fit(dataset().skip(2), steps_per_epoch=2, epochs=1, verbose=0)
@@ -161,9 +165,7 @@ def test_resume_is_exact_and_keras_spectral_checkpoints_restore(tmp_path):
                      latent_dim=4, seed=0)
     old.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2), loss="hinge")
     old.fit(dataset(), steps_per_epoch=20, epochs=1, verbose=0)
-    ckpt = callbacks.Checkpointer(str(tmp_path / "old"), every_n_steps=0)
-    ckpt.set_model(old)
-    ckpt.save()
+    save(old, tmp_path / "old")
     fresh = sn_gan(seed=3)
     assert callbacks.Checkpointer(str(tmp_path / "old")).restore(fresh) == 20
     np.testing.assert_array_equal(fresh.discriminator.get_layer("fc_sn").layer.kernel.numpy(),
