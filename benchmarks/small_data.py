@@ -33,6 +33,9 @@ flags.DEFINE_multi_string("train_flag", [], "Extra launch.train flag, repeatable
 flags.DEFINE_string("config", "images.cfg", "Flagfile to train.")
 flags.DEFINE_string("keep", None, "Keep the folders and runs here instead of a temp dir.")
 flags.DEFINE_string("json", None, "Also write the results table as JSON here.")
+flags.DEFINE_string("augment_grid", None, "Write what D sees to PATH_diffaugment.png and "
+                    "PATH_ada.png: 8 real 32x32 digits, each followed by 7 augmentations "
+                    "(DiffAugment; ADA at p=0.6), then exit.")
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,8 +94,27 @@ def measure(samples):
     }
 
 
+def augment_grids(prefix):
+    import tensorflow as tf
+
+    import pipelines
+    import tfgan2
+
+    images, _ = pipelines.digits_arrays()
+    real = tf.image.resize(images[:8], (RESOLUTION, RESOLUTION), method="bilinear").numpy()
+    for name, layer in (("diffaugment", tfgan2.augment.DiffAugment()),
+                        ("ada", tfgan2.augment.AdaptiveAugment(target=None, initial_p=0.6))):
+        grid = tfgan2.augment.grid_of_augmentations(layer, real, num_versions=8)
+        path = f"{prefix}_{name}.png"
+        tfgan2.visualize.save_image_grid(path, grid, cols=8, scale=2)
+        print(f"wrote {path}")
+
+
 def main(argv):
     del argv
+    if FLAGS.augment_grid:
+        augment_grids(FLAGS.augment_grid)
+        return
     base = FLAGS.keep or tempfile.mkdtemp(prefix="tfgan2_small_data_")
     rows = []
     for fraction in (float(f) for f in FLAGS.fractions):
