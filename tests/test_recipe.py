@@ -42,7 +42,7 @@ def test_recipe_trains_with_ada_and_packing(tmp_path, subprocess_env):
     # ADA moves p by sign(r_t - 0.6) * 32 / 64 every 4 steps from 0: 0 or 0.5 after step 4.
     assert rows[-1]["ada_p"] in (0.0, 0.5)
     cfg = (workdir / "flags.cfg").read_text()
-    assert "--d_normalization=spectral" in cfg and "--augment=ada" in cfg and "--pack=2" in cfg
+    assert "--augment=ada" in cfg and "--pack=2" in cfg and "--ema_decay=0.999" in cfg
     png = tmp_path / "augmented.png"
     proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--mode=augment",
                "--num=3", "--scale=1", f"--out={png}")
