@@ -7,15 +7,18 @@ FID, KID, IS, precision/recall), `classifier` (a small domain classifier
 for evaluation features), `features` (Inception-v3 and classifier feature
 extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
 evaluation callback), `summaries` (TensorBoard events) and `latent`
-(interpolation and latent arithmetic).
+(interpolation and latent arithmetic), `sliced_wasserstein` (SWD of image
+patches) and `task_losses` (cycle consistency, adversarial + task loss weighting).
 """
 from tfgan2 import (augment, callbacks, classifier, distribute, layers, losses, metrics, networks,
                     regularizers, visualize)
 from tfgan2 import evaluation, features, latent, summaries
+from tfgan2 import sliced_wasserstein, task_losses
 from tfgan2.gan import GAN
 from tfgan2.training import train
 
 __version__ = "0.1.0"
 __all__ = ["GAN", "train", "augment", "callbacks", "classifier", "evaluation", "features", "latent",
-           "layers", "losses", "metrics", "networks", "regularizers", "summaries", "visualize",
+           "layers", "losses", "metrics", "networks", "regularizers", "sliced_wasserstein", "summaries",
+           "task_losses", "visualize",
            "__version__"]

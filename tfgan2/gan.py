@@ -19,8 +19,8 @@ LATENT_DISTRIBUTIONS = ("normal", "uniform")
 # gradient-penalty mixing factor never reuse a random draw.
 _D_NOISE, _G_NOISE, _GP_MIX = 1, 2, 3
 # Streams of the augmentation of D's inputs: real and fake in D's step, the
-# gradient-penalty mixtures, and the fakes of G's step.
-_AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G = 4, 5, 6, 7
+# gradient-penalty mixtures, and the fakes (and, for relativistic losses, reals) of G's step.
+_AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G, _AUG_G_REAL = 4, 5, 6, 7, 8
 # Folded into a noise seed for the InfoGAN codes drawn with that noise.
 _INFO_CODES = 17
 
@@ -54,10 +54,12 @@ class GAN(keras.Model):
     1. ``d_steps`` discriminator updates: ``z ~ p(z)``, ``G(z)`` computed outside
        the tape, ``L_D = mean(d_loss(D(x), D(G(z))))
        + gradient_penalty * mean(GP) + r1_gamma / 2 * mean(R1)``, gradients
-       w.r.t. D's trainable variables only, applied by ``d_optimizer``.
-    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``,
-       gradients flow through D into G and are applied to G's variables only
-       by ``g_optimizer``; then the EMA copy of G, if kept, is updated.
+       w.r.t. D's trainable variables only, applied by ``d_optimizer``; with
+       ``weight_clip`` D's weights are then clipped to ``[-c, c]``.
+    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``
+       (``g_loss(D(G(z)), D(x))`` for the relativistic losses), gradients flow
+       through D into G and are applied to G's variables only by
+       ``g_optimizer``; then the EMA copy of G, if kept, is updated.
 
     Means are over the *global* batch (``tf.nn.compute_average_loss``), so the
     gradients summed across replicas by the optimizers equal the single-device
@@ -205,6 +207,7 @@ class GAN(keras.Model):
     # ----------------------------------------------------------------- setup
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
                 gradient_penalty=0.0, r1_gamma=0.0, classifier_weight=1.0, info_weight=1.0,
+                label_smoothing=0.0, weight_clip=None, gradient_penalty_mode="two_sided",
                 **kwargs):
         """Choose optimizers, loss and regularization.
 
@@ -214,7 +217,10 @@ class GAN(keras.Model):
             ``compile`` inside the strategy scope that created the networks.
             Under the ``mixed_float16`` policy each is wrapped in a
             `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
-          loss: a name from `tfgan2.losses.names()`.
+          loss: a name from `tfgan2.losses.names()`. D may return logits of any
+            shape ``(B, ...)`` (a patch discriminator): an example's loss is
+            the mean over its logits. The relativistic losses also run D on the
+            real batch in each generator step.
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
           gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
           r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
@@ -222,6 +228,14 @@ class GAN(keras.Model):
             auxiliary classifier head), added to both losses.
           info_weight: weight lambda of InfoGAN's mutual-information penalty,
             added to both losses as in TF-GAN.
+          label_smoothing: one-sided label smoothing ``s`` in [0, 1] of D's real
+            target, ``1 - s / 2`` (TF-GAN's meaning; TF-GAN's default is 0.25);
+            only for the losses with a cross-entropy target
+            (`tfgan2.losses.spec(loss).label_smoothing`).
+          weight_clip: if set (> 0), clip every D weight to ``[-c, c]`` after
+            each D update (WGAN, Arjovsky et al. 2017; they use 0.01).
+          gradient_penalty_mode: ``"two_sided"`` ``(||g|| - 1)^2`` or
+            ``"one_sided"`` ``max(0, ||g|| - 1)^2`` (Petzka et al. 2018).
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
             ``jit_compile``, ``run_eagerly``). With more than one replica,
             ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
@@ -238,6 +252,20 @@ class GAN(keras.Model):
                             ("info_weight", info_weight)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        loss_spec = losses_lib.spec(loss)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}.")
+        if label_smoothing and not loss_spec.label_smoothing:
+            smoothable = [n for n in losses_lib.names() if losses_lib.spec(n).label_smoothing]
+            raise ValueError(f"label_smoothing applies to losses with a cross-entropy target "
+                             f"({', '.join(smoothable)}); loss {loss!r} has none.")
+        if weight_clip is not None and not (np.isfinite(weight_clip) and weight_clip > 0):
+            raise ValueError(f"weight_clip must be None or a finite number > 0, "
+                             f"got {weight_clip!r}.")
+        if gradient_penalty_mode not in regularizers.GRADIENT_PENALTY_MODES:
+            raise ValueError(f"gradient_penalty_mode must be one of "
+                             f"{', '.join(regularizers.GRADIENT_PENALTY_MODES)}, "
+                             f"got {gradient_penalty_mode!r}.")
         replicas = self.distribute_strategy.num_replicas_in_sync
         if replicas > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
             # Keras runs multi-step executions inside tf.cond, where the optimizers'
@@ -254,8 +282,12 @@ class GAN(keras.Model):
                 for opt in (d_optimizer, g_optimizer))
         super().compile(optimizer=None, **kwargs)
         self.loss_name = loss
-        self._d_loss_fn, self._g_loss_fn = losses_lib.get(loss)
-        self._decision_threshold = losses_lib.decision_threshold(loss)
+        self._loss_spec = loss_spec
+        self._d_loss_fn, self._g_loss_fn = loss_spec.discriminator, loss_spec.generator
+        self._d_loss_kwargs = {"label_smoothing": float(label_smoothing)} if label_smoothing else {}
+        self._decision_threshold = loss_spec.threshold
+        self.weight_clip = None if weight_clip is None else float(weight_clip)
+        self.gradient_penalty_mode = gradient_penalty_mode
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)
@@ -540,6 +572,22 @@ class GAN(keras.Model):
         with tf.control_dependencies(checks):
             return tf.identity(labels)
 
+    @staticmethod
+    def _global_means(real_logits, fake_logits):
+        """``{"real_mean", "fake_mean"}``: D's mean logits over the global batch.
+
+        The relativistic losses compare each logit with these means; summing
+        over the replicas makes a step the same on one device or many (the
+        gradient flows back through the all-reduce).
+        """
+        logits = [tf.cast(t, tf.float32) for t in (real_logits, fake_logits)]
+        values = ([tf.reduce_sum(t) for t in logits]
+                  + [tf.cast(tf.size(t), tf.float32) for t in logits])
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            values = ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
+        return {"real_mean": values[0] / values[2], "fake_mean": values[1] / values[3]}
+
     def _judged_real(self, logits):
         return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
                        tf.float32)
@@ -567,14 +615,18 @@ class GAN(keras.Model):
             else:
                 real_out = d_real(real)
             fake_out = d_fake(fake)
-            per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"])
+            means = (self._global_means(real_out["logits"], fake_out["logits"])
+                     if self._loss_spec.relativistic else {})
+            per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"],
+                                          **self._d_loss_kwargs, **means)
             if self.gradient_penalty > 0:
                 seed = self._seed_for(_GP_MIX, step)
                 eps = self._replica_share(
                     lambda n: tf.random.stateless_uniform(tf.stack([n]), seed),
                     batch // self.pack)
                 d_mix = self._d_callable(labels, self._augment_seed(_AUG_GP, step))
-                gp = regularizers.gradient_penalty(d_mix, real, fake, eps=eps)
+                gp = regularizers.gradient_penalty(d_mix, real, fake, eps=eps,
+                                                   mode=self.gradient_penalty_mode)
                 per_example += self.gradient_penalty * gp
             if self.r1_gamma > 0:
                 per_example += 0.5 * self.r1_gamma * r1
@@ -588,6 +640,9 @@ class GAN(keras.Model):
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.d_optimizer.apply(grads, variables)
+        if self.weight_clip is not None:
+            _assign(variables, [tf.clip_by_value(v, -self.weight_clip, self.weight_clip)
+                                for v in variables])
         return {"loss": per_example, "real_logits": real_out["logits"],
                 "fake_logits": fake_out["logits"], **aux}
 
@@ -627,15 +682,32 @@ class GAN(keras.Model):
                                           tf.float32), axis=-1)
         return tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1)), tf.float32)
 
-    def generator_step(self, batch_size, labels=None):
-        """One update of G through D on ``batch_size`` fresh latents; returns per-example loss."""
+    def generator_step(self, batch_size, labels=None, real=None):
+        """One update of G through D on ``batch_size`` fresh latents; returns per-example loss.
+
+        The relativistic losses compare with D's logits on ``real`` (the real
+        batch), computed outside the tape: they do not depend on G.
+        """
         step = self.g_optimizer.iterations
         z = self._latent(batch_size, self._seed_for(_G_NOISE, step))
+        real_logits = None
+        if self._loss_spec.relativistic:
+            if real is None:
+                raise ValueError(f"loss {self.loss_name!r} needs the real batch in the "
+                                 f"generator step: generator_step(batch_size, labels, real).")
+            real_logits = tf.stop_gradient(self.run_D(
+                real, labels, training=True,
+                augment_seed=self._augment_seed(_AUG_G_REAL, step))["logits"])
         with tf.GradientTape() as tape:
             fake = self.run_G(z, labels, training=True)
             fake_out = self.run_D(fake, labels, training=True,
                                   augment_seed=self._augment_seed(_AUG_G, step))
-            per_example = self._g_loss_fn(fake_out["logits"])
+            if real_logits is None:
+                per_example = self._g_loss_fn(fake_out["logits"])
+            else:
+                per_example = self._g_loss_fn(
+                    fake_out["logits"], real_logits,
+                    **self._global_means(real_logits, fake_out["logits"]))
             aux = self._auxiliary_terms(None, fake_out, labels, z)
             for term, weight in ((aux.get("class_loss"), self.classifier_weight),
                                  (aux.get("info_penalty"), self.info_weight)):
@@ -674,7 +746,7 @@ class GAN(keras.Model):
             self.augment.observe(tf.cast(d_out["real_logits"], tf.float32)
                                  - self._decision_threshold, tf.shape(real)[0])
         for _ in range(self.g_steps):
-            g_out = self.generator_step(tf.shape(real)[0], labels)
+            g_out = self.generator_step(tf.shape(real)[0], labels, real=real)
         # After the label checks: a batch with bad labels changes no state at all.
         with tf.control_dependencies([] if labels is None else [labels]):
             self.step_counter.assign_add(1)
