@@ -100,7 +100,10 @@ def build_gan(fv, compile_model=True):
     gan = tfgan2.GAN(generator, discriminator, latent_dim=fv.latent_dim,
                      latent_distribution=fv.latent_distribution,
                      ema_decay=fv.ema_decay or None, seed=fv.seed, num_classes=num_classes,
-                     multilabel=multilabel, infogan_codes=infogan_codes(fv))
+                     multilabel=multilabel, infogan_codes=infogan_codes(fv),
+                     augment=tfgan2.augment.from_spec(fv.augment, ada_target=fv.ada_target,
+                                                      ada_speed_images=fv.ada_speed),
+                     pack=fv.pack)
     if compile_model:
         gan.compile(
             d_optimizer=keras.optimizers.Adam(learning_rate(fv, fv.d_lr, fv.d_steps),

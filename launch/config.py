@@ -142,6 +142,17 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
+    # Augmentation of D's inputs and packing.
+    d("string", "augment", "none",
+      "Augmentation of everything D sees: none, diffaugment:POLICY (POLICY: ops from color, "
+      "translation, cutout joined by '+'; 'diffaugment' alone uses all three) or ada "
+      "(adaptive augmentation, probability p driven toward --ada_target).")
+    d("float", "ada_target", 0.6, "ADA target of r_t = E[sign(D(real))] (--augment=ada).",
+      lower_bound=0.0, upper_bound=1.0)
+    d("integer", "ada_speed", 500000, "ADA: real images for p to cross [0, 1] "
+      "(--augment=ada; the paper's 500k).", lower_bound=1)
+    d("integer", "pack", 1, "PacGAN packing: samples per D input (--batch_size must be a "
+      "multiple of pack times the replicas).", lower_bound=1)
     # Distribution.
     d("enum", "strategy", "default", "Distribution strategy: default (one device), mirrored "
       "(all local GPUs or --devices), multi_worker (from TF_CONFIG), tpu (--tpu).",
@@ -187,6 +198,25 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "classifier_epochs", 30, "Training epochs of the domain classifier.",
       lower_bound=1)
     return flag_values
+
+
+# The DiffAugment operations --augment=diffaugment:POLICY may name (tfgan2.augment.DIFFAUGMENT_OPS).
+DIFFAUGMENT_OPS = ("color", "translation", "cutout")
+
+
+def _check_augment(spec):
+    """--augment checked without importing TensorFlow (the grammar of
+    `tfgan2.augment.from_spec`)."""
+    name, _, policy = spec.strip().partition(":")
+    name = name.lower()
+    ops = [op.strip() for op in policy.replace("+", ",").split(",") if op.strip()]
+    if (name in ("none", "ada") and not policy) or (
+            name == "diffaugment" and all(op in DIFFAUGMENT_OPS for op in ops)
+            and (ops or not policy)):
+        return
+    raise ValueError(f"--augment={spec} is invalid: use none, ada, diffaugment or "
+                     f"diffaugment:POLICY with POLICY ops from {', '.join(DIFFAUGMENT_OPS)} "
+                     f"joined by '+'.")
 
 
 def validate(fv):
@@ -238,6 +268,16 @@ def validate(fv):
                          f"--num_classes=0 to take them from the data).")
     if fv.infogan_codes:
         _check_codes(fv.infogan_codes)
+    _check_augment(fv.augment)
+    if fv.augment.strip().lower() != "none" and len(source.shape(fv)) != 3:
+        raise ValueError(f"--augment={fv.augment} augments images; --data_source="
+                         f"{fv.data_source} holds vectors: use --augment=none.")
+    if fv.batch_size % fv.pack:
+        raise ValueError(f"--batch_size={fv.batch_size} is invalid with --pack={fv.pack}: it "
+                         f"must be a multiple of --pack.")
+    if fv.pack > 1 and (fv.conditional or fv.infogan_codes):
+        raise ValueError(f"--pack={fv.pack} needs an unconditional run without InfoGAN codes: "
+                         f"a packed D input has no single label or code.")
 
 
 def _check_codes(spec):
@@ -260,7 +300,7 @@ def _check_codes(spec):
 NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
                  "filter_size", "d_normalization", "latent_dim", "g_hidden", "d_hidden",
                  "gaussian_size", "conditional", "num_classes", "conditioning",
-                 "discriminator_conditioning", "infogan_codes")
+                 "discriminator_conditioning", "infogan_codes", "pack")
 
 
 def network_flag_changes(old, new):

@@ -113,7 +113,8 @@ def _dcgan(fv, shape, cond):
             nets.dcgan_discriminator(resolution=res, channels=channels, capacity=fv.capacity,
                                      filter_size=fv.filter_size,
                                      normalization=fv.d_normalization,
-                                     sync_batchnorm=fv.sync_batchnorm, **cond.d_kwargs()))
+                                     sync_batchnorm=fv.sync_batchnorm, pack=fv.pack,
+                                     **cond.d_kwargs()))
 
 
 def _check_images(shape):
@@ -127,7 +128,8 @@ def _mlp(fv, shape, cond):
     g, d = _widths(fv)
     return (tfgan2.networks.mlp_generator(latent_dim=fv.latent_dim + cond.code_dim,
                                           image_shape=shape, **g, **cond.g_kwargs()),
-            tfgan2.networks.mlp_discriminator(image_shape=shape, **d, **cond.d_kwargs()))
+            tfgan2.networks.mlp_discriminator(image_shape=shape, pack=fv.pack, **d,
+                                              **cond.d_kwargs()))
 
 
 def _check_28(shape):
@@ -139,6 +141,8 @@ def _check_28(shape):
 def _infogan(fv, shape, cond):
     import tfgan2
 
+    if fv.pack > 1:
+        raise ValueError(f"--pack={fv.pack} needs --network=dcgan, mlp or gaussian.")
     return (tfgan2.networks.infogan_generator(latent_dim=fv.latent_dim, channels=shape[-1]),
             tfgan2.networks.conv_discriminator(channels=shape[-1]))
 
@@ -153,7 +157,7 @@ def _gaussian(fv, shape, cond):
 
     g, d = _widths(fv)
     return (tfgan2.networks.gaussian_generator(latent_dim=fv.latent_dim, dim=shape[0], **g),
-            tfgan2.networks.gaussian_discriminator(dim=shape[0], **d))
+            tfgan2.networks.gaussian_discriminator(dim=shape[0], pack=fv.pack, **d))
 
 
 register(NetworkFamily("dcgan", "the CelebA DCGAN of the Keras notes (conv, batch norm)",

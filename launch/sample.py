@@ -7,6 +7,7 @@
     python -m launch.sample --workdir=DIR --labels=3,3,7 --out=FILE.npz       # conditional runs
     python -m launch.sample --workdir=DIR --per_class=100 --out=FILE.npz
     python -m launch.sample --workdir=DIR --mode=codes --out=codes.png         # InfoGAN runs
+    python -m launch.sample --workdir=DIR --mode=augment --num=8 --out=augmented.png
 
 Rebuilds the networks from ``DIR/flags.cfg`` and restores the newest
 checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
@@ -50,7 +51,7 @@ import numpy as np
 from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Run directory written by launch.train.")
-flags.DEFINE_enum("mode", "grid", ["grid", "interpolate", "arithmetic", "codes"],
+flags.DEFINE_enum("mode", "grid", ["grid", "interpolate", "arithmetic", "codes", "augment"],
                   "What to draw.")
 flags.DEFINE_string("labels", "", "Conditional runs: the labels to generate, comma-separated "
                     "class ids (3,3,7) or, for CelebA runs, attribute sets (Smiling+Male,"
@@ -335,6 +336,22 @@ def _attribute_arithmetic(train_flags, gan, path):
           f"{FLAGS.out}; results classified as {name}: {hit:.2f}")
 
 
+def _augment_grid(train_flags, gan):
+    from launch import builders
+    import tfgan2
+
+    if gan.augment is None:
+        raise app.UsageError("--mode=augment: the run was trained without --augment.")
+    batch = next(iter(builders.build_dataset(train_flags)))
+    real = np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch)[:FLAGS.num]
+    grid = tfgan2.augment.grid_of_augmentations(gan.augment, real, num_versions=8,
+                                                seed=FLAGS.seed)
+    tfgan2.visualize.save_image_grid(FLAGS.out, grid, cols=8, scale=FLAGS.scale)
+    p = getattr(gan.augment, "p", None)
+    print(f"Wrote {len(real)} real images and 7 augmentations each ({train_flags.augment}"
+          f"{'' if p is None else f', p={float(p.numpy()):.3f}'}) to {FLAGS.out}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -376,6 +393,8 @@ def main(argv):
         _interpolate(gan, path)
     elif FLAGS.mode == "codes":
         _codes(gan, path)
+    elif FLAGS.mode == "augment":
+        _augment_grid(train_flags, gan)
     else:
         try:
             if train_flags.data_source in eval_lib.ATTRIBUTE_SOURCES:

@@ -9,8 +9,9 @@ from pipelines.common import sharded_input_fn
 from pipelines.digits import digits, digits_arrays
 from pipelines.gaussian import gaussian
 from pipelines.image_folder import image_folder
+from pipelines.mixtures import mixture_2d, mixture_centres
 from pipelines.mnist import mnist
 from pipelines.tfrecords import write_shards
 
 __all__ = ["digits", "digits_arrays", "gaussian", "mnist", "celeba", "image_folder",
-           "write_shards", "sharded_input_fn"]
+           "mixture_2d", "mixture_centres", "write_shards", "sharded_input_fn"]

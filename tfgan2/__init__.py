@@ -2,25 +2,28 @@
 
 The public API: `GAN` (a `keras.Model` with a two-tape `train_step`), `train`
 (fit into a resumable run directory), and the modules `losses`,
-`regularizers`, `networks`, `callbacks`, `visualize`, `metrics` (the math of
+`regularizers`, `networks`, `augment` (DiffAugment, ADA), `layers`, `callbacks`, `visualize`, `metrics` (the math of
 FID, KID, IS, precision/recall), `classifier` (a small domain classifier
 for evaluation features), `features` (Inception-v3 and classifier feature
 extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
 evaluation callback), `summaries` (TensorBoard events), `latent`
 (interpolation and latent arithmetic), `sliced_wasserstein` (SWD of image
 patches), `task_losses` (cycle consistency, adversarial + task loss
-weighting), `run_directory` (the run lock and end marker) and `watch`
-(continuous evaluation of new checkpoints).
+weighting), `run_directory` (the run lock and end marker), `watch`
+(continuous evaluation of new checkpoints), `augment` (DiffAugment, ADA),
+`conditioning` (conditional batch norm, projection logit) and `infogan`
+(InfoGAN's latent codes).
 """
-from tfgan2 import (callbacks, classifier, distribute, layers, losses, metrics, networks,
-                    regularizers, visualize)
+from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, infogan, layers,
+                    losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
 from tfgan2 import sliced_wasserstein, task_losses
 from tfgan2.gan import GAN
 from tfgan2.training import train
 
 __version__ = "0.1.0"
-__all__ = ["GAN", "train", "callbacks", "classifier", "evaluation", "features", "latent",
-           "losses", "metrics", "networks", "regularizers", "run_directory",
-           "sliced_wasserstein", "summaries", "task_losses", "visualize", "watch",
+__all__ = ["GAN", "train", "augment", "callbacks", "classifier", "conditioning", "evaluation",
+           "features", "infogan", "latent", "layers", "losses", "metrics", "networks",
+           "regularizers", "run_directory", "sliced_wasserstein", "summaries", "task_losses",
+           "visualize", "watch",
            "__version__"]

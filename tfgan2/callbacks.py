@@ -102,9 +102,13 @@ class SampleGrid(keras.callbacks.Callback):
             visualize.save_histogram(path, self.real_samples, fake, title=f"step {step}")
         else:
             d_labels = labels if self.model.discriminator_takes_labels else None
-            scores = 1.0 / (1.0 + np.exp(-self.model.discriminate(fake, d_labels)))
-            title = f"step {step}   (D's probability of real"
-            title += "; one row per class)" if cols else ")"
+            if getattr(self.model, "pack", 1) > 1:  # D scores groups, not single images
+                scores, title = None, f"step {step}"
+                title += "   (one row per class)" if cols else ""
+            else:
+                scores = 1.0 / (1.0 + np.exp(-self.model.discriminate(fake, d_labels)))
+                title = f"step {step}   (D's probability of real"
+                title += "; one row per class)" if cols else ")"
             visualize.save_scored_grid(path, fake, scores, title=title, cols=cols)
         self._last_written = step
         if self.keep:
@@ -135,8 +139,10 @@ def make_checkpoint(gan):
     """A `tf.train.Checkpoint` of everything training needs to resume exactly.
 
     Holds G, D, both optimizers (iterations and slots), the step counter, the
-    noise seed and the EMA generator when kept. Optimizers must be built (``GAN.compile``
-    builds them) so their slots restore immediately.
+    noise seed, the EMA generator when kept, and the augmentation layer when it has
+    state (ADA's ``p``; only then, so checkpoints of runs without it keep their
+    layout). Optimizers must be built (``GAN.compile`` builds them) so their
+    slots restore immediately.
     """
     items = dict(generator=gan.generator, discriminator=gan.discriminator,
                  step=gan.step_counter, noise_seed=gan.noise_seed)
@@ -144,6 +150,9 @@ def make_checkpoint(gan):
         items.update(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer)
     if gan.ema_generator is not None:
         items["ema_generator"] = gan.ema_generator
+    augment = getattr(gan, "augment", None)
+    if augment is not None and getattr(augment, "weights", None):
+        items["augment"] = augment
     return tf.train.Checkpoint(**items)
 
 

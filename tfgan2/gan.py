@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan2 import distribute, infogan
+from tfgan2 import layers as layers_lib
 from tfgan2 import losses as losses_lib
 from tfgan2 import regularizers
 
@@ -17,6 +18,9 @@ LATENT_DISTRIBUTIONS = ("normal", "uniform")
 # Distinct stream ids so that D-phase noise, G-phase noise and the
 # gradient-penalty mixing factor never reuse a random draw.
 _D_NOISE, _G_NOISE, _GP_MIX = 1, 2, 3
+# Streams of the augmentation of D's inputs: real and fake in D's step, the
+# gradient-penalty mixtures, and the fakes (and, for relativistic losses, reals) of G's step.
+_AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G, _AUG_G_REAL = 4, 5, 6, 7, 8
 # Folded into a noise seed for the InfoGAN codes drawn with that noise.
 _INFO_CODES = 17
 
@@ -94,11 +98,28 @@ class GAN(keras.Model):
         step ``t`` is a stateless function of (seed, t) drawn for the global
         batch, each replica taking its own rows: a restored run continues the
         same stream, and 1 or N replicas see the same noise.
+      augment: a Keras layer applied to every input of D during training --
+        real and generated batches, and the inputs of the gradient penalty and
+        R1 -- called as ``augment(x, training=True, seed=s, rows=[start,
+        global_batch])`` (see `tfgan2.augment`). ``s`` is derived like the
+        latent noise from (seed, optimizer step, call), so augmentation is
+        resumable and the same on 1 or N replicas. It must be differentiable:
+        G's gradient flows through it. A layer with an ``observe(logits,
+        num_images)`` method (`tfgan2.augment.AdaptiveAugment`) is shown D's
+        real logits after each step, and its ``logs()`` join the metrics.
+      pack: PacGAN packing (Lin et al. 2018, arXiv:1712.04086): D judges
+        groups of ``pack`` consecutive samples at once, concatenated along the
+        last (channel or feature) axis, real with real and fake with fake. D
+        must take inputs with ``pack`` times the channels (features) of one
+        sample; every loss and penalty is per group, averaged over the
+        ``global_batch / pack`` groups; batch sizes must be multiples of
+        ``pack`` on every replica.
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
                  ema_decay=None, seed=None, num_classes=None, multilabel=False,
-                 discriminator_takes_labels=None, infogan_codes=None, **kwargs):
+                 discriminator_takes_labels=None, infogan_codes=None, augment=None, pack=1,
+                 **kwargs):
         super().__init__(**kwargs)
         if latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"latent_distribution must be one of "
@@ -136,6 +157,21 @@ class GAN(keras.Model):
         if self.discriminator_takes_labels and self.num_classes is None:
             raise ValueError("The discriminator takes labels (two inputs) but the GAN is "
                              "unconditional: pass num_classes.")
+        if int(pack) != pack or pack < 1:
+            raise ValueError(f"pack must be an integer >= 1 (samples per D input), got {pack!r}.")
+        self.pack = int(pack)
+        if self.pack > 1 and self.discriminator_takes_labels:
+            raise ValueError("pack > 1 needs a discriminator that takes no labels: a packed "
+                             "input mixes the conditions of several samples.")
+        if augment is not None and not callable(augment):
+            raise ValueError(f"augment must be a Keras layer (or None), got {augment!r}.")
+        self.augment = augment
+        self._spectral_layers = layers_lib.spectral_normalization_layers(discriminator)
+        if layers_lib.has_keras_spectral_normalization(discriminator):
+            warnings.warn(
+                "The discriminator uses keras.layers.SpectralNormalization, which overwrites its "
+                "kernel on every training-mode call (also during the generator's step); use "
+                "tfgan2.layers.SpectralNormalization.", stacklevel=2)
         self.latent_distribution = latent_distribution
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         seed = random.randrange(2 ** 31) if seed is None else int(seed)
@@ -317,7 +353,7 @@ class GAN(keras.Model):
         """
         replicas = self.distribute_strategy.num_replicas_in_sync
         spec = getattr(dataset, "element_spec", None)
-        if spec is None or replicas == 1:
+        if spec is None:
             return
         first = tf.nest.flatten(spec)[0]
         batch = first.shape[0] if first.shape.rank else None
@@ -325,6 +361,11 @@ class GAN(keras.Model):
             raise ValueError(
                 f"The global batch of {batch} examples does not split evenly across "
                 f"{replicas} replicas: use a batch size that is a multiple of {replicas}.")
+        if batch is not None and (batch // replicas) % self.pack:
+            raise ValueError(
+                f"The global batch of {batch} examples gives each of the {replicas} replicas "
+                f"{batch // replicas}, not a multiple of pack={self.pack}: use a batch size "
+                f"that is a multiple of {replicas * self.pack}.")
 
     @property
     def metrics(self):
@@ -344,7 +385,22 @@ class GAN(keras.Model):
             tf.cast(counter, tf.int64))
 
     @staticmethod
-    def _replica_share(draw, batch_size):
+    def _replica_rows(batch_size):
+        """``(start, global_batch)``: this replica's rows of a draw for the whole global batch."""
+        ctx = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if ctx is None or replicas == 1:
+            return 0, batch_size
+        replica = ctx.replica_id_in_sync_group
+        # A Python int where the strategy knows it statically (mirrored, multi-worker):
+        # the replica-id tensor captured inside Keras's steps_per_execution loop is
+        # otherwise left as an unfed placeholder.
+        static = tf.get_static_value(replica)
+        replica = int(static) if static is not None else tf.cast(replica, tf.int32)
+        return replica * batch_size, batch_size * replicas
+
+    @classmethod
+    def _replica_share(cls, draw, batch_size):
         """This replica's rows of a draw made for the whole global batch.
 
         ``draw(n)`` must be a deterministic function of its seed, so every
@@ -352,18 +408,14 @@ class GAN(keras.Model):
         ``[r * batch_size, (r + 1) * batch_size)``: replicas get different
         noise, and a step is the same whatever the number of replicas.
         """
-        ctx = tf.distribute.get_replica_context()
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if ctx is None or replicas == 1:
+        start, total = cls._replica_rows(batch_size)
+        if total is batch_size:  # one replica: its rows are the whole draw
             return draw(batch_size)
-        replica = ctx.replica_id_in_sync_group
-        # A Python int where the strategy knows it statically (mirrored, multi-worker):
-        # the replica-id tensor captured inside Keras's steps_per_execution loop is
-        # otherwise left as an unfed placeholder.
-        static = tf.get_static_value(replica)
-        replica = int(static) if static is not None else tf.cast(replica, tf.int32)
-        start = replica * batch_size
-        return draw(batch_size * replicas)[start:start + batch_size]
+        return draw(total)[start:start + batch_size]
+
+    def _augment_seed(self, stream, counter):
+        """The stateless seed of one augmentation call, or None without ``augment``."""
+        return None if self.augment is None else self._seed_for(stream, counter)
 
     def _latent(self, batch_size, seed):
         """This replica's G inputs ``(batch_size, input_dim)``: z, then any InfoGAN codes."""
@@ -427,14 +479,21 @@ class GAN(keras.Model):
             return network([tf.convert_to_tensor(z), self.condition(labels)], training=training)
         return network(z, training=training)
 
-    def run_D(self, x, labels=None, training=True):
+    def run_D(self, x, labels=None, training=True, augment_seed=None):
         """The one place D is called; returns a dict with at least ``"logits"``.
 
-        A discriminator that takes labels (a projection discriminator) gets
-        ``[x, c]``; one that returns several heads returns a dict (e.g.
-        ``"class_logits"`` of an auxiliary classifier), a plain one its logits,
-        which are wrapped as ``{"logits": ...}``.
+        ``x`` holds single samples ``(B, ...)``. With ``augment_seed`` (and
+        ``augment``) they are augmented first; with ``pack > 1`` they are then
+        grouped into ``B / pack`` packed inputs, so the logits have
+        ``B / pack`` rows. A discriminator that takes labels (a projection
+        discriminator) gets ``[x, c]``; one that returns several heads returns
+        a dict (e.g. ``"class_logits"`` of an auxiliary classifier), a plain
+        one its logits, which are wrapped as ``{"logits": ...}``.
         """
+        if self.augment is not None and augment_seed is not None:
+            rows = tf.stack(self._replica_rows(tf.shape(x)[0]))
+            x = self.augment(x, training=training, seed=augment_seed, rows=rows)
+        x = self.pack_samples(x)
         if self.discriminator_takes_labels:
             out = self.discriminator([tf.convert_to_tensor(x), self.condition(labels)],
                                      training=training)
@@ -444,9 +503,39 @@ class GAN(keras.Model):
             out = {"logits": out}
         return out
 
-    def _d_callable(self, labels):
-        """``x -> run_D(x, labels)``: what the regularizers differentiate."""
-        return lambda x, training=True: self.run_D(x, labels, training=training)
+    def _d_callable(self, labels, augment_seed=None):
+        """``x -> run_D(x, labels)`` on packed inputs: what the losses and regularizers see.
+
+        ``x`` is what `pack_samples` returns (the samples themselves when
+        ``pack == 1``); the callable unpacks, augments and repacks it, so
+        penalties are gradients w.r.t. D's packed, un-augmented input.
+        """
+        return lambda x, training=True: self.run_D(self.unpack_samples(x), labels,
+                                                   training=training, augment_seed=augment_seed)
+
+    def pack_samples(self, x):
+        """``(B, ..., C) -> (B / pack, ..., pack * C)``: consecutive samples along the last axis."""
+        m = self.pack
+        if m == 1:
+            return x
+        inner = list(x.shape[1:])
+        if any(d is None for d in inner):
+            raise ValueError(f"pack needs samples of a static shape, got {x.shape}.")
+        rank = len(inner)
+        x = tf.reshape(x, [-1, m] + inner)
+        x = tf.transpose(x, [0] + list(range(2, rank + 1)) + [1, rank + 1])
+        return tf.reshape(x, [-1] + inner[:-1] + [m * inner[-1]])
+
+    def unpack_samples(self, x):
+        """The inverse of `pack_samples`."""
+        m = self.pack
+        if m == 1:
+            return x
+        inner = list(x.shape[1:])
+        rank = len(inner)
+        x = tf.reshape(x, [-1] + inner[:-1] + [m, inner[-1] // m])
+        x = tf.transpose(x, [0, rank] + list(range(1, rank)) + [rank + 1])
+        return tf.reshape(x, [-1] + inner[:-1] + [inner[-1] // m])
 
     # ----------------------------------------------------------------- steps
     def _unpack(self, data):
@@ -512,16 +601,20 @@ class GAN(keras.Model):
         """
         batch = tf.shape(real)[0]
         step = self.d_optimizer.iterations
+        # Spectral normalization: one power iteration per D update, before D is called.
+        layers_lib.advance_power_iterations(self._spectral_layers)
         z = self._latent(batch, self._seed_for(_D_NOISE, step))
         fake = tf.stop_gradient(self.run_G(z, labels, training=True))
         real = tf.cast(real, fake.dtype)
-        d_fn = self._d_callable(labels)
+        real, fake = self.pack_samples(real), self.pack_samples(fake)
+        d_real = self._d_callable(labels, self._augment_seed(_AUG_REAL, step))
+        d_fake = self._d_callable(labels, self._augment_seed(_AUG_FAKE, step))
         with tf.GradientTape() as tape:
             if self.r1_gamma > 0:
-                real_out, r1 = regularizers.logits_and_r1_penalty(d_fn, real, training=True)
+                real_out, r1 = regularizers.logits_and_r1_penalty(d_real, real, training=True)
             else:
-                real_out = d_fn(real)
-            fake_out = d_fn(fake)
+                real_out = d_real(real)
+            fake_out = d_fake(fake)
             means = (self._global_means(real_out["logits"], fake_out["logits"])
                      if self._loss_spec.relativistic else {})
             per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"],
@@ -529,8 +622,10 @@ class GAN(keras.Model):
             if self.gradient_penalty > 0:
                 seed = self._seed_for(_GP_MIX, step)
                 eps = self._replica_share(
-                    lambda n: tf.random.stateless_uniform(tf.stack([n]), seed), batch)
-                gp = regularizers.gradient_penalty(d_fn, real, fake, eps=eps,
+                    lambda n: tf.random.stateless_uniform(tf.stack([n]), seed),
+                    batch // self.pack)
+                d_mix = self._d_callable(labels, self._augment_seed(_AUG_GP, step))
+                gp = regularizers.gradient_penalty(d_mix, real, fake, eps=eps,
                                                    mode=self.gradient_penalty_mode)
                 per_example += self.gradient_penalty * gp
             if self.r1_gamma > 0:
@@ -558,6 +653,9 @@ class GAN(keras.Model):
         ``CE(C(G(z, y)), y)`` only.
         """
         terms = {}
+        if self.pack > 1 and ("class_logits" in fake_out or "q" in fake_out):
+            raise ValueError("pack > 1 does not support auxiliary D heads (class_logits, q): "
+                             "a packed input has no single label or code.")
         if "class_logits" in fake_out:
             if not self.conditional:
                 raise ValueError("D returns class_logits but the GAN is unconditional.")
@@ -590,16 +688,20 @@ class GAN(keras.Model):
         The relativistic losses compare with D's logits on ``real`` (the real
         batch), computed outside the tape: they do not depend on G.
         """
-        z = self._latent(batch_size, self._seed_for(_G_NOISE, self.g_optimizer.iterations))
+        step = self.g_optimizer.iterations
+        z = self._latent(batch_size, self._seed_for(_G_NOISE, step))
         real_logits = None
         if self._loss_spec.relativistic:
             if real is None:
                 raise ValueError(f"loss {self.loss_name!r} needs the real batch in the "
                                  f"generator step: generator_step(batch_size, labels, real).")
-            real_logits = tf.stop_gradient(self.run_D(real, labels, training=True)["logits"])
+            real_logits = tf.stop_gradient(self.run_D(
+                real, labels, training=True,
+                augment_seed=self._augment_seed(_AUG_G_REAL, step))["logits"])
         with tf.GradientTape() as tape:
             fake = self.run_G(z, labels, training=True)
-            fake_out = self.run_D(fake, labels, training=True)
+            fake_out = self.run_D(fake, labels, training=True,
+                                  augment_seed=self._augment_seed(_AUG_G, step))
             if real_logits is None:
                 per_example = self._g_loss_fn(fake_out["logits"])
             else:
@@ -634,8 +736,15 @@ class GAN(keras.Model):
 
     def train_step(self, data):
         real, labels = self._unpack(data)
+        if real.shape[0] is not None and real.shape[0] % self.pack:
+            raise ValueError(f"A batch of {real.shape[0]} examples (per replica) cannot be packed "
+                             f"in groups of pack={self.pack}: use a batch size that is a "
+                             f"multiple of {self.pack} on every replica.")
         for _ in range(self.d_steps):
             d_out = self.discriminator_step(real, labels)
+        if hasattr(self.augment, "observe"):
+            self.augment.observe(tf.cast(d_out["real_logits"], tf.float32)
+                                 - self._decision_threshold, tf.shape(real)[0])
         for _ in range(self.g_steps):
             g_out = self.generator_step(tf.shape(real)[0], labels, real=real)
         # After the label checks: a batch with bad labels changes no state at all.
@@ -652,6 +761,8 @@ class GAN(keras.Model):
             if name in t:
                 t[name].update_state(d_out[name])
         logs = {name: m.result() for name, m in t.items()}
+        if hasattr(self.augment, "logs"):
+            logs.update(self.augment.logs())
         if distribute.is_multi_worker(self.distribute_strategy):
             # Keras reduces multi-worker logs with strategy.reduce(MEAN, axis=0),
             # which needs a batch axis (tensorflow/tensorflow#72388).
@@ -740,10 +851,14 @@ class GAN(keras.Model):
         return np.concatenate(out, axis=0) if out else np.zeros((0,), np.float32)
 
     def discriminate(self, data, labels=None, batch_size=256):
-        """D's logits ``(N,)`` for ``data`` (and its labels), in inference mode, as float64 NumPy."""
+        """D's logits ``(N / pack,)`` for ``data`` (and its labels), in inference mode, as float64 NumPy."""
         data = np.asarray(data, np.float32)
         if self.discriminator_takes_labels:
             labels = self.check_labels(labels, len(data))
+        if len(data) % self.pack:
+            raise ValueError(f"discriminate packs pack={self.pack} samples per logit: pass a "
+                             f"multiple of {self.pack} samples, got {len(data)}.")
+        batch_size = max(self.pack, batch_size - batch_size % self.pack)
         out = []
         for i in range(0, len(data), batch_size):
             part = None if labels is None else labels[i:i + batch_size]

@@ -1,4 +1,4 @@
-"""Layers the networks use in place of slower Keras 3 defaults.
+"""Layers the networks use in place of Keras 3 defaults that are slower or differ from the papers.
 
 `FusedBatchNormalization` is `keras.layers.BatchNormalization` with the
 training-mode forward and backward pass of TensorFlow's fused kernel
@@ -6,11 +6,18 @@ training-mode forward and backward pass of TensorFlow's fused kernel
 norm from separate moments, subtract, multiply and add ops, which in a DCGAN
 step on a CPU costs about as much as a third of the convolutions; the fused
 kernel does the same in one pass over the data.
+
+`SpectralNormalization` is spectral normalization as Miyato et al. (2018)
+define it: the raw kernel stays the variable and the forward pass uses
+``W / sigma(W)``; Keras's layer of that name instead overwrites the kernel
+with ``W / sigma`` on every training-mode call.
 """
 import keras
 import tensorflow as tf
 
-__all__ = ["FusedBatchNormalization"]
+__all__ = ["FusedBatchNormalization", "SpectralNormalization",
+           "spectral_normalization_layers", "advance_power_iterations",
+           "has_keras_spectral_normalization"]
 
 
 @keras.saving.register_keras_serializable(package="tfgan2")
@@ -67,3 +74,129 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         if len(inputs.shape) == 2:
             y = tf.reshape(y, shape)
         return tf.cast(y, self.compute_dtype)
+
+
+def _unit(x):
+    return x / tf.maximum(tf.norm(x), 1e-12)
+
+
+@keras.saving.register_keras_serializable(package="tfgan2")
+class SpectralNormalization(keras.layers.Wrapper):
+    """Spectral normalization of a Dense or convolution layer (Miyato et al. 2018, arXiv:1802.05957).
+
+    With the kernel reshaped to a matrix ``W`` of shape ``(fan_in, units)``
+    and ``u`` the stored power-iteration vector (``(1, units)``)::
+
+        u_hat = u / ||u||,   v = u_hat W^T / ||u_hat W^T||   (both held constant)
+        sigma(W) = v W u_hat^T,          y = layer_op(x, W / sigma(W))
+
+    so the gradient reaches ``W`` both directly and through ``sigma``
+    (``d sigma / dW = v^T u_hat``, the derivative of the largest singular
+    value when ``u``, ``v`` are the singular vectors). A call -- in training
+    mode or not -- changes no variable: ``W`` is the trainable variable and
+    changes only through the optimizer.
+
+    ``u`` advances only in `advance` (``power_iterations`` steps of
+    ``u <- normalize(normalize(u W^T) W)``), which `tfgan2.GAN` calls once at
+    the start of every discriminator update, before D is called: so all D
+    calls of one update (real, fake, penalties) use the same ``sigma``, and the
+    generator's step -- which also calls D in training mode -- changes nothing
+    in D. ``u`` is computed from the synchronized kernel and assigned with
+    ``only_first_replica`` aggregation, so it is the same on every replica.
+
+    The variables carry the names and structure of `keras.layers.SpectralNormalization`
+    (``layer`` with its kernel and bias, ``vector_u``), so checkpoints of networks
+    built with it restore into this layer; their kernels, already divided by their
+    sigma, then have ``sigma ~ 1`` and the restored network computes about the
+    same function.
+    """
+
+    def __init__(self, layer, power_iterations=1, **kwargs):
+        super().__init__(layer, **kwargs)
+        if int(power_iterations) != power_iterations or power_iterations < 1:
+            raise ValueError(f"power_iterations must be an integer >= 1, got {power_iterations!r}.")
+        if not isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
+                                  keras.layers.Conv3D)):
+            raise ValueError(f"SpectralNormalization wraps Dense or Conv1D/2D/3D layers, got "
+                             f"{type(layer).__name__}.")
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            raise ValueError("SpectralNormalization does not wrap Conv2DTranspose.")
+        self.power_iterations = int(power_iterations)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        units = self.layer.kernel.shape[-1]
+        self.vector_u = self.add_weight(
+            shape=(1, units), initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            trainable=False, aggregation="only_first_replica", name="vector_u",
+            dtype=self.layer.kernel.dtype)
+
+    def _matrix(self):
+        kernel = tf.convert_to_tensor(self.layer.kernel)
+        return tf.reshape(tf.cast(kernel, tf.float32), [-1, kernel.shape[-1]])
+
+    def sigma(self):
+        """``v W u_hat^T`` with ``u_hat``, ``v`` from the stored ``u`` (gradient only through W)."""
+        w = self._matrix()
+        u = tf.stop_gradient(_unit(tf.cast(tf.convert_to_tensor(self.vector_u), tf.float32)))
+        v = tf.stop_gradient(_unit(tf.matmul(u, w, transpose_b=True)))
+        return tf.reshape(tf.matmul(tf.matmul(v, w), u, transpose_b=True), [])
+
+    def advance(self):
+        """Run the power iterations on the current kernel and store the new ``u``."""
+        w = tf.stop_gradient(self._matrix())
+        u = _unit(tf.cast(tf.convert_to_tensor(self.vector_u), tf.float32))
+        for _ in range(self.power_iterations):
+            u = _unit(tf.matmul(_unit(tf.matmul(u, w, transpose_b=True)), w))
+        self.vector_u.assign(tf.cast(u, self.vector_u.dtype))
+
+    def normalized_kernel(self):
+        """``W / sigma(W)`` in the kernel's shape, float32."""
+        return tf.cast(tf.convert_to_tensor(self.layer.kernel), tf.float32) / self.sigma()
+
+    def call(self, inputs, training=None):
+        inner = self.layer
+        x = tf.convert_to_tensor(inputs)
+        kernel = tf.cast(self.normalized_kernel(), x.dtype)
+        if isinstance(inner, keras.layers.Dense):
+            y = tf.tensordot(x, kernel, axes=[[x.shape.rank - 1], [0]])
+            if inner.use_bias:
+                y = y + tf.cast(inner.bias, y.dtype)
+        else:
+            y = inner.convolution_op(x, kernel)
+            if inner.use_bias:
+                if inner.data_format == "channels_last":
+                    y = y + tf.cast(inner.bias, y.dtype)
+                else:
+                    shape = [1, inner.filters] + [1] * inner.rank
+                    y = y + tf.reshape(tf.cast(inner.bias, y.dtype), shape)
+        if inner.activation is not None:
+            y = inner.activation(y)
+        return tf.cast(y, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "power_iterations": self.power_iterations}
+
+
+def _all_layers(model):
+    return model._flatten_layers(include_self=False, recursive=True)
+
+
+def spectral_normalization_layers(model):
+    """The `SpectralNormalization` layers inside ``model`` (nested models included)."""
+    return [layer for layer in _all_layers(model) if isinstance(layer, SpectralNormalization)]
+
+
+def has_keras_spectral_normalization(model):
+    """True if ``model`` holds a `keras.layers.SpectralNormalization` (which overwrites kernels)."""
+    return any(isinstance(layer, keras.layers.SpectralNormalization)
+               for layer in _all_layers(model))
+
+
+def advance_power_iterations(layers):
+    """`SpectralNormalization.advance` for each layer (one discriminator update's worth)."""
+    for layer in layers:
+        layer.advance()

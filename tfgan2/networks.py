@@ -33,7 +33,7 @@ import keras
 from keras import layers
 
 from tfgan2.conditioning import ConditionalBatchNormalization, ProjectionLogit
-from tfgan2.layers import FusedBatchNormalization
+from tfgan2.layers import FusedBatchNormalization, SpectralNormalization
 
 __all__ = [
     "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
@@ -70,8 +70,14 @@ def _check_normalization(normalization):
 def _conv(filters, size, strides, normalization, name):
     conv = layers.Conv2D(filters, size, strides=strides, padding="same", name=name)
     if normalization == "spectral":
-        return layers.SpectralNormalization(conv, name=name + "_sn")
+        return SpectralNormalization(conv, name=name + "_sn")
     return conv
+
+
+def _check_pack(pack):
+    if int(pack) != pack or pack < 1:
+        raise ValueError(f"pack must be an integer >= 1, got {pack!r}.")
+    return int(pack)
 
 
 def _batch_norm(name, synchronized=False):
@@ -137,7 +143,7 @@ def _discriminator_outputs(image, features, num_classes, conditioning, q_dim, sp
     else:
         dense = layers.Dense(1, dtype="float32", name="logit")
         if spectral:
-            dense = layers.SpectralNormalization(dense, name="logit_sn")
+            dense = SpectralNormalization(dense, name="logit_sn")
         logits = dense(features)
     heads = {}
     if num_classes and conditioning == "acgan":
@@ -154,21 +160,24 @@ def _discriminator_outputs(image, features, num_classes, conditioning, q_dim, sp
 
 def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
                         normalization="batch", sync_batchnorm=False, num_classes=None,
-                        conditioning="projection", q_dim=0, name="dcgan_discriminator"):
+                        conditioning="projection", q_dim=0, pack=1,
+                        name="dcgan_discriminator"):
     """DCGAN discriminator: ``log2(resolution) - 2`` encoder blocks, then GAP and a logit.
 
     Block ``i`` (filters ``capacity * min(2**i, 8)``) is
     Conv(stride 1)-Norm-Conv(stride 2)-Norm-LeakyReLU(0.3); at 64x64 the filters
     are ``capacity * (1, 2, 4, 8)`` as in the notes. ``normalization`` is
     ``"batch"`` (the notes), ``"none"``, or ``"spectral"`` (Miyato et al. 2018,
-    no batch statistics). ``sync_batchnorm`` computes batch statistics over the
-    global batch of all replicas instead of each replica's share. The logit is
+    no batch statistics; `tfgan2.layers.SpectralNormalization`). ``sync_batchnorm``
+    computes batch statistics over the global batch of all replicas instead of
+    each replica's share. ``pack``: the input holds that many images
+    concatenated along channels (``GAN(..., pack=pack)``). The logit is
     float32 under any mixed-precision policy.
     """
     _check_channels(channels)
     _check_normalization(normalization)
     blocks = _num_doublings(resolution)
-    inputs = keras.Input((resolution, resolution, channels), name="image")
+    inputs = keras.Input((resolution, resolution, channels * _check_pack(pack)), name="image")
     x = inputs
     for i in range(blocks):
         filters = capacity * min(2 ** i, 8)
@@ -235,13 +244,15 @@ def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024, num_class
 
 
 def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, num_classes=None,
-                      conditioning="projection", q_dim=0, name="mlp_discriminator"):
+                      conditioning="projection", q_dim=0, pack=1, name="mlp_discriminator"):
     """CS231N vanilla discriminator: Flatten-Dense(256)-LReLU(0.01)-Dense(256)-LReLU(0.01)-Dense(1).
 
     ``num_classes``, ``conditioning``, ``q_dim``: heads on the second hidden
-    layer's features (see the module docstring).
+    layer's features (see the module docstring). ``pack``: inputs hold that
+    many samples along the last axis.
     """
-    inputs = keras.Input(tuple(image_shape), name="image")
+    shape = tuple(image_shape)
+    inputs = keras.Input(shape[:-1] + (shape[-1] * _check_pack(pack),), name="image")
     x = layers.Flatten(name="flatten")(inputs)
     x = layers.Dense(hidden, name="fc1")(x)
     x = layers.LeakyReLU(0.01, name="lrelu1")(x)
@@ -305,9 +316,9 @@ def gaussian_generator(latent_dim=200, dim=200, hidden=256, name="gaussian_gener
     return keras.Model(inputs, outputs, name=name)
 
 
-def gaussian_discriminator(dim=200, hidden=256, name="gaussian_discriminator"):
-    """Gaussian toy discriminator: Dense(256)-ReLU-Dense(1) logit."""
-    inputs = keras.Input((dim,), name="sample")
+def gaussian_discriminator(dim=200, hidden=256, pack=1, name="gaussian_discriminator"):
+    """Gaussian toy discriminator: Dense(256)-ReLU-Dense(1) logit (``pack`` samples per input)."""
+    inputs = keras.Input((dim * _check_pack(pack),), name="sample")
     x = layers.Dense(hidden, activation="relu", name="fc1")(inputs)
     outputs = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, outputs, name=name)
