@@ -2,15 +2,15 @@
 
 The public API: `GAN` (a `keras.Model` with a two-tape `train_step`), `train`
 (fit into a resumable run directory), and the modules `losses`,
-`regularizers`, `networks`, `augment` (DiffAugment, ADA), `layers`, `callbacks`, `visualize`, `metrics` (the math of
-FID, KID, IS, precision/recall), `classifier` (a small domain classifier
+`regularizers`, `networks`, `augment` (DiffAugment, ADA), `layers`,
+`callbacks`, `visualize`, `metrics` (the math of FID, KID, IS, precision/recall), `classifier` (a small domain classifier
 for evaluation features), `features` (Inception-v3 and classifier feature
 extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
 evaluation callback), `summaries` (TensorBoard events), `latent`
 (interpolation and latent arithmetic), `sliced_wasserstein` (SWD of image
 patches), `task_losses` (cycle consistency, adversarial + task loss
 weighting), `run_directory` (the run lock and end marker), `watch`
-(continuous evaluation of new checkpoints), `augment` (DiffAugment, ADA),
+(continuous evaluation of new checkpoints),
 `conditioning` (conditional batch norm, projection logit) and `infogan`
 (InfoGAN's latent codes).
 """
