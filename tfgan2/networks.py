@@ -14,6 +14,8 @@ logits.
   generator and DCGAN-style discriminator for 28x28 images.
 * ``gaussian_*`` -- the 1-D Gaussian toy GAN (200-dimensional vectors).
 """
+import functools
+import inspect
 import math
 
 import keras
@@ -28,6 +30,24 @@ __all__ = [
 ]
 
 NORMALIZATIONS = ("batch", "none", "spectral")
+
+
+def _scoped(builder):
+    """Build the network inside ``keras.name_scope(<its name>)``.
+
+    Variable paths then start with the network's name
+    (``mlp_generator/fc1/kernel``), so a generator and a discriminator with
+    equally named layers stay apart in TensorBoard. Checkpoints match
+    variables by object, not by name, so older checkpoints still restore.
+    """
+    default = inspect.signature(builder).parameters["name"].default
+
+    @functools.wraps(builder)
+    def build(*args, **kwargs):
+        with keras.name_scope(kwargs.get("name", default)):
+            return builder(*args, **kwargs)
+
+    return build
 
 
 def _num_doublings(resolution):
@@ -71,6 +91,7 @@ def _norm(normalization, name, synchronized=False):
     return None
 
 
+@_scoped
 def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
                         normalization="batch", sync_batchnorm=False,
                         name="dcgan_discriminator"):
@@ -105,6 +126,7 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
                     filter_size=5, sync_batchnorm=False, name="dcgan_generator"):
     """DCGAN generator: Dense to 4x4x(8*capacity), BN, then one decoder block per doubling.
@@ -132,6 +154,7 @@ def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024,
                   name="mlp_generator"):
     """CS231N vanilla generator: Dense(1024)-ReLU-Dense(1024)-ReLU-Dense(H*W*C)-tanh."""
@@ -140,10 +163,11 @@ def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024,
     x = layers.Dense(hidden, activation="relu", name="fc2")(x)
     x = layers.Dense(math.prod(image_shape), activation="tanh", dtype="float32",
                      name="fc3")(x)
-    outputs = layers.Reshape(tuple(image_shape), name="image")(x)
+    outputs = layers.Reshape(tuple(image_shape), dtype="float32", name="image")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, name="mlp_discriminator"):
     """CS231N vanilla discriminator: Flatten-Dense(256)-LReLU(0.01)-Dense(256)-LReLU(0.01)-Dense(1)."""
     inputs = keras.Input(tuple(image_shape), name="image")
@@ -156,6 +180,7 @@ def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, name="mlp_discriminat
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
     """CS231N InfoGAN-style generator for 28x28 images.
 
@@ -177,6 +202,7 @@ def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def conv_discriminator(channels=1, name="conv_discriminator"):
     """CS231N DCGAN-style discriminator for 28x28 images.
 
@@ -197,6 +223,7 @@ def conv_discriminator(channels=1, name="conv_discriminator"):
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def gaussian_generator(latent_dim=200, dim=200, hidden=256, name="gaussian_generator"):
     """Gaussian toy generator: Dense(256)-ReLU-Dense(dim), linear output.
 
@@ -210,6 +237,7 @@ def gaussian_generator(latent_dim=200, dim=200, hidden=256, name="gaussian_gener
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def gaussian_discriminator(dim=200, hidden=256, name="gaussian_discriminator"):
     """Gaussian toy discriminator: Dense(256)-ReLU-Dense(1) logit."""
     inputs = keras.Input((dim,), name="sample")
