@@ -404,8 +404,8 @@ class GAN(keras.Model):
         ``network`` replaces the training generator (the EMA copy, for sampling).
         """
         network = self.generator if network is None else network
-        if self.conditional:
-            return network([z, self.condition(labels)], training=training)
+        if self.conditional:  # both tensors: Keras refuses a NumPy/tensor mix
+            return network([tf.convert_to_tensor(z), self.condition(labels)], training=training)
         return network(z, training=training)
 
     def run_D(self, x, labels=None, training=True):
@@ -512,12 +512,13 @@ class GAN(keras.Model):
 
     def train_step(self, data):
         real, labels = self._unpack(data)
-        self._check_real_range(real)
+        real = self._check_real_range(real)
         for _ in range(self.d_steps):
             d_out = self.discriminator_step(real, labels)
         for _ in range(self.g_steps):
             g_out = self.generator_step(tf.shape(real)[0], labels)
-        self.step_counter.assign_add(1)
+        with tf.control_dependencies([g_out["loss"]]):  # counted once the step has run
+            self.step_counter.assign_add(1)
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
         t["g_loss"].update_state(g_out["loss"])
@@ -545,14 +546,14 @@ class GAN(keras.Model):
         return logs
 
     def _check_real_range(self, real):
-        """Refuse image batches that are not in [-1, 1] (checked on the run's first batch).
+        """``real``, after refusing image batches that are not in [-1, 1] (checked on the run's first batch).
 
         Integer images (e.g. uint8 in [0, 255]) are refused when the step is
         traced; float images outside [-1, 1] (by more than 1e-3) fail the
         first step. Vector data (rank < 4) may have any range.
         """
         if real.shape.rank != 4:
-            return
+            return real
         if real.dtype.is_integer or real.dtype == tf.bool:
             raise ValueError(
                 f"The real images are {real.dtype.name}: the generator's tanh output lies in "
@@ -563,10 +564,12 @@ class GAN(keras.Model):
         low, high = tf.reduce_min(x), tf.reduce_max(x)
         ok = tf.logical_or(self.step_counter > 0,
                            tf.logical_and(low >= -1.001, high <= 1.001))
-        tf.debugging.Assert(ok, [
+        check = tf.debugging.Assert(ok, [
             "The real images of the first batch are not in [-1, 1] (the generator's tanh "
             "range): min and max are", low, high, ". Normalize them, e.g. x / 127.5 - 1 for "
             "values in [0, 255] or 2 * x - 1 for [0, 1]."])
+        with tf.control_dependencies([check]):  # no update runs before the check
+            return tf.identity(real)
 
     def test_step(self, data):
         """D's view of held-out real data and fresh samples; changes no weight.

@@ -121,7 +121,7 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     dense = layers.Dense(1, dtype="float32", name="logit")
     if normalization == "spectral":
-        dense = layers.SpectralNormalization(dense, name="logit_sn")
+        dense = layers.SpectralNormalization(dense, dtype="float32", name="logit_sn")
     outputs = dense(x)
     return keras.Model(inputs, outputs, name=name)
 
