@@ -40,6 +40,10 @@ class OptimizerPair:
 
     name = "gan_optimizers"
     built = True
+    # The GAN keeps its own EMA generator (GAN(ema_decay=...)), which evaluate,
+    # predict, generate and export use; keras.callbacks.SwapEMAWeights reads this
+    # and refuses to run.
+    use_ema = False
 
     def __init__(self, d_optimizer, g_optimizer, step_counter):
         self.d_optimizer = d_optimizer
