@@ -41,8 +41,14 @@ def build_dataset(fv, start_step=0):
     if fv.data_source == "digits":
         return pipelines.digits(fv.batch_size, seed=fv.seed, **skip)
     if fv.data_source == "mnist":
-        return pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir, seed=fv.seed,
-                               **skip)
+        try:  # never a download attempt: without network it hangs in retries for minutes
+            return pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir,
+                                   seed=fv.seed, download=False, **skip)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"{exc} Then pass --data_dir=DIR; or train on MNIST as PNG files with "
+                f"--data_source=image_folder --data_dir=FOLDER --channels=1 "
+                f"--resolution=32.") from exc
     if fv.data_source in ("celeba", "celeba_tfds"):
         source = "tfds" if fv.data_source == "celeba_tfds" else fv.data_dir
         return pipelines.celeba(source, split=fv.split, resolution=fv.resolution,

@@ -4,10 +4,13 @@
     python -m launch.sample --workdir=DIR --mode=interpolate --num=4 --steps=9 --out=walk.png
     python -m launch.sample --workdir=DIR --mode=arithmetic --classes=7,1 --out=arith.png
     python -m launch.sample --workdir=DIR --mode=arithmetic --attribute=Eyeglasses --out=glasses.png
+    python -m launch.sample --workdir=DIR --export=SAVED_MODEL_DIR
 
 Rebuilds the networks from ``DIR/flags.cfg`` and restores the newest
 checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
 
+* ``--export``: the run's sampler as a SavedModel (`tfgan2.GAN.export`):
+  ``serving_default`` maps ``z`` (and ``labels``) to ``{"images": ...}``.
 * ``grid``: ``FILE.npz`` (key ``images``, float32 ``(N, H, W, C)`` in [-1, 1]
   for image data, ``(N, D)`` as generated for vector data) or ``FILE.png``,
   a grid of the images (a histogram for vector data).
@@ -62,7 +65,11 @@ flags.DEFINE_string("threshold", "0.5", "arithmetic on CelebA runs: a sample is 
                     "attribute when the classifier's probability exceeds this number in [0, 1], "
                     "or, with 'median', the pool's median probability (two equal halves: for "
                     "rare attributes the classifier may call no sample 'with').")
-flags.mark_flags_as_required(["workdir", "out"])
+flags.DEFINE_string("export", None, "Instead of drawing samples, write the run's sampler (the "
+                    "EMA generator when kept) to this directory as a TensorFlow SavedModel: "
+                    "serving signature z (and labels for a conditional run) -> images; "
+                    "BUILD.md shows how to serve it.")
+flags.mark_flags_as_required(["workdir"])
 FLAGS = flags.FLAGS
 
 OUTPUT_KINDS = (".npz", ".png")
@@ -203,9 +210,37 @@ def _attribute_arithmetic(train_flags, gan, path):
           f"{FLAGS.out}; results classified as {name}: {hit:.2f}")
 
 
+def _export():
+    import tfgan2
+    from launch import eval_lib
+
+    if os.path.exists(FLAGS.export) and os.listdir(FLAGS.export):
+        raise app.UsageError(f"--export={FLAGS.export} exists and is not empty: choose a new "
+                             f"directory for the SavedModel.")
+    try:
+        _, gan, path = eval_lib.restore_gan(FLAGS.workdir)
+    except FileNotFoundError as exc:
+        raise app.UsageError(str(exc))
+    except tfgan2.callbacks.CheckpointError as exc:
+        sys.exit(f"launch.sample: {exc}")
+    gan.export(FLAGS.export, verbose=False)
+    inputs = ", ".join(spec.name for spec in tfgan2.export.serving_input_signature(gan))
+    print(f"Exported the sampler of {path} to {FLAGS.export} (serving_default: {inputs} -> "
+          f"images)")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.export:
+        if FLAGS.out:
+            raise app.UsageError("Pass either --export=DIR (a SavedModel) or --out=FILE "
+                                 "(samples), not both.")
+        _export()
+        return
+    if not FLAGS.out:
+        raise app.UsageError("Pass --out=FILE.npz|FILE.png for samples, or --export=DIR for a "
+                             "SavedModel.")
     kind = os.path.splitext(FLAGS.out)[1].lower()
     if kind not in OUTPUT_KINDS:
         raise app.UsageError(f"--out={FLAGS.out}: the file must end in .npz or .png.")

@@ -12,9 +12,11 @@ import time
 
 from absl import app, flags
 
-from launch import config
+from launch import config, run_dir
 
 config.define_train_flags()
+# The flags live in launch.config: make them this launcher's own for --helpshort / --help.
+flags.adopt_module_key_flags(config)
 FLAGS = flags.FLAGS
 
 
@@ -32,6 +34,12 @@ def _dataset_from(start_step):
         raise _DataError(str(exc)) from exc
 
 
+def _usage_error(data_error):
+    return app.UsageError(f"--data_source={FLAGS.data_source}"
+                          f"{f' --data_dir={FLAGS.data_dir}' if FLAGS.data_dir else ''}: "
+                          f"{data_error.__cause__}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -39,7 +47,15 @@ def main(argv):
         config.validate(FLAGS)
     except ValueError as exc:
         raise app.UsageError(str(exc))
-    workdir = FLAGS.workdir
+    with run_dir.undone_on_failed_start(FLAGS.workdir, app.UsageError):
+        _start(FLAGS.workdir)
+
+
+def _start(workdir):
+    try:  # the data first: a start without usable data writes nothing
+        _dataset_from(0)
+    except _DataError as exc:
+        raise _usage_error(exc)
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as exc:
@@ -104,9 +120,7 @@ def main(argv):
             sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS),
             callbacks=extra_callbacks)
     except _DataError as exc:
-        raise app.UsageError(f"--data_source={FLAGS.data_source}"
-                             f"{f' --data_dir={FLAGS.data_dir}' if FLAGS.data_dir else ''}: "
-                             f"{exc.__cause__}")
+        raise _usage_error(exc)
     except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError) as exc:
         sys.exit(f"tfgan2: {exc}")
     if result.stopped_by is not None:
@@ -118,7 +132,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, argv=config.resolve_flagfiles(sys.argv))
 
 
 if __name__ == "__main__":
