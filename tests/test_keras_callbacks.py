@@ -188,3 +188,18 @@ def test_swap_ema_weights_is_refused_the_gan_keeps_its_own_ema():
     with pytest.raises(ValueError, match="use_ema"):
         gan.fit(data(), steps_per_epoch=1, epochs=1, verbose=0, validation_data=data().take(1),
                 callbacks=[keras.callbacks.SwapEMAWeights(swap_on_epoch=True)])
+
+
+def test_tensorboard_logger_records_confusion_view_and_validation(tmp_path):
+    from tfgan2 import summaries
+
+    gan = compiled()
+    log_dir = str(tmp_path / "tb")
+    gan.fit(data(), steps_per_epoch=2, epochs=2, verbose=0, validation_data=data().take(2),
+            callbacks=[summaries.TensorBoardLogger(log_dir, every_n_steps=2, num_images=4)])
+    scalars = summaries.read_events(log_dir)["scalars"]
+    (step, rr), = [e for e in scalars["train/real_as_real"] if e[0] == 4]
+    assert dict(scalars["confusion/real_as_fake"])[4] == pytest.approx(1.0 - rr, abs=1e-6)
+    assert [s for s, _ in scalars["val/d_loss"]] == [2, 4]
+    val_ff = dict(scalars["val/fake_as_fake"])[4]
+    assert dict(scalars["val_confusion/fake_as_real"])[4] == pytest.approx(1 - val_ff, abs=1e-6)

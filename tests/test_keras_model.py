@@ -338,6 +338,8 @@ def test_generator_discriminator_and_ema_variables_have_unique_paths():
     assert len(paths) == len(set(paths))
     assert gan.generator.weights[0].path == "mlp_generator/fc1/kernel"
     assert gan.ema_generator.weights[0].path == "ema_mlp_generator/fc1/kernel"
+    assert [net.name for net in gan.layers] == ["mlp_generator", "mlp_discriminator",
+                                                "ema_mlp_generator"]
 
 
 def test_checkpoint_of_networks_without_name_scopes_restores(tmp_path):

@@ -143,6 +143,7 @@ class GAN(keras.Model):
                 # distinct from G's in TensorBoard histograms and graphs.
                 with keras.name_scope(f"ema_{generator.name}"):
                     self.ema_generator = keras.models.clone_model(generator)
+                self.ema_generator.name = f"ema_{generator.name}"
             except Exception as exc:  # subclassed models cannot be cloned
                 raise ValueError(
                     "ema_decay needs a generator that keras.models.clone_model can copy "
