@@ -357,3 +357,16 @@ def test_checkpoint_of_networks_without_name_scopes_restores(tmp_path):
     new = compile_(mlp_gan(seed=11))
     assert callbacks.Checkpointer(str(tmp_path)).restore(new) == 2
     assert_same_state(old, new)
+
+
+def test_evaluate_under_mirrored_strategy_matches_one_device(mirrored):
+    held_out = images(32, seed=4)
+    results = []
+    for strategy in (tf.distribute.get_strategy(), mirrored):
+        with strategy.scope():
+            gan = compile_(mlp_gan(), metrics=[sample_metrics.FrechetDistance(feature_model())])
+        results.append(gan.evaluate(batches(held_out, repeat=False), verbose=0,
+                                    return_dict=True))
+    one, two = results
+    for key in ("d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake", "fd"):
+        assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key

@@ -153,7 +153,7 @@ class GAN(keras.Model):
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
         self._trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake")}
+            "d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake", "loss")}
         # Batches seen by the current evaluate(): a metric, so Keras resets it at the
         # start of each evaluation and it is no weight of the model.
         self._eval_batches = keras.metrics.Sum(name="eval_batches")
@@ -322,6 +322,14 @@ class GAN(keras.Model):
     @property
     def metrics(self):
         return list(self._trackers.values()) + [self._eval_batches] + list(self._sample_metrics)
+
+    def get_metrics_result(self):
+        """What the logs hold, read from the metrics' state summed over all replicas.
+
+        Keras replaces an evaluation's logs with this when the keys agree, so
+        the sample metrics are those of all replicas' samples together.
+        """
+        return {m.name: m.result() for m in self.metrics if m is not self._eval_batches}
 
     def call(self, z, training=False):
         """``G(z)``: the training generator when ``training``, else the `sampler` (EMA copy if kept)."""
@@ -523,6 +531,7 @@ class GAN(keras.Model):
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
         t["g_loss"].update_state(g_out["loss"])
+        t["loss"].update_state(d_out["loss"] + g_out["loss"])
         t["p_real"].update_state(tf.sigmoid(tf.cast(d_out["real_logits"], tf.float32)))
         t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
         t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
@@ -530,15 +539,13 @@ class GAN(keras.Model):
         return self._logs()
 
     def _logs(self, extra=()):
-        """The trackers' results, ``loss = d_loss + g_loss`` and ``extra`` metrics' results.
+        """The trackers' results (``loss`` = ``d_loss + g_loss``) and ``extra`` metrics' results.
 
         ``loss`` is what Keras callbacks that watch one number read
         (`keras.callbacks.TerminateOnNaN`, ``EarlyStopping(monitor="val_loss")``):
         it is non-finite as soon as either network's loss is.
         """
-        t = self._trackers
-        logs = {name: m.result() for name, m in t.items()}
-        logs["loss"] = logs["d_loss"] + logs["g_loss"]
+        logs = {name: m.result() for name, m in self._trackers.items()}
         logs.update({m.name: m.result() for m in extra})
         if distribute.is_multi_worker(self.distribute_strategy):
             # Keras reduces multi-worker logs with strategy.reduce(MEAN, axis=0),
@@ -594,8 +601,11 @@ class GAN(keras.Model):
         real_logits = self.run_D(real, labels, training=False)["logits"]
         fake_logits = self.run_D(fake, labels, training=False)["logits"]
         t = self._trackers
-        t["d_loss"].update_state(self._d_loss_fn(real_logits, fake_logits))
-        t["g_loss"].update_state(self._g_loss_fn(fake_logits))
+        d_loss = self._d_loss_fn(real_logits, fake_logits)
+        t["d_loss"].update_state(d_loss)
+        g_loss = self._g_loss_fn(fake_logits)
+        t["g_loss"].update_state(g_loss)
+        t["loss"].update_state(d_loss + g_loss)
         t["p_real"].update_state(tf.sigmoid(tf.cast(real_logits, tf.float32)))
         t["p_fake"].update_state(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
         t["real_as_real"].update_state(self._judged_real(real_logits))
