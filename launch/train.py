@@ -52,10 +52,6 @@ def main(argv):
 
 
 def _start(workdir):
-    try:  # the data first: a start without usable data writes nothing
-        _dataset_from(0)
-    except _DataError as exc:
-        raise _usage_error(exc)
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as exc:
@@ -98,6 +94,10 @@ def _start(workdir):
     if FLAGS.batch_size % replicas:
         raise app.UsageError(f"--batch_size={FLAGS.batch_size} does not split evenly across "
                              f"{replicas} replicas: use a multiple of {replicas}.")
+    try:  # the data before anything is built or written (after the devices are set up)
+        _dataset_from(0)
+    except _DataError as exc:
+        raise _usage_error(exc)
     chief = tfgan2.distribute.is_chief(strategy)
     if chief:
         config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
