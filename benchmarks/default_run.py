@@ -10,7 +10,9 @@ samples with ``launch.sample`` and measures them:
 
 * image data (digits): the classifier-based report of `benchmarks.digits_quality`
   (Inception-Score analogue, Fréchet distance of classifier features, class
-  shares, near-copies);
+  shares, near-copies); for a conditional run (``digits_conditional.cfg``) also
+  ``--num_samples`` samples of each class, their agreement with the requested
+  class and the intra-class Fréchet distance;
 * vector data (gaussian): mean and standard deviation of all generated values
   against the flagfile's ``--gaussian_mean`` / ``--gaussian_std``, as
   fractions of sigma.
@@ -63,6 +65,9 @@ def main(argv):
     _run(["launch.sample", f"--workdir={workdir}", f"--num={FLAGS.num_samples}",
           f"--out={samples}"], cwd=base)
     images = np.load(samples)["images"]
+    from launch import config
+
+    conditional = config.read_flagfile(os.path.join(workdir, "flags.cfg")).conditional
     print(f"\nwall time of launch.train: {seconds:.1f} s ({seconds / 60:.2f} min)")
     if images.ndim == 2:
         from launch import config
@@ -78,6 +83,15 @@ def main(argv):
         from benchmarks import digits_quality
 
         digits_quality.main([f"--samples={samples}"])
+        if conditional:
+            per_class = os.path.join(base, "per_class.npz")
+            _run(["launch.sample", f"--workdir={workdir}",
+                  f"--per_class={FLAGS.num_samples}", f"--out={per_class}"], cwd=base)
+            with np.load(per_class) as data:
+                result = digits_quality.evaluate_conditional(data["images"], data["labels"])
+            print()
+            print(digits_quality.format_conditional(result))
+            print(f"(target: agreement >= 0.95 with {FLAGS.num_samples} samples per class)")
 
 
 if __name__ == "__main__":

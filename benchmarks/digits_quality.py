@@ -4,7 +4,12 @@
     python -m benchmarks.digits_quality              # self-check on reference sets
 
 ``FILE.npz`` holds ``images``: float32 ``(N, 8, 8, 1)`` in [-1, 1], as
-``python -m launch.sample --out=FILE.npz`` writes it.
+``python -m launch.sample --out=FILE.npz`` writes it, and for a class-conditional
+run ``labels``, the class each sample was generated for (``launch.sample
+--per_class=N``): then the agreement (the share the classifier assigns to the
+requested class, overall and per class) and the intra-class Fréchet distance
+(each class's samples against that class's train digits, next to the same
+measurement for held-out real digits) are reported too.
 
 A `tfgan2.classifier` CNN is trained on a stratified 75% of scikit-learn's
 1,797 digits (the "train" split; the other 25% is "held-out") and cached as a
@@ -176,6 +181,45 @@ def evaluate_digit_samples(images, *, cache_dir=None):
     }
 
 
+def evaluate_conditional(images, labels, *, cache_dir=None):
+    """Per-class measurements of digits generated for the classes ``labels``; returns a dict.
+
+    ``agreement`` and ``agreement_per_class`` (`tfgan2.evaluation.classification_agreement`),
+    ``intra_fid`` and ``intra_fid_per_class`` against the train split's
+    digits of each class, and ``heldout_intra_fid``: the same for the real
+    held-out digits (the floor at their sample count).
+    """
+    from tfgan2 import classifier, evaluation
+
+    images = _as_digit_images(images)
+    labels = np.asarray(labels).reshape(-1)
+    ref = reference(cache_dir)
+    probs, feats = classifier.classifier_outputs(ref["model"], images)
+    agreement, per_class = evaluation.classification_agreement(probs, labels, 10)
+    train_labels = ref["labels"][ref["train_idx"]]
+    intra, intra_per_class = evaluation.intra_frechet_distance(
+        feats, labels, ref["train_feats"], train_labels, 10)
+    _, val_feats = classifier.classifier_outputs(ref["model"], ref["images"][ref["val_idx"]])
+    floor, floor_per_class = evaluation.intra_frechet_distance(
+        val_feats, ref["labels"][ref["val_idx"]], ref["train_feats"], train_labels, 10)
+    return {"num_samples": int(len(images)), "agreement": agreement,
+            "agreement_per_class": per_class, "intra_fid": intra,
+            "intra_fid_per_class": intra_per_class, "heldout_intra_fid": floor,
+            "heldout_intra_fid_per_class": floor_per_class}
+
+
+def format_conditional(result):
+    lines = [f"per class ({result['num_samples']} samples): agreement "
+             f"{result['agreement']:.4f}, intra-FID {result['intra_fid']:.3f} (real held-out "
+             f"{result['heldout_intra_fid']:.3f})",
+             f"{'class':<8}{'agreement':>12}{'intra-FID':>12}{'held-out':>12}"]
+    for c in range(10):
+        lines.append(f"{c:<8}{result['agreement_per_class'][c]:>12.4f}"
+                     f"{result['intra_fid_per_class'][c]:>12.3f}"
+                     f"{result['heldout_intra_fid_per_class'][c]:>12.3f}")
+    return "\n".join(lines)
+
+
 def heldout_images(cache_dir=None):
     """The real held-out digits (never seen by the classifier)."""
     ref = reference(cache_dir)
@@ -248,11 +292,13 @@ def main(argv=None):
                         help="where the trained classifier is cached (default ~/.cache/tfgan2)")
     args = parser.parse_args(argv)
 
+    labels = None
     if args.samples:
         with np.load(args.samples) as data:
             if "images" not in data:
                 parser.error(f"{args.samples} has no 'images' array (keys: {list(data.keys())})")
             samples = data["images"]
+            labels = data["labels"] if "labels" in data else None
         sets = {"samples": samples, "real held-out": heldout_images(args.cache_dir)}
     else:
         sets = self_check_sets(args.cache_dir)
@@ -260,6 +306,11 @@ def main(argv=None):
     print(format_reference(results[next(iter(results))]["reference"]))
     print()
     print(format_table(results))
+    if labels is not None:
+        results["samples"]["conditional"] = evaluate_conditional(samples, labels,
+                                                                 cache_dir=args.cache_dir)
+        print()
+        print(format_conditional(results["samples"]["conditional"]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results["samples"] if args.samples else results, f, indent=2)

@@ -10,19 +10,20 @@ import sys
 
 from absl import flags
 
+from launch import data_sources, network_families
+
 __all__ = ["define_train_flags", "TRAIN_FLAGS", "DATA_SOURCES", "NETWORKS", "LOSSES",
            "NETWORK_FLAGS", "network_flag_changes", "write_flagfile", "read_flagfile",
            "validate", "CONFIGS_INSTALL_DIR", "shipped_config_dirs", "find_config",
            "resolve_flagfiles"]
 
-DATA_SOURCES = ("digits", "gaussian", "mnist", "celeba", "celeba_tfds", "image_folder")
+# The registries are the single source of these choices.
+DATA_SOURCES = data_sources.names()
 # Sources read from --data_dir, and what it must name for each.
-DATA_DIR_MEANING = {
-    "celeba": "the CelebA folder (img_align_celeba/ with the attribute and partition lists) "
-              "or prepared TFRecords (a folder of *.tfrecord or a glob pattern)",
-    "image_folder": "a folder (or glob pattern) of JPEG/PNG images",
-}
-NETWORKS = ("dcgan", "mlp", "infogan", "gaussian")
+DATA_DIR_MEANING = {s.name: s.data_dir for s in data_sources.SOURCES.values() if s.data_dir}
+NETWORKS = network_families.names()
+G_CONDITIONINGS = ("embedding", "cbn")
+D_CONDITIONINGS = ("projection", "acgan")
 LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge")
 NORMALIZATIONS = ("batch", "none", "spectral")
 
@@ -58,7 +59,9 @@ def define_train_flags(flag_values=flags.FLAGS):
       "Reproducible to the bit: TensorFlow op determinism and ordered input pipelines (slower). "
       "A run interrupted and resumed then ends with the same weights as an uninterrupted one.")
     # Data.
-    d("enum", "data_source", "digits", "Training data.", enum_values=list(DATA_SOURCES))
+    d("enum", "data_source", "digits", "Training data: " + "; ".join(
+        f"{s.name}: {s.description}" for s in data_sources.SOURCES.values()) + ".",
+      enum_values=list(DATA_SOURCES))
     d("string", "data_dir", None,
       "celeba: the CelebA folder or prepared TFRecords (folder or glob); image_folder: the "
       "image folder; mnist, celeba_tfds: the TFDS data directory.")
@@ -76,7 +79,26 @@ def define_train_flags(flag_values=flags.FLAGS):
       lower_bound=1e-12)
     d("integer", "gaussian_size", 200, "Length of each gaussian vector.", lower_bound=1)
     # Networks.
-    d("enum", "network", "mlp", "Generator/discriminator pair.", enum_values=list(NETWORKS))
+    d("enum", "network", "mlp", "Generator/discriminator pair: " + "; ".join(
+        f"{f.name}: {f.description}" for f in network_families.FAMILIES.values()) + ".",
+      enum_values=list(NETWORKS))
+    # Conditioning.
+    d("bool", "conditional", False,
+      "Class-conditional GAN on the data's labels (digits, mnist: 10 classes; celeba: 40 "
+      "binary attributes). G and D get the labels; generate by label with launch.sample "
+      "--labels or --per_class.")
+    d("integer", "num_classes", 0, "Classes (or binary attributes) of a --conditional run; 0 "
+      "takes them from the data.", lower_bound=0)
+    d("enum", "conditioning", "embedding", "How labels enter G: a learned embedding "
+      "concatenated to z, or conditional batch norm (cbn).", enum_values=list(G_CONDITIONINGS))
+    d("enum", "discriminator_conditioning", "projection", "How D uses labels: a projection "
+      "discriminator (Miyato & Koyama 2018) or an auxiliary classifier head with ACGAN losses "
+      "(Odena et al. 2017).", enum_values=list(D_CONDITIONINGS))
+    d("float", "classifier_weight", 1.0, "Weight of the ACGAN class losses.", lower_bound=0.0)
+    d("string", "infogan_codes", "", "InfoGAN latent codes, e.g. 'categorical:10,continuous:2' "
+      "(Chen et al. 2016): appended to z, predicted by a Q head on D; empty: none.")
+    d("float", "info_weight", 1.0, "Weight lambda of InfoGAN's mutual-information penalty.",
+      lower_bound=0.0)
     d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan.")
     d("integer", "capacity", 16, "dcgan NET_CAPACITY: filters of the first D block.",
       lower_bound=1)
@@ -160,36 +182,59 @@ def validate(fv):
     if res < 8 or res & (res - 1):
         raise ValueError(f"--resolution={res} is invalid: it must be a power of two >= 8 "
                          f"(8, 16, 32, 64, 128, ...).")
-    if fv.data_source == "digits" and res != 8:
-        raise ValueError(f"--resolution={res} is invalid for --data_source=digits: "
-                         f"the digits are 8x8, use --resolution=8.")
-    if fv.data_source == "mnist" and fv.network == "dcgan":
-        raise ValueError("--network=dcgan needs power-of-two images and MNIST is 28x28: "
-                         "use --network=mlp or --network=infogan.")
-    if fv.data_source in DATA_DIR_MEANING and not fv.data_dir:
+    source = data_sources.get(fv.data_source)
+    family = network_families.get(fv.network)
+    source.check(fv)
+    if source.data_dir and not fv.data_dir:
         raise ValueError(f"--data_source={fv.data_source} needs --data_dir: "
-                         f"{DATA_DIR_MEANING[fv.data_source]}.")
-    if fv.data_source == "image_folder" and fv.channels not in (1, 3):
-        raise ValueError(f"--channels={fv.channels} is invalid: use 1 or 3.")
+                         f"{source.data_dir}.")
     crop = fv.crop.strip().lower()
-    face_box = fv.data_source in ("celeba", "celeba_tfds") and crop.isdigit() and int(crop) > 0
+    face_box = source.face_crop and crop.isdigit() and int(crop) > 0
     if not (crop in ("auto", "center", "none") or face_box):
         raise ValueError(f"--crop={fv.crop} is invalid for --data_source={fv.data_source}: use "
                          f"'auto', 'center', 'none'"
-                         f"{' or a face box size such as 108 or 140' if 'celeba' in fv.data_source else ''}.")
-    if (fv.data_source == "gaussian") != (fv.network == "gaussian"):
+                         f"{' or a face box size such as 108 or 140' if source.face_crop else ''}.")
+    if source.is_vector(fv) != family.vector:
         raise ValueError(f"--network={fv.network} does not fit --data_source={fv.data_source}: "
                          f"vector data needs --network=gaussian and the reverse.")
-    if fv.data_source == "digits" and fv.network == "infogan":
-        raise ValueError("--network=infogan builds 28x28 images; with --data_source=digits "
-                         "use --network=dcgan or mlp.")
+    family.check(source.shape(fv))
+    if fv.conditional and not source.has_labels:
+        labelled = [s.name for s in data_sources.SOURCES.values() if s.has_labels]
+        raise ValueError(f"--conditional needs labelled data, and --data_source={fv.data_source} "
+                         f"has no labels (labelled sources: {', '.join(labelled)}).")
+    if (fv.conditional or fv.infogan_codes) and not family.conditional:
+        conditional = [f.name for f in network_families.FAMILIES.values() if f.conditional]
+        raise ValueError(f"--network={fv.network} has no conditional or InfoGAN variant; use "
+                         f"one of: {', '.join(conditional)}.")
+    if fv.conditional and fv.num_classes and fv.num_classes != source.num_classes:
+        raise ValueError(f"--num_classes={fv.num_classes} does not match the data: "
+                         f"--data_source={fv.data_source} has {source.num_classes} (use "
+                         f"--num_classes=0 to take them from the data).")
+    if fv.infogan_codes:
+        _check_codes(fv.infogan_codes)
+
+
+def _check_codes(spec):
+    """The InfoGAN code text, checked without importing TensorFlow (same grammar as
+    `tfgan2.infogan.LatentCodes.parse`)."""
+    items = [part.strip() for part in spec.split(",") if part.strip()]
+    for item in items:
+        kind, _, number = item.partition(":")
+        if kind not in ("categorical", "continuous") or not number.isdigit() or (
+                kind == "categorical" and int(number) < 2):
+            raise ValueError(f"--infogan_codes={spec}: bad item {item!r}; expected items like "
+                             f"categorical:10 (at least 2 values) or continuous:2, separated by "
+                             f"commas.")
+    if not items:
+        raise ValueError(f"--infogan_codes={spec!r}: no code given.")
 
 
 # Flags that change the variables a checkpoint holds: resuming with other values
 # cannot restore it.
 NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
                  "filter_size", "d_normalization", "latent_dim", "g_hidden", "d_hidden",
-                 "gaussian_size")
+                 "gaussian_size", "conditional", "num_classes", "conditioning",
+                 "discriminator_conditioning", "infogan_codes")
 
 
 def network_flag_changes(old, new):

@@ -18,7 +18,11 @@ __all__ = ["restore_gan", "real_data", "domain_classifier", "build_evaluator",
 
 # Relative to the run directory.
 CLASSIFIER_PATH = os.path.join("eval", "classifier.keras")
-LABELLED_SOURCES = ("digits", "mnist")
+
+def _labelled_sources():
+    from launch import data_sources
+
+    return [s.name for s in data_sources.SOURCES.values() if s.has_labels and not s.multilabel]
 
 
 def restore_gan(workdir):
@@ -44,37 +48,15 @@ def restore_gan(workdir):
 
 
 def real_data(fv, num=None):
-    """``(data, labels)`` of the run's data source; ``labels`` is None for unlabelled sources.
+    """``(data, labels)`` of the run's data source; ``labels`` is None for unlabelled sources
+    and for multi-label ones (the domain classifier needs class ids).
 
-    digits: all 1,797 digits and their classes. mnist: ``num`` images of the
-    run's split with labels (TFDS, no download). Other sources: ``num``
-    examples from ``ceil(num / batch_size)`` batches of the training
-    pipeline (`launch.builders.build_dataset`).
+    In-memory sources (digits): all examples. Others: ``num`` examples from
+    ``ceil(num / batch_size)`` batches of the training pipeline.
     """
-    if fv.data_source == "digits":
-        import pipelines
-
-        return pipelines.digits_arrays()
-    if num is None:
-        raise ValueError(f"--data_source={fv.data_source} needs a number of real examples")
-    if fv.data_source == "mnist":
-        import pipelines
-
-        dataset = pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir,
-                                  labels=True, seed=fv.seed, download=False)
-    else:
-        dataset = builders.build_dataset(fv)
-    data, labels = [], []
-    for batch in dataset.take(math.ceil(num / fv.batch_size)):
-        if isinstance(batch, (tuple, list)):
-            data.append(np.asarray(batch[0]))
-            labels.append(np.asarray(batch[1]))
-        else:
-            data.append(np.asarray(batch))
-    data = np.concatenate(data)[:num].astype(np.float32)
-    if labels and np.asarray(labels[0]).ndim == 1:
-        return data, np.concatenate(labels)[:num].astype(np.int64)
-    return data, None
+    source = builders.source(fv)
+    data, labels = source.real_data(fv, num, labels=source.has_labels and not source.multilabel)
+    return data, labels
 
 
 def domain_classifier(fv, workdir, images, labels, epochs, seed=0):
@@ -84,7 +66,7 @@ def domain_classifier(fv, workdir, images, labels, epochs, seed=0):
     if labels is None:
         raise ValueError(
             f"the domain classifier needs class labels, and --data_source={fv.data_source} has "
-            f"none (labelled sources: {', '.join(LABELLED_SOURCES)}); use "
+            f"none (labelled sources: {', '.join(_labelled_sources())}); use "
             f"--features=inception with --inception_weights=PATH.")
     model, info = features.load_or_train_classifier(
         os.path.join(workdir, CLASSIFIER_PATH), images, labels, epochs=epochs, seed=seed)
@@ -120,7 +102,8 @@ def build_evaluator(fv, workdir, metrics, num_samples, *, features="classifier",
     if vector:
         return evaluation.Evaluator(metrics, data, num_samples, **kwargs), notes
 
-    needs_classifier = features == "classifier" or "tstr" in metrics
+    needs_classifier = features == "classifier" or any(
+        m in metrics for m in ("tstr",) + evaluation.CONDITIONAL_METRICS)
     extractor = labeller = heldout = real_train = None
     if needs_classifier:
         labeller, info = domain_classifier(fv, workdir, data, labels, classifier_epochs, seed)
@@ -134,7 +117,7 @@ def build_evaluator(fv, workdir, metrics, num_samples, *, features="classifier",
         extractor = labeller
     evaluator = evaluation.Evaluator(
         metrics, data, num_samples, extractor=extractor, labeller=labeller, heldout=heldout,
-        real_train=real_train, tstr_epochs=classifier_epochs, **kwargs)
+        real_train=real_train, tstr_epochs=classifier_epochs, real_labels=labels, **kwargs)
     return evaluator, notes
 
 
@@ -178,7 +161,11 @@ _ROWS = [
     ("trtr_accuracy", "  train-on-real accuracy", "{:.4f}"),
     ("real_mean", "real mean", "{:.4f}"), ("fake_mean", "generated mean", "{:.4f}"),
     ("real_std", "real std", "{:.4f}"), ("fake_std", "generated std", "{:.4f}"),
+    ("cas", "class agreement (CAS)", "{:.4f}"), ("intra_fid", "intra-FID (class mean)", "{:.4f}"),
 ]
+# Per-class lists, printed as one row each.
+_PER_CLASS_ROWS = [("cas_per_class", "  agreement, class {}", "{:.4f}"),
+                   ("intra_fid_per_class", "  intra-FID, class {}", "{:.4f}")]
 
 
 def format_table(results):
@@ -192,6 +179,9 @@ def format_table(results):
     for key, label, fmt in _ROWS:
         if key in results:
             lines.append(f"{label:<28}{fmt.format(results[key])}")
+    for key, label, fmt in _PER_CLASS_ROWS:
+        for c, value in enumerate(results.get(key, ())):
+            lines.append(f"{label.format(c):<28}{fmt.format(value)}")
     if "confusion" in results:
         c = results["confusion"]
         n_real = c["real_as_real"] + c["real_as_fake"]
@@ -206,7 +196,8 @@ def format_table(results):
 
 # ------------------------------------------------------------------ CelebA attributes
 ATTRIBUTES_PATH = os.path.join("eval", "attributes.keras")  # relative to the run directory
-ATTRIBUTE_SOURCES = ("celeba", "celeba_tfds")
+# Sources whose labels are binary attributes (CelebA's 40).
+ATTRIBUTE_SOURCES = tuple(s.name for s in builders.data_sources.SOURCES.values() if s.multilabel)
 _ATTRIBUTE_BATCH = 8  # small, so that few examples are lost to drop_remainder
 
 

@@ -4,6 +4,9 @@
     python -m launch.sample --workdir=DIR --mode=interpolate --num=4 --steps=9 --out=walk.png
     python -m launch.sample --workdir=DIR --mode=arithmetic --classes=7,1 --out=arith.png
     python -m launch.sample --workdir=DIR --mode=arithmetic --attribute=Eyeglasses --out=glasses.png
+    python -m launch.sample --workdir=DIR --labels=3,3,7 --out=FILE.npz       # conditional runs
+    python -m launch.sample --workdir=DIR --per_class=100 --out=FILE.npz
+    python -m launch.sample --workdir=DIR --mode=codes --out=codes.png         # InfoGAN runs
     python -m launch.sample --workdir=DIR --export=SAVED_MODEL_DIR
 
 Rebuilds the networks from ``DIR/flags.cfg`` and restores the newest
@@ -14,6 +17,11 @@ checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
 * ``grid``: ``FILE.npz`` (key ``images``, float32 ``(N, H, W, C)`` in [-1, 1]
   for image data, ``(N, D)`` as generated for vector data) or ``FILE.png``,
   a grid of the images (a histogram for vector data).
+  Conditional runs: ``--labels`` (class ids ``3,3,7``; CelebA runs: attribute
+  sets ``Smiling+Male,Eyeglasses``, each naming the attributes that are on)
+  or ``--per_class=N`` (N of each class, in class order) choose the labels;
+  otherwise classes are drawn uniformly. The ``.npz`` then also holds
+  ``labels`` (int class ids, or float ``(N, 40)`` attribute vectors).
 * ``interpolate``: ``--num`` pairs of random latents, each walked in
   ``--steps`` steps twice, linearly and spherically (slerp), one row each.
 * ``arithmetic``: ``--pool`` random latents are grouped by the class the
@@ -32,7 +40,11 @@ checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
   with), G(mean z without), a sample without the attribute G(z), G(z + mean
   z with - mean z without) and the "with" sample nearest to z (row titles:
   the probability of the attribute for z and for the result); the group
-  sizes are printed.
+  sizes are printed. Conditional runs walk and compute at one fixed label:
+  the one ``--labels`` gives (default class 0; CelebA runs need it).
+* ``codes`` (InfoGAN runs): for each code, a table whose rows set that code
+  to each of its values (categorical) or to ``--steps`` values in [-1, 1]
+  (continuous), the same ``--num`` latents in the columns.
 """
 import os
 import sys
@@ -41,7 +53,13 @@ import numpy as np
 from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Run directory written by launch.train.")
-flags.DEFINE_enum("mode", "grid", ["grid", "interpolate", "arithmetic"], "What to draw.")
+flags.DEFINE_enum("mode", "grid", ["grid", "interpolate", "arithmetic", "codes"],
+                  "What to draw.")
+flags.DEFINE_string("labels", "", "Conditional runs: the labels to generate, comma-separated "
+                    "class ids (3,3,7) or, for CelebA runs, attribute sets (Smiling+Male,"
+                    "Eyeglasses); interpolate/arithmetic: one label held fixed.")
+flags.DEFINE_integer("per_class", 0, "Conditional runs (grid): this many samples of each "
+                     "class, in class order (overrides --num).", lower_bound=0)
 flags.DEFINE_integer("num", 64, "grid: samples; interpolate: latent pairs; arithmetic: rows.",
                      lower_bound=1)
 flags.DEFINE_string("out", None, "Output file: .npz or .png (interpolate, arithmetic: .png).")
@@ -76,31 +94,111 @@ OUTPUT_KINDS = (".npz", ".png")
 CONFIDENT = 0.9
 
 
+def parse_labels(gan, text):
+    """The ``--labels`` text as the labels ``gan`` takes: class ids, or attribute vectors.
+
+    Raises:
+      ValueError: naming the bad item and what is expected.
+    """
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"--labels={text!r} names no label.")
+    if gan.multilabel:
+        from launch import eval_lib
+
+        vectors = np.zeros((len(items), gan.num_classes), np.float32)
+        for row, item in enumerate(items):
+            for name in filter(None, item.split("+")):
+                vectors[row, eval_lib.resolve_attribute(name)[1]] = 1.0
+        return vectors
+    try:
+        ids = np.array([int(item) for item in items], np.int64)
+    except ValueError:
+        raise ValueError(f"--labels={text}: expected class ids in [0, {gan.num_classes}) "
+                         f"separated by commas.") from None
+    return gan.check_labels(ids)
+
+
+def _labels(gan, fixed=False):
+    """The labels the flags ask for (None for an unconditional run or a uniform draw)."""
+    if not gan.conditional:
+        if FLAGS.labels or FLAGS.per_class:
+            raise app.UsageError("--labels and --per_class need a conditional run; this run is "
+                                 "unconditional.")
+        return None
+    try:
+        if fixed:
+            if FLAGS.per_class:
+                raise ValueError(f"--mode={FLAGS.mode} holds one label fixed: use --labels "
+                                 f"with a single label, not --per_class.")
+            if not FLAGS.labels:
+                if gan.multilabel:
+                    raise ValueError(f"--mode={FLAGS.mode} on a multi-label run needs --labels "
+                                     f"with one attribute set, e.g. --labels=Smiling+Male.")
+                return np.int64(0)
+            labels = parse_labels(gan, FLAGS.labels)
+            if len(labels) != 1:
+                raise ValueError(f"--mode={FLAGS.mode} holds one label fixed: give one label, "
+                                 f"got {len(labels)}.")
+            return labels[0]
+        if FLAGS.per_class:
+            if gan.multilabel:
+                raise ValueError("--per_class needs class labels; this run's labels are "
+                                 "attributes: use --labels.")
+            return np.repeat(np.arange(gan.num_classes), FLAGS.per_class)
+        if FLAGS.labels:
+            return parse_labels(gan, FLAGS.labels)
+        if gan.multilabel:
+            raise ValueError("A multi-label run needs --labels (attribute sets such as "
+                             "Smiling+Male,Eyeglasses).")
+    except ValueError as exc:
+        raise app.UsageError(str(exc))
+    return None
+
+
+def _generate(gan, num, latents=None, label=None):
+    """``gan.generate`` with one fixed label (conditional runs) repeated for every sample."""
+    if label is None:
+        return gan.generate(num, latents=latents, seed=FLAGS.seed)
+    count = num if latents is None else len(latents)
+    labels = np.repeat(np.asarray(label)[None], count, axis=0)
+    return gan.generate(count, latents=latents, seed=FLAGS.seed, labels=labels)
+
+
 def _grid(train_flags, gan, path, kind):
     from launch import builders
     import tfgan2
 
-    images = gan.generate(FLAGS.num, seed=FLAGS.seed)
+    labels = _labels(gan)
+    if gan.conditional and labels is None:
+        labels = gan.sample_labels(FLAGS.num, seed=FLAGS.seed)
+    num = FLAGS.num if labels is None else len(labels)
+    images = gan.generate(num, seed=FLAGS.seed, labels=labels)
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     if kind == ".npz":
-        np.savez_compressed(FLAGS.out, images=images.astype(np.float32))
+        arrays = dict(images=images.astype(np.float32))
+        if labels is not None:
+            arrays["labels"] = np.asarray(labels)
+        np.savez_compressed(FLAGS.out, **arrays)
     elif images.ndim == 2:
         real = builders.real_samples(train_flags, num=max(FLAGS.num, 1000))
         tfgan2.visualize.save_histogram(FLAGS.out, real, images, title=os.path.basename(path))
     else:
-        tfgan2.visualize.save_image_grid(FLAGS.out, images, scale=FLAGS.scale)
+        cols = FLAGS.per_class if FLAGS.per_class else None
+        tfgan2.visualize.save_image_grid(FLAGS.out, images, cols=cols, scale=FLAGS.scale)
     print(f"Wrote {len(images)} samples of shape {images.shape[1:]} from {path} to {FLAGS.out}")
 
 
 def _interpolate(gan, path):
     import tfgan2
 
+    label = _labels(gan, fixed=True)
     ends = gan.sample_latent(2 * FLAGS.num, seed=FLAGS.seed)
     rows, titles = [], []
     for i in range(FLAGS.num):
         for method in tfgan2.latent.INTERPOLATIONS:
             z = tfgan2.latent.interpolate(ends[2 * i], ends[2 * i + 1], FLAGS.steps, method)
-            rows.append(gan.generate(len(z), latents=z))
+            rows.append(_generate(gan, len(z), latents=z, label=label))
             titles.append(f"{i + 1}: {'slerp' if method == 'spherical' else 'linear'}")
     t = np.linspace(0.0, 1.0, FLAGS.steps)
     tfgan2.visualize.save_image_table(
@@ -113,11 +211,12 @@ def _arithmetic(train_flags, gan, path):
     from launch import eval_lib
     import tfgan2
 
+    label = _labels(gan, fixed=True)
     images, labels = eval_lib.real_data(train_flags, max(FLAGS.pool, 1000))
     epochs = FLAGS.classifier_epochs or train_flags.classifier_epochs
     classifier, _ = eval_lib.domain_classifier(train_flags, FLAGS.workdir, images, labels, epochs)
     z = gan.sample_latent(FLAGS.pool, seed=FLAGS.seed)
-    probs, _ = classifier(gan.generate(len(z), latents=z))
+    probs, _ = classifier(_generate(gan, len(z), latents=z, label=label))
     confident = probs.max(axis=1) > CONFIDENT
     z, groups = z[confident], probs[confident].argmax(axis=1)
     counts = np.bincount(groups, minlength=classifier.num_classes)
@@ -136,9 +235,9 @@ def _arithmetic(train_flags, gan, path):
     means, _ = tfgan2.latent.group_means(z, groups, len(counts))
     bases = z[groups == b][:FLAGS.num]
     results = tfgan2.latent.latent_arithmetic(z, groups, a, b, bases)
-    operands = gan.generate(2, latents=means[[a, b]])
-    base_images = gan.generate(len(bases), latents=bases)
-    result_images = gan.generate(len(results), latents=results)
+    operands = _generate(gan, 2, latents=means[[a, b]], label=label)
+    base_images = _generate(gan, len(bases), latents=bases, label=label)
+    result_images = _generate(gan, len(results), latents=results, label=label)
     table = np.stack([np.stack([operands[0], operands[1], base_images[i], result_images[i]])
                       for i in range(len(bases))])
     tfgan2.visualize.save_image_table(
@@ -149,6 +248,38 @@ def _arithmetic(train_flags, gan, path):
     print(f"Wrote {len(bases)} rows of z({b}) - mean z({b}) + mean z({a}) from {path} to "
           f"{FLAGS.out}; confident samples per class {counts.tolist()}; results classified "
           f"as {a}: {hit:.2f}")
+
+
+def _codes(gan, path):
+    """One table per InfoGAN code: rows set the code to each value, columns keep their latents."""
+    import tfgan2
+
+    codes = gan.infogan_codes
+    if codes is None:
+        raise app.UsageError("--mode=codes needs an InfoGAN run (--infogan_codes).")
+    label = _labels(gan, fixed=True)
+    base = gan.sample_latent(FLAGS.num, seed=FLAGS.seed)
+    tables, row_titles = [], []
+    n_cat = len(codes.categorical)
+    for code in range(n_cat + codes.continuous):
+        if code < n_cat:
+            values = list(range(codes.categorical[code]))
+            titles = [f"cat{code}={v}" for v in values]
+        else:
+            values = np.linspace(-1.0, 1.0, FLAGS.steps)
+            titles = [f"cont{code - n_cat}={v:+.2f}" for v in values]
+        walk = codes.traversal(code, values, base[:, gan.latent_dim:])
+        for row in walk:
+            latents = np.concatenate([base[:, :gan.latent_dim], row], axis=1)
+            tables.append(_generate(gan, len(latents), latents=latents, label=label))
+        row_titles += titles
+    tfgan2.visualize.save_image_table(
+        FLAGS.out, np.stack(tables), row_titles=row_titles,
+        col_titles=[f"z{j + 1}" for j in range(FLAGS.num)],
+        title=f"InfoGAN codes ({codes.spec()}), one varied per row group, "
+              f"{os.path.basename(path)}")
+    print(f"Wrote {len(row_titles)} rows x {FLAGS.num} latents varying each of "
+          f"{n_cat + codes.continuous} codes from {path} to {FLAGS.out}")
 
 
 def _check_attribute_source(train_flags):
@@ -171,6 +302,7 @@ def _attribute_arithmetic(train_flags, gan, path):
     import tfgan2
 
     name, k = eval_lib.resolve_attribute(FLAGS.attribute)
+    label = _labels(gan, fixed=True)
     epochs = FLAGS.classifier_epochs or train_flags.classifier_epochs
     model, info = eval_lib.attribute_classifier(train_flags, FLAGS.workdir,
                                                 FLAGS.attribute_examples, epochs)
@@ -181,7 +313,7 @@ def _attribute_arithmetic(train_flags, gan, path):
           f"held-out accuracy on {name} {accuracy}")
 
     z = gan.sample_latent(FLAGS.pool, seed=FLAGS.seed)
-    images = gan.generate(len(z), latents=z)
+    images = _generate(gan, len(z), latents=z, label=label)
     probs = tfgan2.classifier.classifier_outputs(model, images)[0][:, k]
     groups, threshold = eval_lib.split_by_attribute(probs, name, FLAGS.threshold)
     vector, (n_with, n_without) = tfgan2.latent.attribute_vector(z, probs, threshold)
@@ -194,8 +326,8 @@ def _attribute_arithmetic(train_flags, gan, path):
     # For each base, the "with" sample whose latent is closest: a real member of the group.
     distances = np.linalg.norm(z[without][:, None, :] - z[with_][None, :, :], axis=-1)
     nearest = with_[distances.argmin(axis=1)]
-    operands = gan.generate(2, latents=means[[1, 0]])
-    result_images = gan.generate(len(results), latents=results)
+    operands = _generate(gan, 2, latents=means[[1, 0]], label=label)
+    result_images = _generate(gan, len(results), latents=results, label=label)
     result_probs = tfgan2.classifier.classifier_outputs(model, result_images)[0][:, k]
     table = np.stack([np.stack([operands[0], operands[1], images[i], result_images[j],
                                 images[nearest[j]]]) for j, i in enumerate(without)])
@@ -277,6 +409,8 @@ def main(argv):
         _grid(train_flags, gan, path, kind)
     elif FLAGS.mode == "interpolate":
         _interpolate(gan, path)
+    elif FLAGS.mode == "codes":
+        _codes(gan, path)
     else:
         try:
             if train_flags.data_source in eval_lib.ATTRIBUTE_SOURCES:

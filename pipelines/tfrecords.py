@@ -23,6 +23,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from pipelines.celeba_files import SPLITS, celeba_crop, celeba_folder_files
 from pipelines.common import (check_batch_size, check_shard, finish, num_workers, with_options)
 from pipelines.image_files import has_glob_chars
 from pipelines.image_folder import SHUFFLE_BUFFER, _apply_cache, check_cache
@@ -33,7 +34,6 @@ __all__ = ["write_shards", "write_records", "read_tfrecords", "peek_record", "SP
 
 _log = logging.getLogger(__name__)
 
-SPLITS = {"train": 0, "validation": 1, "test": 2, "all": None}
 RECORDS_PER_SHARD = 4096
 _PARSE_BLOCK = 128  # records parsed per call; a damaged record drops its whole block
 _FORMATS = ("png", "raw")
@@ -99,8 +99,6 @@ def write_shards(source, out_dir, *, resolution=64, crop=108, num_shards=None, s
     `RECORDS_PER_SHARD` images. Bad files are skipped and counted as in the
     streaming pipelines. Returns ``{"files": [...], "images": n, "skipped": k}``.
     """
-    from pipelines.celeba import celeba_crop, celeba_folder_files  # celeba imports this module
-
     resolution = check_resolution(resolution)
     if image_format not in _FORMATS:
         raise ValueError(f"image_format must be one of {_FORMATS}, got {image_format!r}.")

@@ -109,7 +109,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         step = self.model.step
-        if step != self._last_written and not getattr(self.model, "_tfgan2_failed", False):
+        if step != self._last_written and not getattr(self.model, "training_failed", False):
             self.write(step)
 
 
@@ -313,7 +313,7 @@ class Checkpointer(keras.callbacks.Callback):
             self.save()
 
     def on_train_end(self, logs=None):
-        if not getattr(self.model, "_tfgan2_failed", False):
+        if not getattr(self.model, "training_failed", False):
             self.save()
 
     @property
@@ -416,7 +416,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.failed_step = None
-        self.model._tfgan2_failed = False
+        self.model.training_failed = False
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -424,7 +424,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
         if any(not math.isfinite(v) for v in values.values()):
             self.failed_step = self.model.step
             self.failed_values = values
-            self.model._tfgan2_failed = True
+            self.model.training_failed = True
             self.model.stop_training = True
 
     def raise_if_failed(self, last_good=None):

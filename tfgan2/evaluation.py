@@ -20,6 +20,12 @@ confusion  ``confusion``: D's counts on held-out real and as many generated
            samples (`discriminator_confusion`)
 moments    ``real_mean``, ``real_std``, ``fake_mean``, ``fake_std``: over all
            values (vector data only, e.g. the 1-D Gaussian toy problem)
+cas        ``cas``, ``cas_per_class``: class-conditional GANs, ``num_samples``
+           per class: the share a classifier trained on real data assigns
+           to the requested class (`classification_agreement`)
+intra_fid  ``intra_fid``, ``intra_fid_per_class``: the Fréchet distance of
+           each class's samples to that class's real data, and their mean
+           (Miyato & Koyama 2018; `intra_frechet_distance`)
 =========  ==============================================================
 """
 import json
@@ -37,11 +43,14 @@ from tfgan2.callbacks import StepInterval
 
 __all__ = ["METRICS", "IMAGE_METRICS", "VECTOR_METRICS", "check_metrics", "decision_threshold",
            "confusion_counts", "discriminator_confusion", "tstr", "moments", "flatten",
+           "classification_agreement", "intra_frechet_distance", "CONDITIONAL_METRICS",
            "Evaluator", "EvaluationCallback"]
 
-IMAGE_METRICS = ("fid", "kid", "is", "pr", "tstr", "confusion")
+IMAGE_METRICS = ("fid", "kid", "is", "pr", "tstr", "confusion", "cas", "intra_fid")
 VECTOR_METRICS = ("fid", "kid", "pr", "confusion", "moments")
-METRICS = ("fid", "kid", "is", "pr", "tstr", "confusion", "moments")
+METRICS = ("fid", "kid", "is", "pr", "tstr", "confusion", "moments", "cas", "intra_fid")
+# Metrics of class-conditional GANs: they generate num_samples of each class.
+CONDITIONAL_METRICS = ("cas", "intra_fid")
 
 
 def check_metrics(names, vector_data=False):
@@ -100,6 +109,41 @@ def discriminator_confusion(discriminator, real, fake, threshold=0.0, batch_size
     fake = np.asarray(fake, np.float32)
     return confusion_counts(_logits(discriminator, real, batch_size),
                             _logits(discriminator, fake, batch_size), threshold)
+
+
+def classification_agreement(probabilities, requested, num_classes):
+    """``(share, per-class shares)``: how often the argmax of ``probabilities`` is the requested class.
+
+    The classification accuracy score of class-conditional samples: a
+    classifier trained on real data labels each sample, and the share of
+    samples it assigns to the class they were generated for is reported
+    overall and for each class (NaN for a class with no sample).
+    """
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    requested = np.asarray(requested).reshape(-1)
+    hits = predicted == requested
+    per_class = [float(np.mean(hits[requested == c])) if np.any(requested == c) else math.nan
+                 for c in range(num_classes)]
+    return float(np.mean(hits)), per_class
+
+
+def intra_frechet_distance(features, labels, real_features, real_labels, num_classes):
+    """``(mean, per-class)`` Fréchet distance between each class's samples and real data.
+
+    Intra-FID (Miyato & Koyama 2018): `tfgan2.metrics.frechet_distance` of
+    the features of the samples generated for class ``c`` against the real
+    examples of class ``c``, for every class both sets have at least two of;
+    the mean is over those classes (NaN entries are skipped).
+    """
+    labels = np.asarray(labels).reshape(-1)
+    real_labels = np.asarray(real_labels).reshape(-1)
+    per_class = []
+    for c in range(num_classes):
+        fake_c, real_c = features[labels == c], real_features[real_labels == c]
+        per_class.append(metrics_lib.frechet_distance(fake_c, real_c)
+                         if len(fake_c) > 1 and len(real_c) > 1 else math.nan)
+    finite = [v for v in per_class if not math.isnan(v)]
+    return (float(np.mean(finite)) if finite else math.nan), per_class
 
 
 def tstr(synthetic, synthetic_labels, real_train, real_train_labels, real_test,
@@ -195,7 +239,8 @@ class Evaluator:
 
     def __init__(self, metrics, real, num_samples, *, extractor=None, heldout=None,
                  labeller=None, real_train=None, threshold=0.0, seed=0, tstr_epochs=20,
-                 kid_subsets=100, kid_subset_size=None, pr_k=3, is_splits=10, batch_size=256):
+                 kid_subsets=100, kid_subset_size=None, pr_k=3, is_splits=10, batch_size=256,
+                 real_labels=None):
         real = np.asarray(real, np.float32)
         self.vector_data = real.ndim == 2
         self.metrics = check_metrics(metrics, vector_data=self.vector_data)
@@ -208,6 +253,13 @@ class Evaluator:
         if "tstr" in self.metrics and (labeller is None or heldout is None or real_train is None):
             raise ValueError("tstr needs labeller, heldout=(images, labels) and "
                              "real_train=(images, labels)")
+        wants_classes = [m for m in self.metrics if m in CONDITIONAL_METRICS]
+        if wants_classes and (labeller is None or real_labels is None):
+            raise ValueError(f"{', '.join(wants_classes)} need a labeller (a classifier trained "
+                             f"on real data) and the real data's class labels")
+        # The whole labelled real set, for the per-class references of intra_fid.
+        self.real_all = real
+        self.real_labels = None if real_labels is None else np.asarray(real_labels)
         rng = np.random.default_rng(seed)
         if len(real) > self.num_samples:
             real = real[np.sort(rng.choice(len(real), self.num_samples, replace=False))]
@@ -226,6 +278,7 @@ class Evaluator:
         self.pr_k, self.is_splits = int(pr_k), int(is_splits)
         self.batch_size = int(batch_size)
         self._real_features = None
+        self._real_all_features = None
 
     @property
     def feature_name(self):
@@ -271,6 +324,28 @@ class Evaluator:
                 results.update(moments(self.real, fake))
         return results
 
+    def _per_class(self, gan):
+        """``cas`` and ``intra_fid`` of a class-conditional GAN, ``num_samples`` per class."""
+        if not getattr(gan, "conditional", False) or gan.multilabel:
+            raise ValueError("cas and intra_fid measure class-conditional GANs; this GAN is "
+                             + ("multi-label" if getattr(gan, "conditional", False)
+                                else "unconditional"))
+        k = gan.num_classes
+        requested = np.repeat(np.arange(k), self.num_samples)
+        fake = gan.generate(len(requested), seed=self.seed + 3, labels=requested)
+        results = {}
+        if "cas" in self.metrics:
+            probs = self.labeller(fake)[0]
+            results["cas"], results["cas_per_class"] = classification_agreement(
+                probs, requested, k)
+        if "intra_fid" in self.metrics:
+            feats = self._features(fake)[1]
+            if self._real_all_features is None:
+                self._real_all_features = self._features(self.real_all)[1]
+            results["intra_fid"], results["intra_fid_per_class"] = intra_frechet_distance(
+                feats, requested, self._real_all_features, self.real_labels, k)
+        return results
+
     def _confusion(self, gan):
         """D's confusion counts on held-out real data and a second draw of samples.
 
@@ -304,6 +379,8 @@ class Evaluator:
                                 epochs=self.tstr_epochs, seed=self.seed))
         if "confusion" in self.metrics:
             results["confusion"] = self._confusion(gan)
+        if any(m in self.metrics for m in CONDITIONAL_METRICS):
+            results.update(self._per_class(gan))
         results["num_samples"] = self.num_samples
         return results
 
@@ -356,5 +433,5 @@ class EvaluationCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.model.step
-        if self._due.due(step) and not getattr(self.model, "_tfgan2_failed", False):
+        if self._due.due(step) and not getattr(self.model, "training_failed", False):
             self.evaluate(step)

@@ -4,7 +4,8 @@
 EMA generator when kept) with one endpoint, ``serve``, which is also the
 SavedModel's ``serving_default`` signature:
 
-* inputs: ``z`` float32 ``(N, latent_dim)``; conditional GANs also
+* inputs: ``z`` float32 ``(N, input_dim)`` (``latent_dim``, plus the
+  InfoGAN codes when the GAN has them, as `GAN.sample_latent` draws them); conditional GANs also
   ``labels``: int32 class ids ``(N,)``, or float32 ``(N, num_classes)``
   label vectors for a multi-label GAN;
 * output: ``{"images": float32 (N, ...)}``, the samples in the data range
@@ -22,7 +23,7 @@ __all__ = ["export_sampler", "serving_input_signature"]
 
 def serving_input_signature(gan):
     """The `tf.TensorSpec`s of the serving function's inputs, named ``z`` (and ``labels``)."""
-    specs = [tf.TensorSpec((None, gan.latent_dim), tf.float32, name="z")]
+    specs = [tf.TensorSpec((None, gan.input_dim), tf.float32, name="z")]
     if gan.conditional:
         if gan.multilabel:
             specs.append(tf.TensorSpec((None, gan.num_classes), tf.float32, name="labels"))

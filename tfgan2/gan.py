@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan2 import distribute
+from tfgan2 import distribute, infogan
 from tfgan2 import losses as losses_lib
 from tfgan2 import regularizers
 from tfgan2 import serialization
@@ -19,6 +19,8 @@ LATENT_DISTRIBUTIONS = ("normal", "uniform")
 # Distinct stream ids so that D-phase noise, G-phase noise, the
 # gradient-penalty mixing factor and evaluation noise never reuse a random draw.
 _D_NOISE, _G_NOISE, _GP_MIX, _EVAL_NOISE = 1, 2, 3, 4
+# Folded into a noise seed for the InfoGAN codes drawn with that noise.
+_INFO_CODES = 17
 
 
 def _assign(variables, values):
@@ -69,6 +71,9 @@ class GAN(keras.Model):
     gradient of the whole batch. The same real batch serves all ``d_steps``
     updates, each with new noise.
 
+    ``training_failed`` is true after `tfgan2.callbacks.NonFiniteGuard`
+    stopped training on a non-finite loss; callbacks then save nothing.
+
     Logged metrics: ``d_loss`` and ``g_loss`` (adversarial part plus penalties
     for D), ``p_real`` / ``p_fake`` = mean ``sigmoid(D(.))`` on real / generated
     data (D's probability for the cross-entropy losses), and D's confusion
@@ -102,7 +107,7 @@ class GAN(keras.Model):
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
                  ema_decay=None, seed=None, num_classes=None, multilabel=False,
-                 discriminator_takes_labels=None, **kwargs):
+                 discriminator_takes_labels=None, infogan_codes=None, **kwargs):
         arguments = serialization.call_arguments(GAN.__init__, locals())
         super().__init__(**kwargs)
         self._init_arguments = _Arguments(arguments)
@@ -126,6 +131,22 @@ class GAN(keras.Model):
         if discriminator_takes_labels is None:
             discriminator_takes_labels = len(getattr(discriminator, "inputs", None) or ()) == 2
         self.discriminator_takes_labels = bool(discriminator_takes_labels)
+        if infogan_codes is not None and not isinstance(infogan_codes, infogan.LatentCodes):
+            infogan_codes = infogan.LatentCodes.parse(infogan_codes)
+        self.infogan_codes = infogan_codes
+        # Saved as the text the constructor parses.
+        self._init_arguments.values["infogan_codes"] = (infogan_codes.spec() if infogan_codes
+                                                        else None)
+        # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
+        self.input_dim = self.latent_dim + (infogan_codes.dim if infogan_codes else 0)
+        heads = getattr(discriminator, "output", None)
+        self.auxiliary_classifier = isinstance(heads, dict) and "class_logits" in heads
+        if self.auxiliary_classifier and self.num_classes is None:
+            raise ValueError("The discriminator has an auxiliary classifier head "
+                             "('class_logits') but the GAN is unconditional: pass num_classes.")
+        if isinstance(heads, dict) and ("q" in heads) != (infogan_codes is not None):
+            raise ValueError("InfoGAN needs both infogan_codes and a discriminator with a 'q' "
+                             "head (q_dim=codes.q_dim); got only one of them.")
         if self.discriminator_takes_labels and self.num_classes is None:
             raise ValueError("The discriminator takes labels (two inputs) but the GAN is "
                              "unconditional: pass num_classes.")
@@ -149,11 +170,19 @@ class GAN(keras.Model):
                     "ema_decay needs a generator that keras.models.clone_model can copy "
                     f"(a Functional or Sequential model): {exc}") from exc
             self.ema_generator.set_weights(generator.get_weights())
+        # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
+        # callbacks that save or publish state (checkpoints, sample grids,
+        # evaluations) skip a failed model. Reset at the start of each fit.
+        self.training_failed = False
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake", "loss")}
+        names = ["d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake", "loss"]
+        if self.auxiliary_classifier:
+            names += ["class_loss", "class_accuracy"]
+        if self.infogan_codes is not None:
+            names.append("info_penalty")
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
         # Batches seen by the current evaluate(): a metric, so Keras resets it at the
         # start of each evaluation and it is no weight of the model.
         self._eval_batches = keras.metrics.Sum(name="eval_batches")
@@ -165,7 +194,8 @@ class GAN(keras.Model):
 
     # ----------------------------------------------------------------- setup
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
-                gradient_penalty=0.0, r1_gamma=0.0, metrics=None, **kwargs):
+                gradient_penalty=0.0, r1_gamma=0.0, classifier_weight=1.0, info_weight=1.0,
+                metrics=None, **kwargs):
         """Choose optimizers, loss, regularization and evaluation metrics.
 
         Args:
@@ -184,6 +214,10 @@ class GAN(keras.Model):
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
           gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
           r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
+          classifier_weight: weight of the ACGAN class terms (D with an
+            auxiliary classifier head), added to both losses.
+          info_weight: weight lambda of InfoGAN's mutual-information penalty,
+            added to both losses as in TF-GAN.
           metrics: sample-quality metrics updated by `test_step` (``evaluate``
             and ``fit(validation_data=...)``) with each held-out real batch and
             as many generated samples: `tfgan2.sample_metrics.FrechetDistance`,
@@ -211,7 +245,9 @@ class GAN(keras.Model):
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma)):
+        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma),
+                            ("classifier_weight", classifier_weight),
+                            ("info_weight", info_weight)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
         replicas = self.distribute_strategy.num_replicas_in_sync
@@ -237,6 +273,8 @@ class GAN(keras.Model):
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)
         self.gradient_penalty = float(gradient_penalty)
         self.r1_gamma = float(r1_gamma)
+        self.classifier_weight = float(classifier_weight)
+        self.info_weight = float(info_weight)
         self._sample_metrics = sample_metrics
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
@@ -245,9 +283,50 @@ class GAN(keras.Model):
         self._compile_arguments = _Arguments(compile_arguments)
 
     def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking that batches split evenly over the replicas."""
+        """`keras.Model.fit`, after checking the batches: they split evenly over the
+        replicas, and a conditional GAN gets labels of the right kind."""
         self.check_batch_splits(x)
+        self.check_label_spec(x, kwargs.get("y", args[0] if args else None))
         return super().fit(x, *args, **kwargs)
+
+    def check_label_spec(self, x, y=None):
+        """Raise ValueError if the data's labels cannot condition this GAN (static checks).
+
+        A conditional GAN needs ``(images, labels)`` batches (or ``fit(x, y)``)
+        whose labels are class ids ``(B,)`` of an integer type (single-label
+        GANs) or ``(B, num_classes)`` vectors. Label values are checked on
+        every batch inside the step (ids in range; 0/1 for multi-label).
+        """
+        if not self.conditional:
+            return
+        spec = getattr(x, "element_spec", None)
+        if spec is not None:
+            if not isinstance(spec, (tuple, list)) or len(spec) < 2:
+                raise ValueError(
+                    f"This GAN is conditional (num_classes={self.num_classes}) but the dataset "
+                    f"yields no labels ({spec}): make it yield (images, labels) pairs.")
+            shape, dtype = spec[1].shape, spec[1].dtype
+        elif y is not None:
+            shape, dtype = tf.TensorShape(np.shape(y)), tf.as_dtype(np.asarray(y).dtype)
+        elif isinstance(x, (tuple, list)) and len(x) >= 2:
+            shape, dtype = tf.TensorShape(np.shape(x[1])), tf.as_dtype(np.asarray(x[1]).dtype)
+        else:
+            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): pass "
+                             f"labels with the images (fit(x, y) or (images, labels) batches).")
+        self._check_label_shape(shape, dtype)
+
+    def _check_label_shape(self, shape, dtype):
+        ids = shape.rank == 1 and not self.multilabel
+        vectors = shape.rank == 2 and shape[-1] in (None, self.num_classes)
+        if ids and not dtype.is_integer:
+            raise ValueError(f"Class labels must be integer ids in [0, {self.num_classes}); got "
+                             f"dtype {dtype.name}. Cast them (e.g. tf.cast(y, tf.int32)) or pass "
+                             f"one-hot vectors of shape (B, {self.num_classes}).")
+        if not (ids or vectors):
+            expected = (f"(B, {self.num_classes}) 0/1 vectors" if self.multilabel else
+                        f"(B,) class ids or (B, {self.num_classes}) one-hot vectors")
+            raise ValueError(f"Labels of shape {shape} (per batch) do not fit this GAN "
+                             f"(num_classes={self.num_classes}): expected {expected}.")
 
     def check_batch_splits(self, dataset):
         """Raise ValueError if ``dataset``'s (static) global batch does not split over the replicas.
@@ -369,22 +448,35 @@ class GAN(keras.Model):
         return draw(batch_size * replicas)[start:start + batch_size]
 
     def _latent(self, batch_size, seed):
+        """This replica's G inputs ``(batch_size, input_dim)``: z, then any InfoGAN codes."""
         def draw(n):
             shape = tf.stack([n, self.latent_dim])
             if self.latent_distribution == "uniform":
-                return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
-            return tf.random.stateless_normal(shape, seed)
+                z = tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+            else:
+                z = tf.random.stateless_normal(shape, seed)
+            if self.infogan_codes is None:
+                return z
+            code_seed = tf.random.experimental.stateless_fold_in(seed, _INFO_CODES)
+            return tf.concat([z, self.infogan_codes.sample(n, code_seed)], axis=1)
 
         return self._replica_share(draw, batch_size)
 
     def sample_latent(self, num, seed=None):
-        """``num`` latent vectors from ``p(z)`` as a float32 NumPy array."""
+        """``num`` G inputs as a float32 NumPy array ``(num, input_dim)``.
+
+        ``z ~ p(z)``, followed (InfoGAN) by codes drawn from their priors.
+        """
         rng = np.random.default_rng(seed)
         if self.latent_distribution == "uniform":
             z = rng.uniform(-1.0, 1.0, (num, self.latent_dim))
         else:
             z = rng.standard_normal((num, self.latent_dim))
-        return z.astype(np.float32)
+        z = z.astype(np.float32)
+        if self.infogan_codes is not None:
+            codes = self.infogan_codes.sample_numpy(num, None if seed is None else seed + 1)
+            z = np.concatenate([z, codes], axis=1)
+        return z
 
     # ------------------------------------------------------- network calls
     @property
@@ -426,7 +518,8 @@ class GAN(keras.Model):
         which are wrapped as ``{"logits": ...}``.
         """
         if self.discriminator_takes_labels:
-            out = self.discriminator([x, self.condition(labels)], training=training)
+            out = self.discriminator([tf.convert_to_tensor(x), self.condition(labels)],
+                                     training=training)
         else:
             out = self.discriminator(x, training=training)
         if not isinstance(out, dict):
@@ -449,7 +542,28 @@ class GAN(keras.Model):
         if labels is None:
             raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}) but the "
                              f"batches carry no labels: feed (images, labels) pairs.")
-        return real, labels
+        return real, self._checked_labels(labels)
+
+    def _checked_labels(self, labels):
+        """``labels`` with in-graph checks of their values (they fail the step before any update)."""
+        labels = tf.convert_to_tensor(labels)
+        self._check_label_shape(labels.shape, labels.dtype)
+        k = self.num_classes
+        if labels.shape.rank == 1:
+            checks = [
+                tf.debugging.assert_non_negative(
+                    labels, message=f"class labels must lie in [0, {k})"),
+                tf.debugging.assert_less(
+                    labels, tf.cast(k, labels.dtype),
+                    message=f"class labels must lie in [0, {k}) (num_classes={k})")]
+        elif self.multilabel:
+            binary = tf.reduce_all((labels == 0) | (labels == 1))
+            checks = [tf.debugging.Assert(binary, [f"multi-label vectors must hold 0 or 1 "
+                                                   f"for each of the {k} labels"])]
+        else:
+            checks = []
+        with tf.control_dependencies(checks):
+            return tf.identity(labels)
 
     def _judged_real(self, logits):
         return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
@@ -483,13 +597,51 @@ class GAN(keras.Model):
                 per_example += self.gradient_penalty * gp
             if self.r1_gamma > 0:
                 per_example += 0.5 * self.r1_gamma * r1
+            aux = self._auxiliary_terms(real_out, fake_out, labels, z)
+            for term, weight in ((aux.get("class_loss"), self.classifier_weight),
+                                 (aux.get("info_penalty"), self.info_weight)):
+                if term is not None:
+                    per_example += weight * term
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.d_optimizer.apply(grads, variables)
         return {"loss": per_example, "real_logits": real_out["logits"],
-                "fake_logits": fake_out["logits"]}
+                "fake_logits": fake_out["logits"], **aux}
+
+    def _auxiliary_terms(self, real_out, fake_out, labels, z):
+        """Per-example ACGAN class loss (and accuracy on real data) and InfoGAN penalty.
+
+        ``real_out`` is None in the generator step, where the class term is
+        ``CE(C(G(z, y)), y)`` only.
+        """
+        terms = {}
+        if "class_logits" in fake_out:
+            if not self.conditional:
+                raise ValueError("D returns class_logits but the GAN is unconditional.")
+            y = self.condition(labels)
+            if real_out is None:
+                terms["class_loss"] = losses_lib.acgan_generator_loss(
+                    fake_out["class_logits"], y, self.multilabel)
+            else:
+                terms["class_loss"] = losses_lib.acgan_discriminator_loss(
+                    real_out["class_logits"], fake_out["class_logits"], y, self.multilabel)
+                terms["class_accuracy"] = self._class_accuracy(real_out["class_logits"], y)
+        if "q" in fake_out:
+            if self.infogan_codes is None:
+                raise ValueError("D returns a Q head ('q') but the GAN has no infogan_codes.")
+            terms["info_penalty"] = self.infogan_codes.penalty(
+                z[:, self.latent_dim:], fake_out["q"])
+        return terms
+
+    def _class_accuracy(self, class_logits, y):
+        """Per-example share of labels D's classifier gets right (per attribute if multi-label)."""
+        logits = tf.cast(class_logits, tf.float32)
+        if self.multilabel:
+            return tf.reduce_mean(tf.cast(tf.equal(tf.cast(logits > 0, tf.float32), y),
+                                          tf.float32), axis=-1)
+        return tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1)), tf.float32)
 
     def generator_step(self, batch_size, labels=None):
         """One update of G through D on ``batch_size`` fresh latents; returns per-example loss."""
@@ -498,6 +650,11 @@ class GAN(keras.Model):
             fake = self.run_G(z, labels, training=True)
             fake_out = self.run_D(fake, labels, training=True)
             per_example = self._g_loss_fn(fake_out["logits"])
+            aux = self._auxiliary_terms(None, fake_out, labels, z)
+            for term, weight in ((aux.get("class_loss"), self.classifier_weight),
+                                 (aux.get("info_penalty"), self.info_weight)):
+                if term is not None:
+                    per_example += weight * term
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
@@ -526,7 +683,8 @@ class GAN(keras.Model):
             d_out = self.discriminator_step(real, labels)
         for _ in range(self.g_steps):
             g_out = self.generator_step(tf.shape(real)[0], labels)
-        with tf.control_dependencies([g_out["loss"]]):  # counted once the step has run
+        # After the label checks and the step itself: a bad batch changes no state at all.
+        with tf.control_dependencies([g_out["loss"]] + ([] if labels is None else [labels])):
             self.step_counter.assign_add(1)
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
@@ -536,6 +694,9 @@ class GAN(keras.Model):
         t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
         t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
         t["fake_as_fake"].update_state(1.0 - self._judged_real(d_out["fake_logits"]))
+        for name in ("class_loss", "class_accuracy", "info_penalty"):
+            if name in t:
+                t[name].update_state(d_out[name])
         return self._logs()
 
     def _logs(self, extra=()):
@@ -588,8 +749,9 @@ class GAN(keras.Model):
         the evaluation (every evaluation sees the same latents, so numbers of
         successive evaluations compare the generator, not the noise). Logs
         ``d_loss`` (the adversarial part, no penalties), ``g_loss``, ``loss``,
-        ``p_real``, ``p_fake``, ``real_as_real``, ``fake_as_fake`` as in
-        training, and the result of each metric given to ``compile(metrics=)``.
+        ``p_real``, ``p_fake``, ``real_as_real``, ``fake_as_fake`` (and the
+        auxiliary-classifier / InfoGAN terms) as in training, and the result
+        of each metric given to ``compile(metrics=)``.
         """
         real, labels = self._unpack(data)
         batch = tf.shape(real)[0]
@@ -598,9 +760,12 @@ class GAN(keras.Model):
         z = self._latent(batch, self._seed_for(_EVAL_NOISE, counter))
         fake = self.run_G(z, labels, training=False, network=self.sampler)
         real = tf.cast(real, fake.dtype)
-        real_logits = self.run_D(real, labels, training=False)["logits"]
-        fake_logits = self.run_D(fake, labels, training=False)["logits"]
+        real_out = self.run_D(real, labels, training=False)
+        fake_out = self.run_D(fake, labels, training=False)
+        real_logits, fake_logits = real_out["logits"], fake_out["logits"]
         t = self._trackers
+        for name, value in self._auxiliary_terms(real_out, fake_out, labels, z).items():
+            t[name].update_state(value)
         d_loss = self._d_loss_fn(real_logits, fake_logits)
         t["d_loss"].update_state(d_loss)
         g_loss = self._g_loss_fn(fake_logits)

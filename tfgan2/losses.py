@@ -21,6 +21,8 @@ __all__ = [
     "wasserstein_discriminator_loss", "wasserstein_generator_loss",
     "hinge_discriminator_loss", "hinge_generator_loss",
     "get", "names", "decision_threshold",
+    "classification_loss", "acgan_discriminator_loss", "acgan_generator_loss",
+    "mutual_information_penalty",
 ]
 
 
@@ -133,3 +135,76 @@ def get(name):
         raise ValueError(
             f"Unknown GAN loss {name!r}; valid losses are: {', '.join(_LOSSES)}."
         ) from None
+
+
+# ------------------------------------------------------------ auxiliary heads
+def classification_loss(class_logits, labels, multilabel=False):
+    """Per-example cross-entropy of D's auxiliary classifier, float32 ``(B,)``.
+
+    ``labels`` is the condition vector ``(B, K)`` (one-hot, or soft targets).
+    Single-label: softmax cross-entropy ``-sum_k y_k log softmax(l)_k``.
+    Multi-label (independent binary attributes): the sigmoid cross-entropy
+    averaged over the ``K`` attributes, so its scale does not grow with K.
+    """
+    logits = tf.cast(class_logits, tf.float32)
+    labels = tf.cast(labels, tf.float32)
+    if multilabel:
+        return tf.reduce_mean(
+            tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=-1)
+    return tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def acgan_discriminator_loss(real_class_logits, fake_class_logits, labels, multilabel=False):
+    """ACGAN's class term for D (Odena et al. 2017, arXiv:1610.09585), per example.
+
+    ``L_C = CE(C(x), y) + CE(C(G(z, y)), y)``: D's classifier head must name
+    the class of real data and of generated data (conditioned on ``y``). The
+    GAN adds it, times ``classifier_weight``, to the adversarial D loss
+    (TF-GAN's ``acgan_discriminator_loss`` is the batch mean of the same sum).
+    """
+    return (classification_loss(real_class_logits, labels, multilabel)
+            + classification_loss(fake_class_logits, labels, multilabel))
+
+
+def acgan_generator_loss(fake_class_logits, labels, multilabel=False):
+    """ACGAN's class term for G (Odena et al. 2017): ``CE(C(G(z, y)), y)`` per example."""
+    return classification_loss(fake_class_logits, labels, multilabel)
+
+
+def mutual_information_penalty(categorical_codes=(), categorical_logits=(),
+                               continuous_codes=None, continuous_means=None,
+                               continuous_scale=1.0):
+    """InfoGAN's variational mutual-information penalty (Chen et al. 2016), per example.
+
+    The negative log-likelihood of the structured latent codes under Q's
+    predicted distributions, averaged over the code groups as in TF-GAN's
+    ``mutual_information_penalty`` (the mean over groups of each group's mean
+    log-probability, negated; its batch mean equals TF-GAN's value):
+
+        penalty_i = -(1 / n_groups) * (sum_g log softmax(q_g,i)[c_g,i]
+                    + mean_j log N(c_ij; mu_ij, scale))
+
+    ``categorical_codes``: a list of int ``(B,)`` class ids, one per
+    categorical code, with ``categorical_logits`` their ``(B, k_g)`` logits;
+    ``continuous_codes`` / ``continuous_means``: ``(B, m)`` values and Q's
+    predicted means (one group, unit ``scale`` by default, as TF-GAN's
+    examples use). Minimizing it maximizes a lower bound on I(c; G(z, c)),
+    up to the codes' constant entropy.
+    """
+    if len(categorical_codes) != len(categorical_logits):
+        raise ValueError(f"{len(categorical_codes)} categorical codes but "
+                         f"{len(categorical_logits)} logit tensors.")
+    log_probs = []
+    for codes, logits in zip(categorical_codes, categorical_logits):
+        log_probs.append(-tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.cast(codes, tf.int32), logits=tf.cast(logits, tf.float32)))
+    if continuous_codes is not None:
+        c = tf.cast(continuous_codes, tf.float32)
+        mu = tf.cast(continuous_means, tf.float32)
+        scale = tf.cast(continuous_scale, tf.float32)
+        log_density = (-0.5 * tf.square((c - mu) / scale) - tf.math.log(scale)
+                       - 0.5 * tf.math.log(2.0 * tf.constant(3.141592653589793)))
+        log_probs.append(tf.reduce_mean(log_density, axis=-1))
+    if not log_probs:
+        raise ValueError("mutual_information_penalty needs at least one code.")
+    return -tf.add_n(log_probs) / float(len(log_probs))

@@ -13,6 +13,19 @@ logits.
 * ``infogan_generator`` / ``conv_discriminator`` -- the CS231N InfoGAN-style
   generator and DCGAN-style discriminator for 28x28 images.
 * ``gaussian_*`` -- the 1-D Gaussian toy GAN (200-dimensional vectors).
+
+Conditional variants (dcgan and mlp families). With ``num_classes=K`` a
+generator takes ``[z, c]`` (``c``: the ``(B, K)`` condition vector of
+`tfgan2.GAN.condition`) and ``conditioning`` chooses how ``c`` enters:
+``"embedding"`` concatenates a learned embedding ``c E`` to ``z``; ``"cbn"``
+replaces G's batch norms by `ConditionalBatchNormalization` (the mlp
+generator gains batch norms after its hidden layers for it). A
+discriminator with ``num_classes=K`` is either a projection discriminator
+(``conditioning="projection"``: takes ``[x, c]``, Miyato & Koyama 2018) or an
+auxiliary classifier (``"acgan"``: takes ``x``, returns ``{"logits",
+"class_logits"}``, Odena et al. 2017). ``q_dim > 0`` adds InfoGAN's Q head
+(``"q"``, Chen et al. 2016) on D's features. Discriminators with extra heads
+return a dict; the others return their logits as before.
 """
 import functools
 import inspect
@@ -21,15 +34,18 @@ import math
 import keras
 from keras import layers
 
+from tfgan2.conditioning import ConditionalBatchNormalization, ProjectionLogit
 from tfgan2.layers import FusedBatchNormalization
 
 __all__ = [
     "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
     "infogan_generator", "conv_discriminator", "gaussian_generator",
-    "gaussian_discriminator", "NORMALIZATIONS",
+    "gaussian_discriminator", "NORMALIZATIONS", "G_CONDITIONINGS", "D_CONDITIONINGS",
 ]
 
 NORMALIZATIONS = ("batch", "none", "spectral")
+G_CONDITIONINGS = ("embedding", "cbn")
+D_CONDITIONINGS = ("projection", "acgan")
 
 
 def _scoped(builder):
@@ -91,10 +107,75 @@ def _norm(normalization, name, synchronized=False):
     return None
 
 
+def _check_choice(value, choices, what):
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(choices)}, got {value!r}.")
+
+
+def _check_num_classes(num_classes):
+    if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
+        raise ValueError(f"num_classes must be None or an integer >= 1, got {num_classes!r}.")
+
+
+def _generator_inputs(latent_dim, num_classes, conditioning, embed_dim):
+    """``(inputs, x, label)``: G's inputs, the tensor its trunk starts from, the label (or None)."""
+    _check_num_classes(num_classes)
+    z = keras.Input((latent_dim,), name="z")
+    if not num_classes:
+        return z, z, None
+    _check_choice(conditioning, G_CONDITIONINGS, "conditioning")
+    label = keras.Input((num_classes,), name="label")
+    x = z
+    if conditioning == "embedding":
+        embedded = layers.Dense(embed_dim, use_bias=False, name="label_embedding")(label)
+        x = layers.Concatenate(name="z_and_label")([z, embedded])
+    return [z, label], x, label
+
+
+def _generator_norm(x, label, conditioning, name, synchronized=False):
+    """Batch norm of G: conditional (``cbn`` with a label) or plain."""
+    if label is not None and conditioning == "cbn":
+        return ConditionalBatchNormalization(synchronized=synchronized, name=name)([x, label])
+    return _batch_norm(name, synchronized)(x)
+
+
+def _discriminator_outputs(image, features, num_classes, conditioning, q_dim, spectral=False):
+    """``(inputs, outputs)`` of D from its input and feature vector ``(B, F)``.
+
+    Plain D: ``(image, logits)``. Projection D: ``([image, label], logits)``.
+    An auxiliary classifier or a Q head: a dict ``{"logits", "class_logits",
+    "q"}`` (those present). Every output is float32.
+    """
+    _check_num_classes(num_classes)
+    if num_classes:
+        _check_choice(conditioning, D_CONDITIONINGS, "conditioning")
+    inputs = image
+    if num_classes and conditioning == "projection":
+        label = keras.Input((num_classes,), name="label")
+        inputs = [image, label]
+        logits = ProjectionLogit(name="logit")([features, label])
+    else:
+        dense = layers.Dense(1, dtype="float32", name="logit")
+        if spectral:
+            dense = layers.SpectralNormalization(dense, dtype="float32", name="logit_sn")
+        logits = dense(features)
+    heads = {}
+    if num_classes and conditioning == "acgan":
+        heads["class_logits"] = layers.Dense(num_classes, dtype="float32",
+                                             name="class_logits")(features)
+    if q_dim:
+        h = layers.Dense(128, name="q_hidden")(features)
+        h = layers.LeakyReLU(0.2, name="q_lrelu")(h)
+        heads["q"] = layers.Dense(int(q_dim), dtype="float32", name="q")(h)
+    if not heads:
+        return inputs, logits
+    return inputs, {"logits": logits, **heads}
+
+
 @_scoped
 def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
-                        normalization="batch", sync_batchnorm=False,
-                        name="dcgan_discriminator"):
+                        normalization="batch", sync_batchnorm=False, num_classes=None,
+                        conditioning="projection", q_dim=0, name="dcgan_discriminator"):
     """DCGAN discriminator: ``log2(resolution) - 2`` encoder blocks, then GAP and a logit.
 
     Block ``i`` (filters ``capacity * min(2**i, 8)``) is
@@ -119,35 +200,35 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
                 x = norm(x)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    dense = layers.Dense(1, dtype="float32", name="logit")
-    if normalization == "spectral":
-        dense = layers.SpectralNormalization(dense, dtype="float32", name="logit_sn")
-    outputs = dense(x)
+    inputs, outputs = _discriminator_outputs(inputs, x, num_classes, conditioning, q_dim,
+                                             spectral=normalization == "spectral")
     return keras.Model(inputs, outputs, name=name)
 
 
 @_scoped
 def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
-                    filter_size=5, sync_batchnorm=False, name="dcgan_generator"):
+                    filter_size=5, sync_batchnorm=False, num_classes=None,
+                    conditioning="embedding", embed_dim=32, name="dcgan_generator"):
     """DCGAN generator: Dense to 4x4x(8*capacity), BN, then one decoder block per doubling.
 
     Decoder block ``i`` is Conv2DTranspose(stride 2)-BN-LeakyReLU(0.3) with
     ``capacity * max(4 // 2**i, 1)`` filters (``capacity * (4, 2, 1, 1)`` at
     64x64, as in the notes), then a ``filter_size`` convolution to ``channels``
     with tanh (float32 under any mixed-precision policy). ``sync_batchnorm``:
-    batch statistics over the global batch of all replicas.
+    batch statistics over the global batch of all replicas. ``num_classes``,
+    ``conditioning``, ``embed_dim``: see the module docstring.
     """
     _check_channels(channels)
     blocks = _num_doublings(resolution)
-    inputs = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(4 * 4 * capacity * 8, name="project")(inputs)
-    x = _batch_norm("project_bn", sync_batchnorm)(x)
+    inputs, x, label = _generator_inputs(latent_dim, num_classes, conditioning, embed_dim)
+    x = layers.Dense(4 * 4 * capacity * 8, name="project")(x)
+    x = _generator_norm(x, label, conditioning, "project_bn", sync_batchnorm)
     x = layers.Reshape((4, 4, capacity * 8), name="reshape")(x)
     for i in range(blocks):
         filters = capacity * max(4 // 2 ** i, 1)
         x = layers.Conv2DTranspose(filters, filter_size, strides=2, padding="same",
                                    name=f"block{i}_deconv")(x)
-        x = _batch_norm(f"block{i}_bn", sync_batchnorm)(x)
+        x = _generator_norm(x, label, conditioning, f"block{i}_bn", sync_batchnorm)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
     outputs = layers.Conv2D(channels, filter_size, padding="same", activation="tanh",
                             dtype="float32", name="image")(x)
@@ -155,12 +236,21 @@ def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
 
 
 @_scoped
-def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024,
-                  name="mlp_generator"):
-    """CS231N vanilla generator: Dense(1024)-ReLU-Dense(1024)-ReLU-Dense(H*W*C)-tanh."""
-    inputs = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(hidden, activation="relu", name="fc1")(inputs)
-    x = layers.Dense(hidden, activation="relu", name="fc2")(x)
+def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024, num_classes=None,
+                  conditioning="embedding", embed_dim=32, name="mlp_generator"):
+    """CS231N vanilla generator: Dense(1024)-ReLU-Dense(1024)-ReLU-Dense(H*W*C)-tanh.
+
+    Conditional (``num_classes``): ``"embedding"`` feeds ``[z, c E]`` to the
+    same layers; ``"cbn"`` makes each hidden layer Dense-CBN(c)-ReLU.
+    """
+    inputs, x, label = _generator_inputs(latent_dim, num_classes, conditioning, embed_dim)
+    for i in (1, 2):
+        if label is not None and conditioning == "cbn":
+            x = layers.Dense(hidden, name=f"fc{i}")(x)
+            x = _generator_norm(x, label, conditioning, f"bn{i}")
+            x = layers.ReLU(name=f"relu{i}")(x)
+        else:
+            x = layers.Dense(hidden, activation="relu", name=f"fc{i}")(x)
     x = layers.Dense(math.prod(image_shape), activation="tanh", dtype="float32",
                      name="fc3")(x)
     outputs = layers.Reshape(tuple(image_shape), dtype="float32", name="image")(x)
@@ -168,15 +258,20 @@ def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024,
 
 
 @_scoped
-def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, name="mlp_discriminator"):
-    """CS231N vanilla discriminator: Flatten-Dense(256)-LReLU(0.01)-Dense(256)-LReLU(0.01)-Dense(1)."""
+def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, num_classes=None,
+                      conditioning="projection", q_dim=0, name="mlp_discriminator"):
+    """CS231N vanilla discriminator: Flatten-Dense(256)-LReLU(0.01)-Dense(256)-LReLU(0.01)-Dense(1).
+
+    ``num_classes``, ``conditioning``, ``q_dim``: heads on the second hidden
+    layer's features (see the module docstring).
+    """
     inputs = keras.Input(tuple(image_shape), name="image")
     x = layers.Flatten(name="flatten")(inputs)
     x = layers.Dense(hidden, name="fc1")(x)
     x = layers.LeakyReLU(0.01, name="lrelu1")(x)
     x = layers.Dense(hidden, name="fc2")(x)
     x = layers.LeakyReLU(0.01, name="lrelu2")(x)
-    outputs = layers.Dense(1, dtype="float32", name="logit")(x)
+    inputs, outputs = _discriminator_outputs(inputs, x, num_classes, conditioning, q_dim)
     return keras.Model(inputs, outputs, name=name)
 
 

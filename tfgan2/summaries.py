@@ -181,7 +181,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
             self._writer.flush()
 
     def on_train_end(self, logs=None):
-        if getattr(self.model, "_tfgan2_failed", False):
+        if getattr(self.model, "training_failed", False):
             return
         step = self.model.step
         if logs and step != self._last_scalars:

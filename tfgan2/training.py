@@ -97,7 +97,7 @@ class _PreemptionSaver(keras.callbacks.Callback):
         self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
-        if not getattr(self.model, "_tfgan2_failed", False):
+        if not getattr(self.model, "training_failed", False):
             self.handler.save_checkpoint_if_preempted(checkpoint_number=self.model.step)
 
 
