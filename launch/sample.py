@@ -342,19 +342,26 @@ def _attribute_arithmetic(train_flags, gan, path):
           f"{FLAGS.out}; results classified as {name}: {hit:.2f}")
 
 
-def _export():
+def _restored_run():
+    """``(train_flags, gan, checkpoint path)`` of ``--workdir``, or a usage error saying why not."""
     import tfgan2
     from launch import eval_lib
 
-    if os.path.exists(FLAGS.export) and os.listdir(FLAGS.export):
-        raise app.UsageError(f"--export={FLAGS.export} exists and is not empty: choose a new "
-                             f"directory for the SavedModel.")
     try:
-        _, gan, path = eval_lib.restore_gan(FLAGS.workdir)
+        return eval_lib.restore_gan(FLAGS.workdir)
     except FileNotFoundError as exc:
         raise app.UsageError(str(exc))
     except tfgan2.callbacks.CheckpointError as exc:
         sys.exit(f"launch.sample: {exc}")
+
+
+def _export():
+    import tfgan2
+
+    if os.path.exists(FLAGS.export) and os.listdir(FLAGS.export):
+        raise app.UsageError(f"--export={FLAGS.export} exists and is not empty: choose a new "
+                             f"directory for the SavedModel.")
+    _, gan, path = _restored_run()
     gan.export(FLAGS.export, verbose=False)
     inputs = ", ".join(spec.name for spec in tfgan2.export.serving_input_signature(gan))
     print(f"Exported the sampler of {path} to {FLAGS.export} (serving_default: {inputs} -> "
@@ -378,7 +385,6 @@ def main(argv):
         raise app.UsageError(f"--out={FLAGS.out}: the file must end in .npz or .png.")
     if FLAGS.mode != "grid" and kind != ".png":
         raise app.UsageError(f"--mode={FLAGS.mode} draws a picture: --out must end in .png.")
-    import tfgan2
     from launch import eval_lib
 
     if FLAGS.attribute:
@@ -394,12 +400,7 @@ def main(argv):
         if not ok:
             raise app.UsageError(f"--threshold={FLAGS.threshold}: expected a number in [0, 1] "
                                  f"or 'median'.")
-    try:
-        train_flags, gan, path = eval_lib.restore_gan(FLAGS.workdir)
-    except FileNotFoundError as exc:
-        raise app.UsageError(str(exc))
-    except tfgan2.callbacks.CheckpointError as exc:
-        sys.exit(f"launch.sample: {exc}")
+    train_flags, gan, path = _restored_run()
     if FLAGS.mode == "arithmetic":
         _check_attribute_source(train_flags)
     if FLAGS.mode != "grid" and train_flags.data_source == "gaussian":
