@@ -404,3 +404,20 @@ def test_acgan_infogan_gan_round_trips_and_evaluates_its_heads(tmp_path):
     assert z.shape == (3, LATENT + codes.dim)
     out = signature(z=tf.constant(z), labels=tf.constant([0, 1, 2]))["images"].numpy()
     np.testing.assert_allclose(out, gan.generate(3, latents=z, labels=[0, 1, 2]), atol=1e-6)
+
+
+def test_network_files_of_every_custom_layer_load_after_import_tfgan2(tmp_path):
+    keras.utils.set_random_seed(0)
+    nets = [networks.dcgan_generator(latent_dim=4, resolution=8, channels=1, capacity=2),
+            networks.mlp_generator(latent_dim=4, image_shape=(4, 4, 1), hidden=8, num_classes=2,
+                                   conditioning="cbn"),
+            networks.mlp_discriminator(image_shape=(4, 4, 1), hidden=8, num_classes=2,
+                                       conditioning="projection")]
+    for i, net in enumerate(nets):
+        path = str(tmp_path / f"net{i}.keras")
+        net.save(path)
+        loaded = keras.models.load_model(path)  # safe_mode=True
+        inputs = [np.ones((2, *x.shape[1:]), np.float32) for x in net.inputs]
+        inputs = inputs[0] if len(inputs) == 1 else inputs
+        np.testing.assert_allclose(np.asarray(loaded(inputs)), np.asarray(net(inputs)),
+                                   atol=1e-6)
