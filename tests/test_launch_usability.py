@@ -27,7 +27,7 @@ def test_helpshort_lists_the_launchers_own_flags(subprocess_env):
     text = proc.stdout + proc.stderr
     for flag in ("--data_source", "--workdir", "--train_steps", "--loss", "--precision"):
         assert flag in text, flag
-    assert "Training data." in text and "Global batch size." in text
+    assert "--data_source:" in text and "Global batch size." in text
 
 
 def test_shipped_configs_are_found_by_name_from_any_directory(tmp_path, monkeypatch):
