@@ -110,5 +110,7 @@ def build_gan(fv, compile_model=True):
             loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
             gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma,
             classifier_weight=fv.classifier_weight, info_weight=fv.info_weight,
+            gradient_penalty_mode=fv.gp_mode, label_smoothing=fv.label_smoothing,
+            weight_clip=fv.weight_clip or None,
             steps_per_execution=fv.steps_per_execution, jit_compile=fv.jit_compile)
     return gan

@@ -13,6 +13,7 @@ from absl import flags
 from launch import data_sources, network_families
 
 __all__ = ["define_train_flags", "TRAIN_FLAGS", "DATA_SOURCES", "NETWORKS", "LOSSES",
+           "LABEL_SMOOTHING_LOSSES", "GRADIENT_PENALTY_MODES",
            "NETWORK_FLAGS", "network_flag_changes", "write_flagfile", "read_flagfile",
            "validate", "CONFIGS_INSTALL_DIR", "shipped_config_dirs", "find_config",
            "resolve_flagfiles"]
@@ -24,7 +25,14 @@ DATA_DIR_MEANING = {s.name: s.data_dir for s in data_sources.SOURCES.values() if
 NETWORKS = network_families.names()
 G_CONDITIONINGS = ("embedding", "cbn")
 D_CONDITIONINGS = ("projection", "acgan")
-LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge")
+# The flag choices, read before TensorFlow is imported (importing tfgan2 pulls it in):
+# these mirror tfgan2.losses.names(), the losses whose spec takes label_smoothing and
+# tfgan2.regularizers.GRADIENT_PENALTY_MODES; tests/test_launch.py keeps them in agreement.
+LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge",
+          "relativistic_average", "relativistic_average_least_squares",
+          "relativistic_average_hinge")
+LABEL_SMOOTHING_LOSSES = ("minimax", "non_saturating", "relativistic_average")
+GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 NORMALIZATIONS = ("batch", "none", "spectral")
 
 # Every flag that defines a run; exactly these are written to flags.cfg.
@@ -123,6 +131,14 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "d_steps", 1, "Discriminator updates per step.", lower_bound=1)
     d("integer", "g_steps", 1, "Generator updates per step.", lower_bound=1)
     d("float", "gradient_penalty", 0.0, "WGAN-GP weight (0: off).", lower_bound=0.0)
+    d("enum", "gp_mode", "two_sided", "Gradient penalty: two_sided (||g|| - 1)^2 (WGAN-GP) or "
+      "one_sided max(0, ||g|| - 1)^2 (Petzka et al. 2018).",
+      enum_values=list(GRADIENT_PENALTY_MODES))
+    d("float", "label_smoothing", 0.0, "One-sided label smoothing s: D's real target becomes "
+      "1 - s/2 (TF-GAN's convention; its default is 0.25). Cross-entropy losses only: "
+      + ", ".join(LABEL_SMOOTHING_LOSSES) + ".", lower_bound=0.0, upper_bound=1.0)
+    d("float", "weight_clip", 0.0, "Clip every D weight to [-c, c] after each D update "
+      "(WGAN weight clipping, e.g. 0.01; 0: off).", lower_bound=0.0)
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
@@ -151,7 +167,7 @@ def define_train_flags(flag_values=flags.FLAGS):
       "as eval/<name> and to TensorBoard.", lower_bound=0)
     d("string", "eval_metrics", "fid,kid",
       "Comma-separated metrics of the evaluations during training (launch.evaluate lists "
-      "them: fid, kid, is, pr, tstr, confusion; vector data: fid, kid, pr, confusion, "
+      "them: fid, kid, is, pr, tstr, confusion, swd; vector data: fid, kid, pr, confusion, "
       "moments).")
     d("integer", "eval_num_samples", 500, "Generated samples per evaluation during training.",
       lower_bound=2)
@@ -197,6 +213,10 @@ def validate(fv):
     if source.is_vector(fv) != family.vector:
         raise ValueError(f"--network={fv.network} does not fit --data_source={fv.data_source}: "
                          f"vector data needs --network=gaussian and the reverse.")
+    if fv.label_smoothing and fv.loss not in LABEL_SMOOTHING_LOSSES:
+        raise ValueError(f"--label_smoothing={fv.label_smoothing} is invalid with "
+                         f"--loss={fv.loss}: it smooths a cross-entropy target, use one of "
+                         f"{', '.join(LABEL_SMOOTHING_LOSSES)} (or --label_smoothing=0).")
     family.check(source.shape(fv))
     if fv.conditional and not source.has_labels:
         labelled = [s.name for s in data_sources.SOURCES.values() if s.has_labels]

@@ -102,7 +102,9 @@ def build_evaluator(fv, workdir, metrics, num_samples, *, features="classifier",
     if vector:
         return evaluation.Evaluator(metrics, data, num_samples, **kwargs), notes
 
-    needs_classifier = features == "classifier" or any(
+    # swd compares the images themselves; every other metric uses the run's features.
+    uses_features = bool(set(metrics) - {"swd"})
+    needs_classifier = (features == "classifier" and uses_features) or any(
         m in metrics for m in ("tstr",) + evaluation.CONDITIONAL_METRICS)
     extractor = labeller = heldout = real_train = None
     if needs_classifier:
@@ -111,7 +113,7 @@ def build_evaluator(fv, workdir, metrics, num_samples, *, features="classifier",
         notes["classifier_heldout_accuracy"] = info["heldout_accuracy"]
         heldout = (data[info["heldout_indices"]], labels[info["heldout_indices"]])
         real_train = (data[info["train_indices"]], labels[info["train_indices"]])
-    if features == "inception":
+    if features == "inception" and uses_features:
         extractor = features_lib.InceptionExtractor(inception_weights)
     else:
         extractor = labeller
@@ -159,6 +161,7 @@ _ROWS = [
     ("is_std", "  IS std over splits", "{:.3f}"), ("precision", "precision (k=3)", "{:.3f}"),
     ("recall", "recall (k=3)", "{:.3f}"), ("tstr_accuracy", "TSTR accuracy", "{:.4f}"),
     ("trtr_accuracy", "  train-on-real accuracy", "{:.4f}"),
+    ("swd", "sliced Wasserstein (patches)", "{:.5f}"), ("swd_real", "  real vs real", "{:.5f}"),
     ("real_mean", "real mean", "{:.4f}"), ("fake_mean", "generated mean", "{:.4f}"),
     ("real_std", "real std", "{:.4f}"), ("fake_std", "generated std", "{:.4f}"),
     ("cas", "class agreement (CAS)", "{:.4f}"), ("intra_fid", "intra-FID (class mean)", "{:.4f}"),

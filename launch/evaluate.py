@@ -1,4 +1,4 @@
-"""Measure a trained run: ``python -m launch.evaluate --workdir=DIR --metrics=fid,kid,is,pr,tstr,confusion``.
+"""Measure a trained run: ``python -m launch.evaluate --workdir=DIR --metrics=fid,kid,is,pr,tstr,confusion,swd``.
 
 Rebuilds the GAN from ``DIR/flags.cfg``, restores the newest checkpoint
 (EMA generator when kept), generates ``--num_samples`` samples and compares
@@ -7,7 +7,8 @@ them with the run's real data:
 * image data, ``--features=classifier`` (default): a small CNN trained on a
   stratified 75% of the run's labelled data (digits, MNIST) and stored in
   ``DIR/eval/classifier.keras`` supplies the features of fid / kid / pr and
-  the probabilities of is; it also labels the samples for tstr.
+  the probabilities of is; it also labels the samples for tstr. swd
+  compares Laplacian-pyramid patches of the images themselves (no features).
   ``--features=inception`` uses Inception-v3 pool features from
   ``--inception_weights`` (a local file; nothing is downloaded).
 * vector data (gaussian): fid, kid and pr on the raw vectors, confusion, and
@@ -26,7 +27,8 @@ from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Run directory written by launch.train.")
 flags.DEFINE_string("metrics", "fid,kid,is,pr",
-                    "Comma-separated metrics: fid, kid, is, pr, tstr, confusion (image data); "
+                    "Comma-separated metrics: fid, kid, is, pr, tstr, confusion, swd (image "
+                    "data); "
                     "fid, kid, pr, confusion, moments (vector data).")
 flags.DEFINE_integer("num_samples", 1000, "Generated samples (and real reference size).",
                      lower_bound=2)

@@ -247,3 +247,17 @@ def test_multilabel_conditioning_on_attribute_vectors():
         gan.generate(1, labels=[[0.5, 0, 0, 0, 0]])
     with pytest.raises(ValueError, match="multi-label"):
         gan.generate(2)
+
+
+def test_sample_grid_draws_one_row_per_class(tmp_path):
+    from tfgan2 import callbacks
+
+    gan = mlp_gan(num_classes=3)
+    grid = callbacks.SampleGrid(str(tmp_path), num_samples=7, seed=0)
+    grid.set_model(gan)
+    z, labels, cols = grid.latents_and_labels()
+    assert cols == 2 and z.shape == (6, LATENT)
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(z[:2], z[2:4])  # each column keeps its z across classes
+    path = grid.write(5)
+    assert path.endswith("step_0000005.png") and (tmp_path / "step_0000005.png").exists()

@@ -27,6 +27,11 @@ def batches(batch=8):
     dict(loss="wasserstein", gradient_penalty=10.0),
     dict(loss="hinge", r1_gamma=2.0, d_steps=2),
     dict(loss="least_squares", g_steps=2, steps_per_execution=2),
+    dict(loss="wasserstein", weight_clip=0.05),
+    dict(loss="minimax", label_smoothing=0.2, gradient_penalty=1.0,
+         gradient_penalty_mode="one_sided"),
+    dict(loss="relativistic_average", label_smoothing=0.1),
+    dict(loss="relativistic_average_hinge", g_steps=2),
 ])
 def test_two_replicas_match_one(mirrored, compile_kwargs):
     one = build(tf.distribute.OneDeviceStrategy("/cpu:0"), **compile_kwargs)

@@ -85,6 +85,25 @@ def test_metric_names_are_checked():
         evaluation.check_metrics("fid,fd")
     with pytest.raises(ValueError, match="not defined for vector data"):
         evaluation.check_metrics("is", vector_data=True)
+    with pytest.raises(ValueError, match="not defined for vector data"):
+        evaluation.check_metrics("swd", vector_data=True)
+
+
+def test_swd_metric_separates_noise_from_structure():
+    # Real: smooth ramps of random contrast; "good" samples: new ramps (patches
+    # normalized by their own mean and std are then the same); "bad": the
+    # ramps upside down (mirrored patches), and white noise.
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(-1, 1, 16)[None, :, None, None] * np.ones((1, 16, 16, 1))
+    real = (ramp * rng.uniform(0.5, 1.0, (64, 1, 1, 1))).astype(np.float32)
+    good = (ramp * rng.uniform(0.5, 1.0, (64, 1, 1, 1))).astype(np.float32)
+    flipped = good[:, ::-1]
+    noise = rng.uniform(-1, 1, real.shape).astype(np.float32)
+    ev = evaluation.Evaluator("swd", real, 64, seed=0)
+    r_good, r_flip, r_noise = (ev.evaluate_samples(x) for x in (good, flipped, noise))
+    assert list(r_good["swd_levels"]) == ["res16"]
+    assert r_good["swd"] < 1e-3 and r_good["swd_real"] < 1e-3
+    assert r_flip["swd"] > 0.1 and r_noise["swd"] > 0.1
 
 
 def test_evaluator_on_vector_data_measures_the_gap():
@@ -254,13 +273,15 @@ def test_evaluate_and_latent_arithmetic_end_to_end(tmp_path, subprocess_env):
                "--log_every=10", "--steps_per_execution=10", "--latent_dim=8", "--num_grid=4")
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = run(subprocess_env, "launch.evaluate", f"--workdir={workdir}",
-               "--metrics=fid,kid,is,pr,tstr,confusion", "--num_samples=60",
+               "--metrics=fid,kid,is,pr,tstr,confusion,swd", "--num_samples=60",
                "--classifier_epochs=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((workdir / "eval.json").read_text())
     for key in ("fid", "kid", "is", "precision", "recall", "tstr_accuracy", "trtr_accuracy",
-                "confusion"):
+                "confusion", "swd", "swd_real"):
         assert key in result, key
+    # Digits are 8x8: one pyramid level of 7x7 patches.
+    assert list(result["swd_levels"]) == ["res8"] and result["swd"] > 0
     assert result["step"] == 20 and result["num_samples"] == 60
     assert result["features"] == "classifier" and result["fid"] > 0
     assert 1.0 <= result["is"] <= 10.0
@@ -269,6 +290,7 @@ def test_evaluate_and_latent_arithmetic_end_to_end(tmp_path, subprocess_env):
     assert (workdir / "eval" / "classifier.keras").exists()
     assert (workdir / "eval" / "confusion.png").exists()
     assert "TSTR accuracy" in proc.stdout and "D confusion" in proc.stdout
+    assert "sliced Wasserstein" in proc.stdout
 
     arith = tmp_path / "arith.png"
     proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--mode=arithmetic",

@@ -421,3 +421,11 @@ def test_network_files_of_every_custom_layer_load_after_import_tfgan2(tmp_path):
         inputs = inputs[0] if len(inputs) == 1 else inputs
         np.testing.assert_allclose(np.asarray(loaded(inputs)), np.asarray(net(inputs)),
                                    atol=1e-6)
+
+
+def test_evaluate_with_a_relativistic_loss_and_label_smoothing():
+    gan = compile_(mlp_gan(), loss="relativistic_average", label_smoothing=0.2)
+    logs = gan.evaluate(batches(images(16), repeat=False), verbose=0, return_dict=True)
+    assert np.isfinite(logs["loss"]) and logs["loss"] == pytest.approx(
+        logs["d_loss"] + logs["g_loss"], rel=1e-5)
+    assert gan.get_compile_config()["label_smoothing"] == 0.2

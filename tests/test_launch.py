@@ -76,7 +76,8 @@ def test_gaussian_run_writes_histograms_and_vectors(tmp_path, subprocess_env):
 
 @pytest.mark.parametrize("flag,message", [
     ("--loss=vanilla", "flag --loss=vanilla: value should be one of <minimax|non_saturating|"
-                       "least_squares|wasserstein|hinge>"),
+                       "least_squares|wasserstein|hinge|relativistic_average|"
+                       "relativistic_average_least_squares|relativistic_average_hinge>"),
     ("--train_steps=0", "flag --train_steps=0"),
     ("--batch_size=-4", "flag --batch_size=-4"),
     ("--resolution=12", "--resolution=12 is invalid: it must be a power of two >= 8"),
@@ -87,10 +88,12 @@ def test_gaussian_run_writes_histograms_and_vectors(tmp_path, subprocess_env):
                          "--steps_per_execution=10"),
     ("--data_source=celeba", "--data_source=celeba needs --data_dir"),
     ("--crop=sideways", "--crop=sideways is invalid"),
+    ("--label_smoothing=0.25 --loss=hinge", "--label_smoothing=0.25 is invalid with --loss=hinge"),
 ])
 def test_invalid_flags_fail_before_any_work(tmp_path, subprocess_env, flag, message):
     workdir = tmp_path / "never"
-    proc = run(subprocess_env, "launch.train", f"--workdir={workdir}", flag, timeout=60)
+    proc = run(subprocess_env, "launch.train", f"--workdir={workdir}", *flag.split(),
+               timeout=60)
     assert proc.returncode != 0
     assert message in proc.stderr
     assert not workdir.exists()
@@ -113,6 +116,33 @@ def test_default_flags_equal_digits_cfg():
     from_file = config.read_flagfile(os.path.join(ROOT, "digits.cfg"))
     for name in config.TRAIN_FLAGS:
         assert from_file[name].value == defaults[name].value, name
+
+
+def test_flag_choices_agree_with_the_library():
+    import tfgan2
+    from launch import config
+
+    assert config.LOSSES == tfgan2.losses.names()
+    assert config.LABEL_SMOOTHING_LOSSES == tuple(
+        n for n in tfgan2.losses.names() if tfgan2.losses.spec(n).label_smoothing)
+    assert config.GRADIENT_PENALTY_MODES == tfgan2.regularizers.GRADIENT_PENALTY_MODES
+
+
+def test_training_option_flags_reach_compile():
+    from absl import flags
+
+    from launch import builders, config
+
+    fv = config.define_train_flags(flags.FlagValues())
+    fv(["x", "--loss=relativistic_average", "--label_smoothing=0.1", "--weight_clip=0.02",
+        "--gradient_penalty=1", "--gp_mode=one_sided", "--steps_per_execution=1"])
+    config.validate(fv)
+    gan = builders.build_gan(fv)
+    assert gan.loss_name == "relativistic_average" and gan._loss_spec.relativistic
+    assert gan._d_loss_kwargs == {"label_smoothing": 0.1}
+    assert gan.weight_clip == 0.02 and gan.gradient_penalty_mode == "one_sided"
+    fv(["x", "--weight_clip=0"])
+    assert builders.build_gan(fv).weight_clip is None
 
 
 def test_mirrored_on_logical_cpus(tmp_path, subprocess_env):

@@ -133,4 +133,5 @@ def test_digits_conditional_config_is_the_default_plus_conditioning():
     cond = parsed(f"--flagfile={os.path.join(ROOT, 'digits_conditional.cfg')}")
     assert cond.conditional and not base.conditional
     differing = {name for name in config.TRAIN_FLAGS if base[name].value != cond[name].value}
-    assert differing == {"workdir", "conditional"}, differing
+    assert differing == {"workdir", "conditional", "conditioning", "r1_gamma"}, differing
+    assert cond.conditioning == "cbn" and cond.discriminator_conditioning == "projection"

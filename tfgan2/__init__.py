@@ -7,14 +7,17 @@ FID, KID, IS, precision/recall), `classifier` (a small domain classifier
 for evaluation features), `features` (Inception-v3 and classifier feature
 extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
 evaluation callback), `summaries` (TensorBoard events), `latent`
-(interpolation and latent arithmetic), `sample_metrics` (streaming FD and
-KID as Keras metrics for ``evaluate``), `export` (SavedModel of the
-sampler), `serialization` and `optimizer_pair` (what makes `GAN` a whole
-`keras.Model`: configs and ``model.optimizer`` for callbacks).
+(interpolation and latent arithmetic), `sliced_wasserstein` (SWD of image
+patches), `task_losses` (cycle consistency, adversarial + task loss
+weighting), `sample_metrics` (streaming FD and KID as Keras metrics for
+``evaluate``), `export` (SavedModel of the sampler), `serialization` and
+`optimizer_pair` (what makes `GAN` a whole `keras.Model`: configs and
+``model.optimizer`` for callbacks).
 """
 from tfgan2 import (callbacks, classifier, distribute, layers, losses, metrics, networks,
                     regularizers, visualize)
 from tfgan2 import evaluation, features, latent, summaries
+from tfgan2 import sliced_wasserstein, task_losses
 # Registers every tfgan2 Keras class, so keras.models.load_model needs only `import tfgan2`.
 from tfgan2 import export, optimizer_pair, sample_metrics, serialization
 from tfgan2.gan import GAN
@@ -23,4 +26,5 @@ from tfgan2.training import train
 __version__ = "0.1.0"
 __all__ = ["GAN", "train", "callbacks", "classifier", "evaluation", "export", "features",
            "latent", "losses", "metrics", "networks", "optimizer_pair", "regularizers",
-           "sample_metrics", "serialization", "summaries", "visualize", "__version__"]
+           "sample_metrics", "serialization", "sliced_wasserstein", "summaries",
+           "task_losses", "visualize", "__version__"]

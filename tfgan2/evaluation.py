@@ -18,6 +18,11 @@ tstr       ``tstr_accuracy``, ``trtr_accuracy``: train on synthetic, test
            on real (image data with a labelling classifier only; see `tstr`)
 confusion  ``confusion``: D's counts on held-out real and as many generated
            samples (`discriminator_confusion`)
+swd        ``swd``: sliced Wasserstein distance of 7x7 Laplacian-pyramid
+           patches of real and generated images, averaged over the levels
+           (`tfgan2.sliced_wasserstein`); ``swd_real``: the same between two
+           patch draws of the real images (the noise floor); ``swd_levels``:
+           the per-level distances ``{"res<size>": value}`` (image data only)
 moments    ``real_mean``, ``real_std``, ``fake_mean``, ``fake_std``: over all
            values (vector data only, e.g. the 1-D Gaussian toy problem)
 cas        ``cas``, ``cas_per_class``: class-conditional GANs, ``num_samples``
@@ -38,17 +43,18 @@ import numpy as np
 from tfgan2 import classifier as classifier_lib
 from tfgan2 import losses as losses_lib
 from tfgan2 import metrics as metrics_lib
+from tfgan2 import sliced_wasserstein
 from tfgan2 import summaries
 from tfgan2.callbacks import StepInterval
 
 __all__ = ["METRICS", "IMAGE_METRICS", "VECTOR_METRICS", "check_metrics", "decision_threshold",
-           "confusion_counts", "discriminator_confusion", "tstr", "moments", "flatten",
+           "confusion_counts", "discriminator_confusion", "tstr", "moments", "swd", "flatten",
            "classification_agreement", "intra_frechet_distance", "CONDITIONAL_METRICS",
            "Evaluator", "EvaluationCallback"]
 
-IMAGE_METRICS = ("fid", "kid", "is", "pr", "tstr", "confusion", "cas", "intra_fid")
+IMAGE_METRICS = ("fid", "kid", "is", "pr", "tstr", "confusion", "cas", "intra_fid", "swd")
 VECTOR_METRICS = ("fid", "kid", "pr", "confusion", "moments")
-METRICS = ("fid", "kid", "is", "pr", "tstr", "confusion", "moments", "cas", "intra_fid")
+METRICS = ("fid", "kid", "is", "pr", "tstr", "confusion", "moments", "cas", "intra_fid", "swd")
 # Metrics of class-conditional GANs: they generate num_samples of each class.
 CONDITIONAL_METRICS = ("cas", "intra_fid")
 
@@ -195,6 +201,22 @@ def moments(real, fake):
             "fake_mean": float(fake.mean()), "fake_std": float(fake.std())}
 
 
+def swd(real, fake, seed=0, **kwargs):
+    """Sliced Wasserstein distance of images, summarized over the pyramid levels.
+
+    Uses as many images of each set as the smaller one holds. Returns
+    ``{"swd": mean over levels of real-vs-generated, "swd_real": mean over
+    levels of real-vs-real, "swd_levels": {"res<size>": real-vs-generated}}``;
+    ``kwargs`` go to `tfgan2.sliced_wasserstein.sliced_wasserstein_distance`.
+    """
+    n = min(len(real), len(fake))
+    levels = sliced_wasserstein.sliced_wasserstein_distance(
+        np.asarray(real, np.float32)[:n], np.asarray(fake, np.float32)[:n], seed=seed, **kwargs)
+    return {"swd": float(np.mean([level.fake for level in levels])),
+            "swd_real": float(np.mean([level.real for level in levels])),
+            "swd_levels": {f"res{level.resolution}": level.fake for level in levels}}
+
+
 def flatten(results, prefix=""):
     """Nested result dicts as flat ``{prefix + "a/b": number}`` (e.g. ``eval/confusion/real_as_real``)."""
     flat = {}
@@ -322,6 +344,8 @@ class Evaluator:
                 results.update(precision=precision, recall=recall)
             elif name == "moments":
                 results.update(moments(self.real, fake))
+            elif name == "swd":
+                results.update(swd(self.real, fake, seed=self.seed))
         return results
 
     def _per_class(self, gan):

@@ -61,10 +61,12 @@ class GAN(keras.Model):
     1. ``d_steps`` discriminator updates: ``z ~ p(z)``, ``G(z)`` computed outside
        the tape, ``L_D = mean(d_loss(D(x), D(G(z))))
        + gradient_penalty * mean(GP) + r1_gamma / 2 * mean(R1)``, gradients
-       w.r.t. D's trainable variables only, applied by ``d_optimizer``.
-    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``,
-       gradients flow through D into G and are applied to G's variables only
-       by ``g_optimizer``; then the EMA copy of G, if kept, is updated.
+       w.r.t. D's trainable variables only, applied by ``d_optimizer``; with
+       ``weight_clip`` D's weights are then clipped to ``[-c, c]``.
+    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``
+       (``g_loss(D(G(z)), D(x))`` for the relativistic losses), gradients flow
+       through D into G and are applied to G's variables only by
+       ``g_optimizer``; then the EMA copy of G, if kept, is updated.
 
     Means are over the *global* batch (``tf.nn.compute_average_loss``), so the
     gradients summed across replicas by the optimizers equal the single-device
@@ -195,6 +197,7 @@ class GAN(keras.Model):
     # ----------------------------------------------------------------- setup
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
                 gradient_penalty=0.0, r1_gamma=0.0, classifier_weight=1.0, info_weight=1.0,
+                label_smoothing=0.0, weight_clip=None, gradient_penalty_mode="two_sided",
                 metrics=None, **kwargs):
         """Choose optimizers, loss, regularization and evaluation metrics.
 
@@ -211,6 +214,10 @@ class GAN(keras.Model):
             and ``g_loss_fn(fake_logits)`` returning per-example losses ``(B,)``
             (register them with `keras.saving.register_keras_serializable` to
             save the model). D judges a logit above 0 real for a custom loss.
+            D may return logits of any shape ``(B, ...)`` (a patch
+            discriminator): an example's loss is the mean over its logits. The
+            relativistic losses also run D on the real batch in each generator
+            step.
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
           gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
           r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
@@ -218,6 +225,14 @@ class GAN(keras.Model):
             auxiliary classifier head), added to both losses.
           info_weight: weight lambda of InfoGAN's mutual-information penalty,
             added to both losses as in TF-GAN.
+          label_smoothing: one-sided label smoothing ``s`` in [0, 1] of D's real
+            target, ``1 - s / 2`` (TF-GAN's meaning; TF-GAN's default is 0.25);
+            only for the losses with a cross-entropy target
+            (`tfgan2.losses.spec(loss).label_smoothing`).
+          weight_clip: if set (> 0), clip every D weight to ``[-c, c]`` after
+            each D update (WGAN, Arjovsky et al. 2017; they use 0.01).
+          gradient_penalty_mode: ``"two_sided"`` ``(||g|| - 1)^2`` or
+            ``"one_sided"`` ``max(0, ||g|| - 1)^2`` (Petzka et al. 2018).
           metrics: sample-quality metrics updated by `test_step` (``evaluate``
             and ``fit(validation_data=...)``) with each held-out real batch and
             as many generated samples: `tfgan2.sample_metrics.FrechetDistance`,
@@ -241,7 +256,6 @@ class GAN(keras.Model):
             (d_optimizer, "d_optimizer"), (g_optimizer, "g_optimizer")))
         sample_metrics = self._check_metrics(metrics)
         self._check_built()
-        d_loss_fn, g_loss_fn, threshold = self._loss_functions(loss)
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
@@ -250,6 +264,20 @@ class GAN(keras.Model):
                             ("info_weight", info_weight)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        loss_spec = self._loss_spec_of(loss)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}.")
+        if label_smoothing and not loss_spec.label_smoothing:
+            smoothable = [n for n in losses_lib.names() if losses_lib.spec(n).label_smoothing]
+            raise ValueError(f"label_smoothing applies to losses with a cross-entropy target "
+                             f"({', '.join(smoothable)}); loss {loss!r} has none.")
+        if weight_clip is not None and not (np.isfinite(weight_clip) and weight_clip > 0):
+            raise ValueError(f"weight_clip must be None or a finite number > 0, "
+                             f"got {weight_clip!r}.")
+        if gradient_penalty_mode not in regularizers.GRADIENT_PENALTY_MODES:
+            raise ValueError(f"gradient_penalty_mode must be one of "
+                             f"{', '.join(regularizers.GRADIENT_PENALTY_MODES)}, "
+                             f"got {gradient_penalty_mode!r}.")
         replicas = self.distribute_strategy.num_replicas_in_sync
         if replicas > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
             # Keras runs multi-step executions inside tf.cond, where the optimizers'
@@ -266,8 +294,12 @@ class GAN(keras.Model):
                 for opt in (d_optimizer, g_optimizer))
         super().compile(optimizer=None, **kwargs)
         self.loss_name = loss if isinstance(loss, str) else "custom"
-        self._d_loss_fn, self._g_loss_fn = d_loss_fn, g_loss_fn
-        self._decision_threshold = threshold
+        self._loss_spec = loss_spec
+        self._d_loss_fn, self._g_loss_fn = loss_spec.discriminator, loss_spec.generator
+        self._d_loss_kwargs = {"label_smoothing": float(label_smoothing)} if label_smoothing else {}
+        self._decision_threshold = loss_spec.threshold
+        self.weight_clip = None if weight_clip is None else float(weight_clip)
+        self.gradient_penalty_mode = gradient_penalty_mode
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)
@@ -386,14 +418,13 @@ class GAN(keras.Model):
                     f"keras.Input (a Functional model).")
 
     @staticmethod
-    def _loss_functions(loss):
-        """``(d_loss_fn, g_loss_fn, decision threshold)`` of a loss name or a pair of callables."""
+    def _loss_spec_of(loss):
+        """The `tfgan2.losses.LossSpec` of a loss name or of a pair of callables."""
         if isinstance(loss, str):
-            d_fn, g_fn = losses_lib.get(loss)
-            return d_fn, g_fn, losses_lib.decision_threshold(loss)
+            return losses_lib.spec(loss)
         if (isinstance(loss, (tuple, list)) and len(loss) == 2
                 and all(callable(fn) for fn in loss)):
-            return loss[0], loss[1], 0.0
+            return losses_lib.LossSpec(loss[0], loss[1])
         raise ValueError(f"loss must be one of {', '.join(losses_lib.names())} or a pair of "
                          f"callables (d_loss_fn(real_logits, fake_logits), "
                          f"g_loss_fn(fake_logits)), got {loss!r}.")
@@ -565,6 +596,22 @@ class GAN(keras.Model):
         with tf.control_dependencies(checks):
             return tf.identity(labels)
 
+    @staticmethod
+    def _global_means(real_logits, fake_logits):
+        """``{"real_mean", "fake_mean"}``: D's mean logits over the global batch.
+
+        The relativistic losses compare each logit with these means; summing
+        over the replicas makes a step the same on one device or many (the
+        gradient flows back through the all-reduce).
+        """
+        logits = [tf.cast(t, tf.float32) for t in (real_logits, fake_logits)]
+        values = ([tf.reduce_sum(t) for t in logits]
+                  + [tf.cast(tf.size(t), tf.float32) for t in logits])
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            values = ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
+        return {"real_mean": values[0] / values[2], "fake_mean": values[1] / values[3]}
+
     def _judged_real(self, logits):
         return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
                        tf.float32)
@@ -588,12 +635,16 @@ class GAN(keras.Model):
             else:
                 real_out = d_fn(real)
             fake_out = d_fn(fake)
-            per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"])
+            means = (self._global_means(real_out["logits"], fake_out["logits"])
+                     if self._loss_spec.relativistic else {})
+            per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"],
+                                          **self._d_loss_kwargs, **means)
             if self.gradient_penalty > 0:
                 seed = self._seed_for(_GP_MIX, step)
                 eps = self._replica_share(
                     lambda n: tf.random.stateless_uniform(tf.stack([n]), seed), batch)
-                gp = regularizers.gradient_penalty(d_fn, real, fake, eps=eps)
+                gp = regularizers.gradient_penalty(d_fn, real, fake, eps=eps,
+                                                   mode=self.gradient_penalty_mode)
                 per_example += self.gradient_penalty * gp
             if self.r1_gamma > 0:
                 per_example += 0.5 * self.r1_gamma * r1
@@ -607,6 +658,9 @@ class GAN(keras.Model):
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.d_optimizer.apply(grads, variables)
+        if self.weight_clip is not None:
+            _assign(variables, [tf.clip_by_value(v, -self.weight_clip, self.weight_clip)
+                                for v in variables])
         return {"loss": per_example, "real_logits": real_out["logits"],
                 "fake_logits": fake_out["logits"], **aux}
 
@@ -643,13 +697,28 @@ class GAN(keras.Model):
                                           tf.float32), axis=-1)
         return tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1)), tf.float32)
 
-    def generator_step(self, batch_size, labels=None):
-        """One update of G through D on ``batch_size`` fresh latents; returns per-example loss."""
+    def generator_step(self, batch_size, labels=None, real=None):
+        """One update of G through D on ``batch_size`` fresh latents; returns per-example loss.
+
+        The relativistic losses compare with D's logits on ``real`` (the real
+        batch), computed outside the tape: they do not depend on G.
+        """
         z = self._latent(batch_size, self._seed_for(_G_NOISE, self.g_optimizer.iterations))
+        real_logits = None
+        if self._loss_spec.relativistic:
+            if real is None:
+                raise ValueError(f"loss {self.loss_name!r} needs the real batch in the "
+                                 f"generator step: generator_step(batch_size, labels, real).")
+            real_logits = tf.stop_gradient(self.run_D(real, labels, training=True)["logits"])
         with tf.GradientTape() as tape:
             fake = self.run_G(z, labels, training=True)
             fake_out = self.run_D(fake, labels, training=True)
-            per_example = self._g_loss_fn(fake_out["logits"])
+            if real_logits is None:
+                per_example = self._g_loss_fn(fake_out["logits"])
+            else:
+                per_example = self._g_loss_fn(
+                    fake_out["logits"], real_logits,
+                    **self._global_means(real_logits, fake_out["logits"]))
             aux = self._auxiliary_terms(None, fake_out, labels, z)
             for term, weight in ((aux.get("class_loss"), self.classifier_weight),
                                  (aux.get("info_penalty"), self.info_weight)):
@@ -682,7 +751,7 @@ class GAN(keras.Model):
         for _ in range(self.d_steps):
             d_out = self.discriminator_step(real, labels)
         for _ in range(self.g_steps):
-            g_out = self.generator_step(tf.shape(real)[0], labels)
+            g_out = self.generator_step(tf.shape(real)[0], labels, real=real)
         # After the label checks and the step itself: a bad batch changes no state at all.
         with tf.control_dependencies([g_out["loss"]] + ([] if labels is None else [labels])):
             self.step_counter.assign_add(1)
@@ -766,9 +835,12 @@ class GAN(keras.Model):
         t = self._trackers
         for name, value in self._auxiliary_terms(real_out, fake_out, labels, z).items():
             t[name].update_state(value)
-        d_loss = self._d_loss_fn(real_logits, fake_logits)
+        means = (self._global_means(real_logits, fake_logits)
+                 if self._loss_spec.relativistic else {})
+        d_loss = self._d_loss_fn(real_logits, fake_logits, **self._d_loss_kwargs, **means)
         t["d_loss"].update_state(d_loss)
-        g_loss = self._g_loss_fn(fake_logits)
+        g_loss = (self._g_loss_fn(fake_logits, real_logits, **means)
+                  if self._loss_spec.relativistic else self._g_loss_fn(fake_logits))
         t["g_loss"].update_state(g_loss)
         t["loss"].update_state(d_loss + g_loss)
         t["p_real"].update_state(tf.sigmoid(tf.cast(real_logits, tf.float32)))

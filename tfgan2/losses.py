@@ -5,13 +5,36 @@ the *per-example* loss, a float32 tensor of shape ``(batch,)``. The loss of a
 batch is the mean of that vector; `tfgan2.GAN` averages it over the global
 batch so that a step is the same on one device or many.
 
+Any discriminator output shape works: logits of shape ``(B,)``, ``(B, 1)`` or
+``(B, H, W, ...)`` (a patch discriminator, Isola et al. 2017,
+arXiv:1611.07004, scoring every patch) are scored element by element and an
+example's loss is the mean over all of its logits. For ``(B,)`` / ``(B, 1)``
+that is the plain per-example loss.
+
 Notation: ``r = D(x)`` are logits on real data, ``f = D(G(z))`` logits on
 generated data, ``sigma`` is the logistic sigmoid and
 ``softplus(t) = log(1 + exp(t))``. The cross-entropy terms use the identities
 ``-log sigma(t) = softplus(-t)`` and ``-log(1 - sigma(t)) = softplus(t)``;
 ``tf.nn.softplus`` evaluates ``max(t, 0) + log(1 + exp(-|t|))``, the form that
 never overflows (the stable BCE of the CS231N notes).
+
+One-sided label smoothing (Salimans et al. 2016, arXiv:1606.03498, section
+3.4) is an argument of the cross-entropy discriminator losses with TF-GAN's
+meaning: ``label_smoothing = s`` moves the real target from 1 to ``1 - s / 2``
+(``tf.compat.v1.losses.sigmoid_cross_entropy``'s convention, which blends the
+label with 1/2), the fake target stays 0, so the real term becomes
+``(1 - s/2) softplus(-r) + s/2 softplus(r)``. TF-GAN smooths by 0.25 by
+default; tfgan2 does not smooth unless asked.
+
+The relativistic average losses (Jolicoeur-Martineau 2018, arXiv:1807.00734)
+compare each logit with the mean logit of the other kind in the same batch,
+``r~ = r - mean(f)`` and ``f~ = f - mean(r)`` (means over every logit of the
+batch; `tfgan2.GAN` takes them over the global batch, across replicas). Their generator losses need D's logits on real data
+too: `spec(name).relativistic` says so, and `tfgan2.GAN` then evaluates D on
+the real batch in the generator step.
 """
+from typing import Callable, NamedTuple
+
 import tensorflow as tf
 
 __all__ = [
@@ -20,25 +43,53 @@ __all__ = [
     "least_squares_discriminator_loss", "least_squares_generator_loss",
     "wasserstein_discriminator_loss", "wasserstein_generator_loss",
     "hinge_discriminator_loss", "hinge_generator_loss",
-    "get", "names", "decision_threshold",
+    "relativistic_average_discriminator_loss", "relativistic_average_generator_loss",
+    "relativistic_average_least_squares_discriminator_loss",
+    "relativistic_average_least_squares_generator_loss",
+    "relativistic_average_hinge_discriminator_loss",
+    "relativistic_average_hinge_generator_loss",
+    "LossSpec", "spec", "get", "names", "decision_threshold",
     "classification_loss", "acgan_discriminator_loss", "acgan_generator_loss",
     "mutual_information_penalty",
 ]
 
 
-def _flat(logits):
-    """Logits of shape (B,) or (B, 1) -> float32 (B,)."""
-    logits = tf.cast(logits, tf.float32)
-    return tf.reshape(logits, [tf.shape(logits)[0]])
+def _logits(logits):
+    """Logits of any shape ``(B, ...)`` as float32 (a Python list becomes a tensor)."""
+    return tf.cast(tf.convert_to_tensor(logits), tf.float32)
 
 
-def minimax_discriminator_loss(real_logits, fake_logits):
+def _per_example(values):
+    """Element-wise losses ``(B, ...)`` -> the mean over each example's elements, ``(B,)``."""
+    values = tf.convert_to_tensor(values)
+    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
+
+
+def _check_smoothing(label_smoothing):
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}.")
+    return 0.5 * float(label_smoothing)
+
+
+def _real_cross_entropy(logits, label_smoothing):
+    """``-t log sigma(x) - (1 - t) log(1 - sigma(x))`` with target ``t = 1 - s/2``."""
+    half = _check_smoothing(label_smoothing)
+    loss = tf.nn.softplus(-logits)
+    if half:
+        loss = (1.0 - half) * loss + half * tf.nn.softplus(logits)
+    return loss
+
+
+def minimax_discriminator_loss(real_logits, fake_logits, label_smoothing=0.0):
     """Cross-entropy discriminator loss (Goodfellow et al. 2014, arXiv:1406.2661).
 
-    ``L_D = -log sigma(r) - log(1 - sigma(f)) = softplus(-r) + softplus(f)``.
-    Shared by the minimax and non-saturating games.
+    ``L_D = -log sigma(r) - log(1 - sigma(f)) = softplus(-r) + softplus(f)``,
+    with the real target smoothed to ``1 - label_smoothing / 2`` if asked (see
+    the module docstring). Shared by the minimax and non-saturating games.
     """
-    return tf.nn.softplus(-_flat(real_logits)) + tf.nn.softplus(_flat(fake_logits))
+    r, f = _logits(real_logits), _logits(fake_logits)
+    return (_per_example(_real_cross_entropy(r, label_smoothing))
+            + _per_example(tf.nn.softplus(f)))
 
 
 def minimax_generator_loss(fake_logits):
@@ -46,16 +97,19 @@ def minimax_generator_loss(fake_logits):
 
     ``L_G = log(1 - sigma(f)) = -softplus(f)``. Its gradient vanishes when D
     confidently rejects the samples, which is why `non_saturating` is preferred.
+    (TF-GAN's ``minimax_generator_loss`` is ``-softplus(-1) - softplus(f)``: it
+    also counts a real term for a constant logit of 1, which shifts the value
+    by ``-0.3133`` and leaves the gradient unchanged.)
     """
-    return -tf.nn.softplus(_flat(fake_logits))
+    return _per_example(-tf.nn.softplus(_logits(fake_logits)))
 
 
 def non_saturating_generator_loss(fake_logits):
     """Non-saturating generator loss (Goodfellow et al. 2014, section 3).
 
-    ``L_G = -log sigma(f) = softplus(-f)``.
+    ``L_G = -log sigma(f) = softplus(-f)`` (TF-GAN's ``modified_generator_loss``).
     """
-    return tf.nn.softplus(-_flat(fake_logits))
+    return _per_example(tf.nn.softplus(-_logits(fake_logits)))
 
 
 def least_squares_discriminator_loss(real_logits, fake_logits):
@@ -63,27 +117,28 @@ def least_squares_discriminator_loss(real_logits, fake_logits):
 
     ``L_D = 1/2 (r - 1)^2 + 1/2 f^2`` on the raw scores.
     """
-    r, f = _flat(real_logits), _flat(fake_logits)
-    return 0.5 * tf.square(r - 1.0) + 0.5 * tf.square(f)
+    r, f = _logits(real_logits), _logits(fake_logits)
+    return _per_example(0.5 * tf.square(r - 1.0)) + _per_example(0.5 * tf.square(f))
 
 
 def least_squares_generator_loss(fake_logits):
     """LSGAN generator loss (Mao et al. 2017), target c=1: ``L_G = 1/2 (f - 1)^2``."""
-    return 0.5 * tf.square(_flat(fake_logits) - 1.0)
+    return _per_example(0.5 * tf.square(_logits(fake_logits) - 1.0))
 
 
 def wasserstein_discriminator_loss(real_logits, fake_logits):
     """Wasserstein critic loss (Arjovsky et al. 2017, arXiv:1701.07875).
 
-    ``L_D = f - r``. Needs a Lipschitz constraint on D: use it with a gradient
-    penalty (Gulrajani et al. 2017) or spectral normalization.
+    ``L_D = f - r``. Needs a Lipschitz constraint on D: a gradient penalty
+    (Gulrajani et al. 2017), spectral normalization, or weight clipping
+    (``GAN.compile(weight_clip=c)``, the original paper's choice).
     """
-    return _flat(fake_logits) - _flat(real_logits)
+    return _per_example(_logits(fake_logits)) - _per_example(_logits(real_logits))
 
 
 def wasserstein_generator_loss(fake_logits):
     """Wasserstein generator loss (Arjovsky et al. 2017): ``L_G = -f``."""
-    return -_flat(fake_logits)
+    return _per_example(-_logits(fake_logits))
 
 
 def hinge_discriminator_loss(real_logits, fake_logits):
@@ -91,20 +146,121 @@ def hinge_discriminator_loss(real_logits, fake_logits):
 
     ``L_D = max(0, 1 - r) + max(0, 1 + f)``.
     """
-    return tf.nn.relu(1.0 - _flat(real_logits)) + tf.nn.relu(1.0 + _flat(fake_logits))
+    r, f = _logits(real_logits), _logits(fake_logits)
+    return _per_example(tf.nn.relu(1.0 - r)) + _per_example(tf.nn.relu(1.0 + f))
 
 
 def hinge_generator_loss(fake_logits):
     """Hinge-game generator loss (Miyato et al. 2018, arXiv:1802.05957): ``L_G = -f``."""
-    return -_flat(fake_logits)
+    return _per_example(-_logits(fake_logits))
+
+
+def _relative(real_logits, fake_logits, real_mean=None, fake_mean=None):
+    """``(r - mean(f), f - mean(r))``, the means over every logit of the batch unless given."""
+    r, f = _logits(real_logits), _logits(fake_logits)
+    real_mean = tf.reduce_mean(r) if real_mean is None else tf.cast(real_mean, tf.float32)
+    fake_mean = tf.reduce_mean(f) if fake_mean is None else tf.cast(fake_mean, tf.float32)
+    return r - fake_mean, f - real_mean
+
+
+def relativistic_average_discriminator_loss(real_logits, fake_logits, label_smoothing=0.0,
+                                            real_mean=None, fake_mean=None):
+    """RaSGAN discriminator loss (Jolicoeur-Martineau 2018, arXiv:1807.00734, eq. 11).
+
+    ``L_D = -log sigma(r~) - log(1 - sigma(f~)) = softplus(-r~) + softplus(f~)``
+    with ``r~ = r - mean(f)``, ``f~ = f - mean(r)``; ``label_smoothing``
+    smooths the real target as in `minimax_discriminator_loss`. Every
+    relativistic loss takes ``real_mean`` / ``fake_mean`` to use means over a
+    larger batch than the logits given (`tfgan2.GAN` passes the global-batch
+    means under a distribution strategy).
+    """
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
+    return (_per_example(_real_cross_entropy(rel_r, label_smoothing))
+            + _per_example(tf.nn.softplus(rel_f)))
+
+
+def relativistic_average_generator_loss(fake_logits, real_logits, real_mean=None,
+                                        fake_mean=None):
+    """RaSGAN generator loss: the roles swapped, ``L_G = softplus(r~) + softplus(-f~)``.
+
+    Unlike the standard GAN, G's loss depends on D's real logits: G both
+    raises its samples' logits and lowers the real ones relative to them.
+    """
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
+    return _per_example(tf.nn.softplus(rel_r)) + _per_example(tf.nn.softplus(-rel_f))
+
+
+def relativistic_average_least_squares_discriminator_loss(real_logits, fake_logits,
+                                                          real_mean=None, fake_mean=None):
+    """RaLSGAN discriminator loss (Jolicoeur-Martineau 2018, section 4.3).
+
+    ``L_D = (r~ - 1)^2 + (f~ + 1)^2`` (the paper's form, without LSGAN's 1/2).
+    """
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
+    return _per_example(tf.square(rel_r - 1.0)) + _per_example(tf.square(rel_f + 1.0))
+
+
+def relativistic_average_least_squares_generator_loss(fake_logits, real_logits,
+                                                      real_mean=None, fake_mean=None):
+    """RaLSGAN generator loss: ``L_G = (f~ - 1)^2 + (r~ + 1)^2``."""
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
+    return _per_example(tf.square(rel_f - 1.0)) + _per_example(tf.square(rel_r + 1.0))
+
+
+def relativistic_average_hinge_discriminator_loss(real_logits, fake_logits,
+                                                  real_mean=None, fake_mean=None):
+    """RaHinge discriminator loss (Jolicoeur-Martineau 2018, section 4.3).
+
+    ``L_D = max(0, 1 - r~) + max(0, 1 + f~)``.
+    """
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
+    return _per_example(tf.nn.relu(1.0 - rel_r)) + _per_example(tf.nn.relu(1.0 + rel_f))
+
+
+def relativistic_average_hinge_generator_loss(fake_logits, real_logits, real_mean=None,
+                                              fake_mean=None):
+    """RaHinge generator loss: ``L_G = max(0, 1 - f~) + max(0, 1 + r~)``."""
+    rel_r, rel_f = _relative(real_logits, fake_logits, real_mean, fake_mean)
+    return _per_example(tf.nn.relu(1.0 - rel_f)) + _per_example(tf.nn.relu(1.0 + rel_r))
+
+
+class LossSpec(NamedTuple):
+    """One entry of the loss table.
+
+    Attributes:
+      discriminator: ``(real_logits, fake_logits[, label_smoothing]) -> (B,)``.
+      generator: ``(fake_logits) -> (B,)``, or ``(fake_logits, real_logits)``
+        when ``relativistic``.
+      relativistic: the generator loss needs D's logits on real data.
+      label_smoothing: the discriminator loss takes ``label_smoothing``
+        (it has a probability target on real data).
+      threshold: logit above which D judges an input real.
+    """
+    discriminator: Callable
+    generator: Callable
+    relativistic: bool = False
+    label_smoothing: bool = False
+    threshold: float = 0.0
 
 
 _LOSSES = {
-    "minimax": (minimax_discriminator_loss, minimax_generator_loss),
-    "non_saturating": (minimax_discriminator_loss, non_saturating_generator_loss),
-    "least_squares": (least_squares_discriminator_loss, least_squares_generator_loss),
-    "wasserstein": (wasserstein_discriminator_loss, wasserstein_generator_loss),
-    "hinge": (hinge_discriminator_loss, hinge_generator_loss),
+    "minimax": LossSpec(minimax_discriminator_loss, minimax_generator_loss,
+                        label_smoothing=True),
+    "non_saturating": LossSpec(minimax_discriminator_loss, non_saturating_generator_loss,
+                               label_smoothing=True),
+    "least_squares": LossSpec(least_squares_discriminator_loss, least_squares_generator_loss,
+                              threshold=0.5),
+    "wasserstein": LossSpec(wasserstein_discriminator_loss, wasserstein_generator_loss),
+    "hinge": LossSpec(hinge_discriminator_loss, hinge_generator_loss),
+    "relativistic_average": LossSpec(
+        relativistic_average_discriminator_loss, relativistic_average_generator_loss,
+        relativistic=True, label_smoothing=True),
+    "relativistic_average_least_squares": LossSpec(
+        relativistic_average_least_squares_discriminator_loss,
+        relativistic_average_least_squares_generator_loss, relativistic=True),
+    "relativistic_average_hinge": LossSpec(
+        relativistic_average_hinge_discriminator_loss,
+        relativistic_average_hinge_generator_loss, relativistic=True),
 }
 
 
@@ -112,10 +268,10 @@ def decision_threshold(name):
     """Logit above which D judges an input real under loss ``name``.
 
     0.5 for ``least_squares``, whose targets are 0 (fake) and 1 (real); 0 for
-    the others, whose logits are symmetric around the decision boundary.
+    the others, whose logits are symmetric around the decision boundary (for
+    the relativistic losses D's raw logit, not its comparison with the batch).
     """
-    get(name)  # validates the name
-    return 0.5 if name == "least_squares" else 0.0
+    return spec(name).threshold
 
 
 def names():
@@ -123,8 +279,8 @@ def names():
     return tuple(_LOSSES)
 
 
-def get(name):
-    """Return the ``(discriminator_loss, generator_loss)`` pair for ``name``.
+def spec(name):
+    """The `LossSpec` of ``name`` (both functions and what they need).
 
     Raises:
       ValueError: ``name`` is not one of `names()`; the message lists them.
@@ -135,6 +291,19 @@ def get(name):
         raise ValueError(
             f"Unknown GAN loss {name!r}; valid losses are: {', '.join(_LOSSES)}."
         ) from None
+
+
+def get(name):
+    """Return the ``(discriminator_loss, generator_loss)`` pair for ``name``.
+
+    For the relativistic losses the generator loss takes
+    ``(fake_logits, real_logits)``; see `spec`.
+
+    Raises:
+      ValueError: ``name`` is not one of `names()`; the message lists them.
+    """
+    entry = spec(name)
+    return entry.discriminator, entry.generator
 
 
 # ------------------------------------------------------------ auxiliary heads

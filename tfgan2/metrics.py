@@ -9,9 +9,13 @@ and the same sample counts, so report the counts next to the numbers
 (e.g. "FID-50k").
 
 Memory stays moderate for tens of thousands of samples: Gaussian statistics
-can be accumulated batch by batch (`RunningStatistics`), KID works on random
-subsets, and nearest-neighbour distances are computed in row blocks, so no
-``N x N`` matrix is ever held for large ``N``.
+(full, diagonal or mean only) and the Inception score can be accumulated
+batch by batch in memory independent of the sample count
+(`RunningStatistics`, `StreamingFrechetDistance`, `StreamingInceptionScore`),
+KID works on random subsets or TF-GAN's disjoint blocks, and
+nearest-neighbour distances are computed in row blocks, so no ``N x N``
+matrix is ever held for large ``N``. The sliced Wasserstein distance of
+image patches lives in `tfgan2.sliced_wasserstein`.
 """
 import warnings
 
@@ -22,7 +26,10 @@ import scipy.special
 __all__ = [
     "gaussian_statistics", "RunningStatistics",
     "frechet_distance", "frechet_distance_from_statistics",
-    "kernel_inception_distance", "inception_score",
+    "mean_frechet_distance", "diagonal_frechet_distance",
+    "diagonal_frechet_distance_from_statistics", "StreamingFrechetDistance",
+    "kernel_inception_distance", "kernel_inception_distance_blocks",
+    "inception_score", "StreamingInceptionScore",
     "kth_nearest_distances", "precision_recall",
 ]
 
@@ -69,7 +76,7 @@ def gaussian_statistics(features):
 
 
 class RunningStatistics:
-    """Streaming mean and covariance of feature batches, in float64.
+    """Streaming mean and covariance (or only variances, or only the mean) of feature batches.
 
     Batches are merged with the pairwise update of Chan, Golub and LeVeque
     (1979): each batch contributes its own mean and centred sum of outer
@@ -80,7 +87,12 @@ class RunningStatistics:
         M2 = M2_a + M2_b + outer(delta, delta) * n_a * n_b / n,
 
     which avoids the cancellation of the naive ``sum(x x^T) - n mu mu^T``.
-    Memory is ``O(D^2)`` however many samples pass through.
+    Everything is float64. ``kind`` chooses what is kept, and so the memory,
+    which never depends on the number of samples:
+
+    * ``"covariance"`` (default): mean and full ``M2``, ``O(D^2)`` (FID);
+    * ``"variance"``: mean and the diagonal of ``M2``, ``O(D)`` (diagonal FID);
+    * ``"mean"``: the mean only, ``O(D)`` (mean-only FID).
 
         stats = RunningStatistics()
         for batch in batches:
@@ -88,7 +100,12 @@ class RunningStatistics:
         fd = frechet_distance_from_statistics(*stats.statistics(), mu_real, sigma_real)
     """
 
-    def __init__(self):
+    KINDS = ("covariance", "variance", "mean")
+
+    def __init__(self, kind="covariance"):
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(self.KINDS)}, got {kind!r}")
+        self.kind = kind
         self.count = 0
         self._mean = None
         self._m2 = None
@@ -102,7 +119,12 @@ class RunningStatistics:
         n_b = x.shape[0]
         mean_b = x.mean(axis=0)
         centred = x - mean_b
-        m2_b = centred.T @ centred
+        if self.kind == "covariance":
+            m2_b = centred.T @ centred
+        elif self.kind == "variance":
+            m2_b = np.einsum("ij,ij->j", centred, centred)
+        else:
+            m2_b = None
         if self._mean is None:
             self.count, self._mean, self._m2 = n_b, mean_b, m2_b
             return self
@@ -110,9 +132,18 @@ class RunningStatistics:
         n = n_a + n_b
         delta = mean_b - self._mean
         self._mean = self._mean + delta * (n_b / n)
-        self._m2 = self._m2 + m2_b + np.outer(delta, delta) * (n_a * n_b / n)
+        if self.kind == "covariance":
+            self._m2 = self._m2 + m2_b + np.outer(delta, delta) * (n_a * n_b / n)
+        elif self.kind == "variance":
+            self._m2 = self._m2 + m2_b + delta * delta * (n_a * n_b / n)
         self.count = n
         return self
+
+    @property
+    def state_size(self):
+        """Numbers held (the count, the mean and ``M2``): fixed by ``D`` and ``kind``."""
+        held = [a for a in (self._mean, self._m2) if a is not None]
+        return 1 + sum(a.size for a in held)
 
     @property
     def mean(self):
@@ -121,12 +152,27 @@ class RunningStatistics:
             raise ValueError("no samples have been added")
         return self._mean.copy()
 
+    def _need(self, kinds, what):
+        if self.kind not in kinds:
+            raise ValueError(f"{what} is not kept by RunningStatistics(kind={self.kind!r}); "
+                             f"use kind={kinds[0]!r}")
+
     @property
     def covariance(self):
         """Unbiased covariance ``(D, D)`` of all samples seen (needs >= 2)."""
+        self._need(("covariance",), "the covariance")
         if self.count < 2:
             raise ValueError(f"the covariance needs at least 2 samples, got {self.count}")
         return self._m2 / (self.count - 1)
+
+    def variance(self, ddof=1):
+        """Per-feature variance ``(D,)``, ``M2_jj / (n - ddof)`` (unbiased by default)."""
+        self._need(("variance", "covariance"), "the variance")
+        if self.count <= ddof:
+            raise ValueError(f"the variance with ddof={ddof} needs more than {ddof} samples, "
+                             f"got {self.count}")
+        diagonal = np.diagonal(self._m2) if self.kind == "covariance" else self._m2
+        return diagonal / (self.count - ddof)
 
     def statistics(self):
         """``(mean, covariance)``, ready for `frechet_distance_from_statistics`."""
@@ -203,19 +249,119 @@ def frechet_distance(features_a, features_b, eps=1e-6):
                                             eps=eps)
 
 
+def mean_frechet_distance(features_a, features_b):
+    """Mean-only Fréchet distance ``||mu_a - mu_b||^2`` (TF-GAN's
+    ``mean_only_frechet_classifier_distance_from_activations``).
+
+    Cheap and stable at any dimension (no covariances), blind to spread:
+    a first check, not a substitute for FID.
+    """
+    a = _features(features_a, "features_a")
+    b = _features(features_b, "features_b")
+    _same_dim(a, b, "features_a", "features_b")
+    diff = a.mean(axis=0) - b.mean(axis=0)
+    return float(diff @ diff)
+
+
+def diagonal_frechet_distance_from_statistics(mu1, var1, mu2, var2):
+    """Fréchet distance between Gaussians with diagonal covariances ``diag(var)``.
+
+        d^2 = ||mu1 - mu2||^2 + sum_j (var1_j + var2_j - 2 sqrt(var1_j var2_j))
+            = ||mu1 - mu2||^2 + ||sqrt(var1) - sqrt(var2)||^2
+    """
+    mu1, mu2, var1, var2 = (np.asarray(v, np.float64).reshape(-1)
+                            for v in (mu1, mu2, var1, var2))
+    if not mu1.shape == mu2.shape == var1.shape == var2.shape:
+        raise ValueError(f"means and variances must be vectors of one length, got "
+                         f"{mu1.shape}, {var1.shape}, {mu2.shape}, {var2.shape}")
+    if np.any(var1 < 0) or np.any(var2 < 0):
+        raise ValueError("variances must be non-negative")
+    diff = mu1 - mu2
+    return float(diff @ diff + np.sum(var1 + var2 - 2.0 * np.sqrt(var1 * var2)))
+
+
+def diagonal_frechet_distance(features_a, features_b):
+    """Diagonal-only Fréchet distance of two feature sets (TF-GAN's
+    ``diagonal_only_frechet_classifier_distance_from_activations``).
+
+    Ignores correlations between features: ``O(D)`` memory and no matrix
+    square root, so it suits very wide features and small sample counts.
+    The variances are the population ones (divided by N, TF-GAN's
+    ``tf.nn.moments``), unlike `frechet_distance`'s unbiased covariances.
+    """
+    a = _features(features_a, "features_a")
+    b = _features(features_b, "features_b")
+    _same_dim(a, b, "features_a", "features_b")
+    return diagonal_frechet_distance_from_statistics(a.mean(axis=0), a.var(axis=0),
+                                                     b.mean(axis=0), b.var(axis=0))
+
+
+class StreamingFrechetDistance:
+    """Fréchet distance of two feature streams, fed batch by batch in bounded memory.
+
+    ``kind="full"`` is FID (`frechet_distance`, ``O(D^2)`` state),
+    ``"diagonal"`` is `diagonal_frechet_distance` and ``"mean"`` is
+    `mean_frechet_distance` (``O(D)``). Each side keeps a `RunningStatistics`;
+    `result` equals the non-streaming function on the concatenated batches.
+
+        fd = StreamingFrechetDistance()
+        for real_batch, fake_batch in batches:
+            fd.update(real=features(real_batch), fake=features(fake_batch))
+        value = fd.result()
+    """
+
+    _STATISTICS = {"full": "covariance", "diagonal": "variance", "mean": "mean"}
+
+    def __init__(self, kind="full", eps=1e-6):
+        if kind not in self._STATISTICS:
+            raise ValueError(f"kind must be one of {', '.join(self._STATISTICS)}, got {kind!r}")
+        self.kind = kind
+        self.eps = eps
+        self.real = RunningStatistics(self._STATISTICS[kind])
+        self.fake = RunningStatistics(self._STATISTICS[kind])
+
+    def update(self, real=None, fake=None):
+        """Adds a batch of real and/or generated features ``(B, D)``."""
+        if real is not None:
+            self.real.update(real)
+        if fake is not None:
+            self.fake.update(fake)
+        return self
+
+    @property
+    def state_size(self):
+        """Numbers held by both sides; does not grow with the number of samples."""
+        return self.real.state_size + self.fake.state_size
+
+    def result(self):
+        """The distance between everything fed so far."""
+        if self.real.count == 0 or self.fake.count == 0:
+            raise ValueError("both the real and the generated side need samples")
+        if self.kind == "mean":
+            diff = self.real.mean - self.fake.mean
+            return float(diff @ diff)
+        if self.kind == "diagonal":
+            return diagonal_frechet_distance_from_statistics(
+                self.real.mean, self.real.variance(ddof=0),
+                self.fake.mean, self.fake.variance(ddof=0))
+        return frechet_distance_from_statistics(*self.real.statistics(),
+                                                *self.fake.statistics(), eps=self.eps)
+
+
 # --------------------------------------------------------------------------
 # Kernel Inception distance
 # --------------------------------------------------------------------------
 
 def _mmd2_unbiased(x, y):
-    """Unbiased MMD^2 with the cubic polynomial kernel for equal-size sets x, y ``(m, d)``."""
+    """Unbiased MMD^2 with the cubic polynomial kernel for sets x ``(m, d)`` and y ``(n, d)``."""
     m, d = x.shape
+    n = y.shape[0]
     k_xx = (x @ x.T / d + 1.0) ** 3
     k_yy = (y @ y.T / d + 1.0) ** 3
     k_xy = (x @ y.T / d + 1.0) ** 3
     sum_xx = k_xx.sum() - np.trace(k_xx)
     sum_yy = k_yy.sum() - np.trace(k_yy)
-    return (sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * k_xy.mean()
+    return sum_xx / (m * (m - 1)) + sum_yy / (n * (n - 1)) - 2.0 * k_xy.mean()
 
 
 def kernel_inception_distance(features_a, features_b, num_subsets=100, subset_size=1000,
@@ -251,6 +397,44 @@ def kernel_inception_distance(features_a, features_b, num_subsets=100, subset_si
         values[i] = _mmd2_unbiased(x, y)
     mean = float(values.mean())
     return (mean, float(values.std())) if return_std else mean
+
+
+def _block_bounds(n, num_blocks):
+    """Start/stop of ``num_blocks`` contiguous blocks of ``n`` rows, the larger ones last."""
+    sizes = np.full(num_blocks, n // num_blocks)
+    extra = n - num_blocks * (n // num_blocks)
+    if extra:
+        sizes[-extra:] += 1
+    return np.concatenate([[0], np.cumsum(sizes)])
+
+
+def kernel_inception_distance_blocks(features_a, features_b, max_block_size=1024):
+    """KID with TF-GAN's block convention: ``(mean, standard error)`` over disjoint blocks.
+
+    Both sets are cut, in order, into ``b = ceil(max(N_a, N_b) / max_block_size)``
+    contiguous blocks of near-equal size (the larger blocks last); block ``i``
+    of ``a`` and block ``i`` of ``b`` give one unbiased MMD^2 estimate (see
+    `kernel_inception_distance`; the sets may differ in size). Returns their
+    mean and ``sqrt(var / b)`` with the unbiased variance of the estimates
+    (NaN for one block), as TF-GAN's
+    ``kernel_classifier_distance_and_std_from_activations``. Deterministic:
+    no random subsets.
+    """
+    a = _features(features_a, "features_a", min_rows=2)
+    b = _features(features_b, "features_b", min_rows=2)
+    _same_dim(a, b, "features_a", "features_b")
+    if int(max_block_size) < 2:
+        raise ValueError(f"max_block_size must be >= 2, got {max_block_size}")
+    num_blocks = int(np.ceil(max(len(a), len(b)) / int(max_block_size)))
+    if min(len(a), len(b)) < 2 * num_blocks:
+        raise ValueError(f"{num_blocks} blocks need at least {2 * num_blocks} samples in each "
+                         f"set, got {len(a)} and {len(b)}")
+    bounds_a, bounds_b = _block_bounds(len(a), num_blocks), _block_bounds(len(b), num_blocks)
+    estimates = np.array([
+        _mmd2_unbiased(a[bounds_a[i]:bounds_a[i + 1]], b[bounds_b[i]:bounds_b[i + 1]])
+        for i in range(num_blocks)])
+    std = np.sqrt(estimates.var(ddof=1) / num_blocks) if num_blocks > 1 else float("nan")
+    return float(estimates.mean()), float(std)
 
 
 # --------------------------------------------------------------------------
@@ -289,6 +473,61 @@ def inception_score(probs, splits=10, return_std=False):
     scores = np.asarray(scores)
     mean = float(scores.mean())
     return (mean, float(scores.std())) if return_std else mean
+
+
+class StreamingInceptionScore:
+    """Inception score of a stream of class probabilities (or logits), in ``O(K)`` memory.
+
+    Since ``E_x KL(p(y|x) || p(y)) = E_x sum_k p log p - sum_k p(y) log p(y)``
+    with ``p(y) = E_x p(y|x)``, it suffices to accumulate the number of
+    samples, the sum of the probability vectors and the sum of
+    ``sum_k p log p``. `result` equals `inception_score` with ``splits=1`` on
+    all the samples (TF-GAN's ``classifier_score_from_logits_streaming``).
+    Logits are turned into probabilities with a float64 softmax, and
+    ``p log p`` is computed from the log-softmax, exact also for tiny ``p``.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self._sum_p = None
+        self._sum_plogp = 0.0
+
+    def update(self, probs=None, logits=None):
+        """Adds a batch ``(B, K)`` of probabilities or (exclusively) logits."""
+        if (probs is None) == (logits is None):
+            raise ValueError("give exactly one of probs and logits")
+        if logits is not None:
+            z = _features(logits, "logits")
+            log_p = z - scipy.special.logsumexp(z, axis=1, keepdims=True)
+            p = np.exp(log_p)
+            plogp = (p * log_p).sum()
+        else:
+            p = _features(probs, "probs")
+            if np.any(p < 0) or np.any(np.abs(p.sum(axis=1) - 1.0) > 1e-3):
+                raise ValueError("probs must be non-negative rows summing to 1 "
+                                 "(class probabilities; pass logits=... for logits)")
+            p = p / p.sum(axis=1, keepdims=True)
+            plogp = scipy.special.xlogy(p, p).sum()
+        if self._sum_p is not None and p.shape[1] != self._sum_p.shape[0]:
+            raise ValueError(f"batch has {p.shape[1]} classes, earlier batches had "
+                             f"{self._sum_p.shape[0]}")
+        self._sum_p = p.sum(axis=0) if self._sum_p is None else self._sum_p + p.sum(axis=0)
+        self._sum_plogp += float(plogp)
+        self.count += p.shape[0]
+        return self
+
+    @property
+    def state_size(self):
+        """Numbers held: the count, the running ``sum p log p`` and the ``K`` class sums."""
+        return 2 + (0 if self._sum_p is None else self._sum_p.size)
+
+    def result(self):
+        """``exp(mean KL(p(y|x) || p(y)))`` over every sample seen."""
+        if self.count == 0:
+            raise ValueError("no samples have been added")
+        marginal = self._sum_p / self.count
+        mean_kl = self._sum_plogp / self.count - scipy.special.xlogy(marginal, marginal).sum()
+        return float(np.exp(mean_kl))
 
 
 # --------------------------------------------------------------------------

@@ -1,16 +1,21 @@
-"""Discriminator gradient regularizers, per example.
+"""Discriminator regularizers: gradient penalties per example, and weight clipping.
 
 ``discriminator`` is any callable ``D(x, training=...)`` returning logits or
 a dict with ``"logits"`` (`tfgan2.GAN` passes its ``run_D`` with the batch's
-labels bound, so a conditional D is penalized at its own condition). Both
-functions return a float32 vector of shape ``(batch,)``; `tfgan2.GAN`
+labels bound, so a conditional D is penalized at its own condition). The
+penalties return a float32 vector of shape ``(batch,)``; `tfgan2.GAN`
 multiplies it by the weight chosen in ``compile`` and averages it over the
 global batch exactly like the adversarial loss, so a penalty means the same on
-one replica or many.
+one replica or many. `clip_weights` constrains D's weights directly instead.
 """
 import tensorflow as tf
 
-__all__ = ["gradient_penalty", "r1_penalty", "logits_and_r1_penalty"]
+__all__ = ["gradient_penalty", "r1_penalty", "logits_and_r1_penalty", "clip_weights",
+           "GRADIENT_PENALTY_MODES"]
+
+# "two_sided": (||g|| - 1)^2 (Gulrajani et al. 2017); "one_sided": max(0, ||g|| - 1)^2
+# (Petzka et al. 2018), which only penalizes slopes above the target.
+GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 
 
 def _logits(output):
@@ -35,18 +40,34 @@ def _logits_and_squared_input_gradient(discriminator, inputs, training):
     return output, tf.reduce_sum(tf.square(grads), axis=axes)
 
 
-def gradient_penalty(discriminator, real, fake, *, seed=None, eps=None, training=True):
-    """WGAN-GP penalty (Gulrajani et al. 2017, arXiv:1704.00028).
+def gradient_penalty(discriminator, real, fake, *, seed=None, eps=None, training=True,
+                     target=1.0, mode="two_sided"):
+    """WGAN-GP penalty (Gulrajani et al. 2017, arXiv:1704.00028), two- or one-sided.
 
     ``x_hat = eps * x + (1 - eps) * G(z)`` with ``eps ~ U[0, 1]`` drawn per
-    example, and ``penalty_i = (||grad_x D(x_hat_i)||_2 - 1)^2``.
+    example, ``s_i = ||grad_x D(x_hat_i)||_2 / target`` and
+
+    * ``mode="two_sided"``: ``penalty_i = (s_i - 1)^2``;
+    * ``mode="one_sided"``: ``penalty_i = max(0, s_i - 1)^2`` (Petzka et al.
+      2018, arXiv:1709.08894: only slopes steeper than the target are
+      penalized, which is all a Lipschitz constraint asks for).
+
+    A discriminator with several logits per example (a patch D) is
+    differentiated through the sum of its logits, as in TF-GAN.
 
     Args:
       discriminator: callable returning logits (or a dict with ``"logits"``).
       real, fake: tensors of the same shape ``(B, ...)``.
       seed: shape-(2,) int seed for the stateless draw of ``eps``, or
       eps: the mixing factors themselves, shape ``(B,)``, in [0, 1].
+      target: the gradient norm aimed at (> 0).
+      mode: one of `GRADIENT_PENALTY_MODES`.
     """
+    if mode not in GRADIENT_PENALTY_MODES:
+        raise ValueError(f"gradient penalty mode must be one of "
+                         f"{', '.join(GRADIENT_PENALTY_MODES)}, got {mode!r}.")
+    if not float(target) > 0:
+        raise ValueError(f"gradient penalty target must be > 0, got {target!r}.")
     real = tf.cast(real, fake.dtype)
     batch = tf.shape(real)[:1]
     if eps is None:
@@ -57,8 +78,10 @@ def gradient_penalty(discriminator, real, fake, *, seed=None, eps=None, training
     eps = tf.reshape(tf.cast(eps, real.dtype), shape)
     mixed = eps * real + (1.0 - eps) * fake
     _, squared_norm = _logits_and_squared_input_gradient(discriminator, mixed, training)
-    norm = tf.sqrt(squared_norm + 1e-12)
-    return tf.square(norm - 1.0)
+    excess = tf.sqrt(squared_norm + 1e-12) / float(target) - 1.0
+    if mode == "one_sided":
+        excess = tf.nn.relu(excess)
+    return tf.square(excess)
 
 
 def logits_and_r1_penalty(discriminator, real, *, training=True):
@@ -74,3 +97,23 @@ def logits_and_r1_penalty(discriminator, real, *, training=True):
 def r1_penalty(discriminator, real, *, training=True):
     """R1 penalty per example, ``||grad_x D(x_i)||_2^2`` (see `logits_and_r1_penalty`)."""
     return logits_and_r1_penalty(discriminator, real, training=training)[1]
+
+
+def clip_weights(variables, clip):
+    """Clip every variable to ``[-clip, clip]`` in place (WGAN weight clipping).
+
+    Arjovsky et al. 2017 (arXiv:1701.07875, Algorithm 1) clip the critic's
+    weights after each of its updates to keep it (roughly) Lipschitz; they use
+    ``clip = 0.01``. `tfgan2.GAN` does this after every D update when
+    compiled with ``weight_clip``. Returns the list of clipped values.
+
+    Raises:
+      ValueError: ``clip`` is not a positive finite number.
+    """
+    clip = float(clip)
+    if not clip > 0 or clip == float("inf"):
+        raise ValueError(f"weight clip must be a positive finite number, got {clip!r}.")
+    values = [tf.clip_by_value(v, -clip, clip) for v in variables]
+    for var, value in zip(variables, values):
+        var.assign(value)
+    return values
