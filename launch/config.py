@@ -61,6 +61,8 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "checkpoint_every", 2000, "Steps between checkpoints (0: only at the end).",
       lower_bound=0)
     d("integer", "keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
+    d("integer", "keep_samples", 20, "Sample pictures kept in samples/ (the newest; 0: all).",
+      lower_bound=0)
     d("integer", "num_grid", 64, "Samples in each sample grid.", lower_bound=1)
     d("integer", "seed", 0, "Seed of the data order, initial weights and training noise.")
     d("bool", "deterministic", False,
@@ -148,6 +150,12 @@ def define_train_flags(flag_values=flags.FLAGS):
       enum_values=["default", "mirrored", "multi_worker", "tpu"])
     d("list", "devices", None, "Devices for --strategy=mirrored, e.g. /gpu:0,/gpu:1.")
     d("string", "tpu", None, "TPU name or address for --strategy=tpu.")
+    d("float", "collective_timeout", 300.0,
+      "--strategy=multi_worker: seconds a collective operation (each step's all-reduce) may "
+      "wait for the other workers before the run fails naming the peer (0: forever). Must "
+      "exceed the chief's longest pause between steps (evaluations, samples, checkpoints). "
+      "A worker that dies is noticed sooner: at once when its connection closes, after 10 s "
+      "without heartbeats otherwise.", lower_bound=0.0)
     d("integer", "logical_cpus", 0, "Split the CPU into this many logical devices (0: don't), "
       "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
     d("bool", "sync_batchnorm", False, "dcgan: batch statistics over all replicas' batches.")
@@ -258,9 +266,16 @@ NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
 
 
 def network_flag_changes(old, new):
-    """``[(flag, old value, new value)]`` for the `NETWORK_FLAGS` that differ."""
-    return [(name, old[name].value, new[name].value) for name in NETWORK_FLAGS
-            if old[name].value != new[name].value]
+    """``[(flag, old value, new value)]`` for the `NETWORK_FLAGS` that differ.
+
+    Also ``ema_decay`` when one run keeps an EMA generator (> 0) and the other
+    not (0): the checkpoints then hold different networks.
+    """
+    changes = [(name, old[name].value, new[name].value) for name in NETWORK_FLAGS
+               if old[name].value != new[name].value]
+    if (old.ema_decay > 0) != (new.ema_decay > 0):
+        changes.append(("ema_decay", old.ema_decay, new.ema_decay))
+    return changes
 
 
 def write_flagfile(fv, path):

@@ -5,6 +5,7 @@ Writes ``<workdir>/flags.cfg`` (``--flagfile=<workdir>/flags.cfg`` reproduces
 the run) and everything `tfgan2.train` writes; a work directory that already
 holds a checkpoint is resumed.
 """
+import contextlib
 import os
 import sys
 import tempfile
@@ -18,6 +19,8 @@ config.define_train_flags()
 # The flags live in launch.config: make them this launcher's own for --helpshort / --help.
 flags.adopt_module_key_flags(config)
 FLAGS = flags.FLAGS
+# Exit status of a multi-worker process whose peer was lost: temporary, rerun all workers.
+PEER_LOST_EXIT_CODE = 75
 
 
 class _DataError(Exception):
@@ -38,6 +41,90 @@ def _usage_error(data_error):
     return app.UsageError(f"--data_source={FLAGS.data_source}"
                           f"{f' --data_dir={FLAGS.data_dir}' if FLAGS.data_dir else ''}: "
                           f"{data_error.__cause__}")
+
+
+def _refuse_other_networks(workdir):
+    """UsageError if ``workdir`` holds checkpoints of a run with other network flags."""
+    previous = os.path.join(workdir, "flags.cfg")
+    if not os.path.isfile(previous) or not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        return
+    changes = config.network_flag_changes(config.read_flagfile(previous), FLAGS)
+    if changes:
+        listed = ", ".join(f"--{name} was {old!r}, now {new!r}" for name, old, new in changes)
+        raise app.UsageError(
+            f"{workdir} holds checkpoints of a run with other networks ({listed}); "
+            f"its checkpoints cannot be restored into them. Use a new --workdir, or "
+            f"the run's own flags (--flagfile={previous}).")
+
+
+def _refuse_unfitting_checkpoints(workdir, gan):
+    """UsageError if ``workdir`` has checkpoints but no flags.cfg and they do not fit ``gan``."""
+    import tfgan2
+
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    if os.path.isfile(os.path.join(workdir, "flags.cfg")) or \
+            tfgan2.callbacks.latest_checkpoint_step(ckpt_dir) is None:
+        return
+    try:  # read-only: nothing is renamed; training restores again
+        tfgan2.callbacks.Checkpointer(ckpt_dir).restore(gan, set_aside=False)
+    except tfgan2.callbacks.CheckpointError as exc:
+        raise app.UsageError(
+            f"{workdir} holds checkpoints but no flags.cfg, and they do not restore into "
+            f"the networks of these flags: {exc} Use a new --workdir, or the flags of the "
+            f"run that wrote them.")
+
+
+def _train_in(workdir, chief):
+    """Build and train the run of FLAGS in ``workdir``; ``(RunResult, seconds)``."""
+    import tfgan2
+    from launch import builders
+
+    if FLAGS.logical_cpus:
+        tfgan2.distribute.split_cpu(FLAGS.logical_cpus)
+    if FLAGS.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    try:
+        strategy = tfgan2.distribute.make_strategy(
+            FLAGS.strategy, devices=FLAGS.devices, tpu=FLAGS.tpu,
+            collective_timeout=FLAGS.collective_timeout)
+    except ValueError as exc:
+        raise app.UsageError(str(exc))
+    replicas = strategy.num_replicas_in_sync
+    if FLAGS.batch_size % replicas:
+        raise app.UsageError(f"--batch_size={FLAGS.batch_size} does not split evenly across "
+                             f"{replicas} replicas: use a multiple of {replicas}.")
+    try:  # the data before anything is built or written (after the devices are set up)
+        _dataset_from(0)
+    except _DataError as exc:
+        raise _usage_error(exc)
+    print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
+          f"batch {FLAGS.batch_size} over {replicas} replica(s), loss {FLAGS.loss}; "
+          f"run directory {workdir}", flush=True)
+    with strategy.scope():
+        gan = builders.build_gan(FLAGS)
+    _refuse_unfitting_checkpoints(workdir, gan)
+    if chief:
+        config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
+    from launch import eval_lib
+    try:
+        extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir) if chief else []
+    except (ValueError, FileNotFoundError) as exc:
+        raise app.UsageError(str(exc))
+    start = time.time()
+    try:
+        result = tfgan2.train(
+            gan, _dataset_from, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
+            sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
+            keep_checkpoints=FLAGS.keep_checkpoints, keep_samples=FLAGS.keep_samples,
+            num_samples=FLAGS.num_grid, sample_seed=FLAGS.seed,
+            real_samples=builders.real_samples(FLAGS), callbacks=extra_callbacks)
+    except _DataError as exc:
+        raise _usage_error(exc)
+    except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError) as exc:
+        sys.exit(f"tfgan2: {exc}")
+    return result, time.time() - start
 
 
 def main(argv):
@@ -65,68 +152,27 @@ def _start(workdir):
     except OSError as exc:
         raise app.UsageError(f"--workdir={workdir} is not writable: {exc.strerror or exc}. "
                              f"Expected a directory this user can write.")
-    previous = os.path.join(workdir, "flags.cfg")
-    if os.path.isfile(previous) and os.path.isdir(os.path.join(workdir, "checkpoints")):
-        changes = config.network_flag_changes(config.read_flagfile(previous), FLAGS)
-        if changes:
-            listed = ", ".join(f"--{name} was {old!r}, now {new!r}" for name, old, new in changes)
-            raise app.UsageError(
-                f"{workdir} holds checkpoints of a run with other networks ({listed}); "
-                f"its checkpoints cannot be restored into them. Use a new --workdir, or "
-                f"the run's own flags (--flagfile={previous}).")
-
+    _refuse_other_networks(workdir)
     # Imported after flag checks so that bad flags fail fast.
     import tfgan2
-    from launch import builders
 
-    if FLAGS.logical_cpus:
-        tfgan2.distribute.split_cpu(FLAGS.logical_cpus)
-    if FLAGS.deterministic:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+    # Only the chief (TF_CONFIG) writes the directory, so only it locks it.
+    chief = tfgan2.distribute.is_chief()
     try:
-        strategy = tfgan2.distribute.make_strategy(FLAGS.strategy, devices=FLAGS.devices,
-                                                   tpu=FLAGS.tpu)
-    except ValueError as exc:
-        raise app.UsageError(str(exc))
-    replicas = strategy.num_replicas_in_sync
-    if FLAGS.batch_size % replicas:
-        raise app.UsageError(f"--batch_size={FLAGS.batch_size} does not split evenly across "
-                             f"{replicas} replicas: use a multiple of {replicas}.")
-    try:  # the data before anything is built or written (after the devices are set up)
-        _dataset_from(0)
-    except _DataError as exc:
-        raise _usage_error(exc)
-    chief = tfgan2.distribute.is_chief(strategy)
-    if chief:
-        config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
-    print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
-          f"batch {FLAGS.batch_size} over {replicas} replica(s), loss {FLAGS.loss}; "
-          f"run directory {workdir}", flush=True)
-    with strategy.scope():
-        gan = builders.build_gan(FLAGS)
-    from launch import eval_lib
-    try:
-        extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir) if chief else []
-    except (ValueError, FileNotFoundError) as exc:
-        raise app.UsageError(str(exc))
-    start = time.time()
-    try:
-        result = tfgan2.train(
-            gan, _dataset_from, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
-            sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
-            keep_checkpoints=FLAGS.keep_checkpoints, num_samples=FLAGS.num_grid,
-            sample_seed=FLAGS.seed, real_samples=builders.real_samples(FLAGS),
-            callbacks=extra_callbacks)
-    except _DataError as exc:
-        raise _usage_error(exc)
-    except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError) as exc:
+        with tfgan2.run_directory.locked(workdir) if chief else contextlib.nullcontext():
+            result, seconds = _train_in(workdir, chief)
+    except tfgan2.run_directory.RunDirectoryLocked as exc:
         sys.exit(f"tfgan2: {exc}")
+    except tfgan2.distribute.PeerLostError as exc:
+        # Exit at once: TensorFlow's shutdown of a cluster with a dead peer can
+        # wait seconds on it, and this process's collectives stay aborted.
+        print(f"tfgan2: {exc}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(PEER_LOST_EXIT_CODE)
     if result.stopped_by is not None:
         # 128 + signal number, the shell's convention: the run is not finished.
         sys.exit(128 + result.stopped_by)
-    print(f"Done: step {result.final_step} in {time.time() - start:.1f} s; "
+    print(f"Done: step {result.final_step} in {seconds:.1f} s; "
           f"checkpoint {result.checkpoint}; samples in {os.path.join(workdir, 'samples')}",
           flush=True)
 

@@ -7,65 +7,16 @@
   PreemptionCheckpointHandler save the same step on both, both exit with
   128 + 15, and rerunning both resumes from that step to the end.
 """
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
-import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORKER_SCRIPT = os.path.join(ROOT, "tests", "multi_worker_run.py")
-TIMEOUT = 300
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _cluster_envs(base_env):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    return [dict(base_env, TF_CONFIG=json.dumps({"cluster": cluster,
-                                                 "task": {"type": "worker", "index": i}}))
-            for i in range(2)]
-
-
-def _start(args, env, log_path):
-    log = open(log_path, "w")
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, text=True), log
-
-
-def _wait(procs, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    codes = []
-    for proc, log in procs:
-        try:
-            codes.append(proc.wait(timeout=max(1, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            for p, _ in procs:
-                p.kill()
-            raise
-        finally:
-            log.close()
-    return codes
-
-
-def _read(path):
-    with open(path, encoding="utf-8") as f:
-        return f.read()
+from tests.localhost_cluster import (ROOT, TIMEOUT, WORKER_SCRIPT, cluster_envs as _cluster_envs,
+                                     read as _read, start as _start, wait as _wait)
 
 
 def test_two_workers_train_identically_and_only_the_chief_writes(tmp_path, subprocess_env):

@@ -9,14 +9,15 @@ extractors), `evaluation` (metric registry, TSTR, D's confusion matrix,
 evaluation callback), `summaries` (TensorBoard events), `latent`
 (interpolation and latent arithmetic), `sliced_wasserstein` (SWD of image
 patches), `task_losses` (cycle consistency, adversarial + task loss
-weighting), `sample_metrics` (streaming FD and KID as Keras metrics for
-``evaluate``), `export` (SavedModel of the sampler), `serialization` and
-`optimizer_pair` (what makes `GAN` a whole `keras.Model`: configs and
-``model.optimizer`` for callbacks).
+weighting), `run_directory` (the run lock and end marker), `watch`
+(continuous evaluation of new checkpoints), `sample_metrics` (streaming FD
+and KID as Keras metrics for ``evaluate``), `export` (SavedModel of the
+sampler), `serialization` and `optimizer_pair` (what makes `GAN` a whole
+`keras.Model`: configs and ``model.optimizer`` for callbacks).
 """
 from tfgan2 import (callbacks, classifier, distribute, layers, losses, metrics, networks,
                     regularizers, visualize)
-from tfgan2 import evaluation, features, latent, summaries
+from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
 from tfgan2 import sliced_wasserstein, task_losses
 # Registers every tfgan2 Keras class, so keras.models.load_model needs only `import tfgan2`.
 from tfgan2 import export, optimizer_pair, sample_metrics, serialization
@@ -26,5 +27,5 @@ from tfgan2.training import train
 __version__ = "0.1.0"
 __all__ = ["GAN", "train", "callbacks", "classifier", "evaluation", "export", "features",
            "latent", "losses", "metrics", "networks", "optimizer_pair", "regularizers",
-           "sample_metrics", "serialization", "sliced_wasserstein", "summaries",
-           "task_losses", "visualize", "__version__"]
+           "run_directory", "sample_metrics", "serialization", "sliced_wasserstein",
+           "summaries", "task_losses", "visualize", "watch", "__version__"]

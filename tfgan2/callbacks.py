@@ -12,10 +12,11 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 
-from tfgan2 import visualize
+from tfgan2 import distribute, visualize
 
 __all__ = ["StepInterval", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
-           "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step"]
+           "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step",
+           "error_summary"]
 
 
 class StepInterval:
@@ -51,11 +52,17 @@ class SampleGrid(keras.callbacks.Callback):
     ``labels``: the label vectors of the tiles (e.g. real ones), one per tile.
     Vector data (``(N, D)`` samples): a histogram of generated against
     ``real_samples`` values instead.
+
+    ``keep``: after each write, only the newest ``keep`` pictures of the
+    directory are kept (older ``step_*.png`` are deleted); None or 0 keeps all.
     """
 
     def __init__(self, directory, every_n_steps=500, num_samples=64, seed=0,
-                 real_samples=None, labels=None):
+                 real_samples=None, labels=None, keep=None):
         super().__init__()
+        if keep is not None and (int(keep) != keep or keep < 0):
+            raise ValueError(f"keep must be an integer >= 0 (0: keep all), got {keep!r}.")
+        self.keep = int(keep or 0)
         self.directory = directory
         self.every_n_steps = int(every_n_steps)
         self.num_samples = int(num_samples)
@@ -100,7 +107,18 @@ class SampleGrid(keras.callbacks.Callback):
             title += "; one row per class)" if cols else ")"
             visualize.save_scored_grid(path, fake, scores, title=title, cols=cols)
         self._last_written = step
+        if self.keep:
+            self._prune()
         return path
+
+    def _prune(self):
+        pictures = sorted(name for name in os.listdir(self.directory)
+                          if name.startswith("step_") and name.endswith(".png"))
+        for name in pictures[:-self.keep]:
+            try:
+                os.remove(os.path.join(self.directory, name))
+            except FileNotFoundError:
+                pass
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.model.step
@@ -176,7 +194,7 @@ def _set_aside(path):
     os.replace(tmp, state_path)
 
 
-def _reason(exc):
+def error_summary(exc):
     """The first line of an exception's message (at most 300 characters), or its repr."""
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else repr(exc)
@@ -236,8 +254,9 @@ class Checkpointer(keras.callbacks.Callback):
         and leave the directory as it is.
 
         Raises:
-          CheckpointError: checkpoints exist but none of them restores; the
-            run is not silently started from scratch.
+          CheckpointError: checkpoints exist but none of them restores (the
+            run is not silently started from scratch), or the newest holds
+            other variables or shapes than ``gan`` (nothing is set aside).
         """
         manager = self._manager_for(gan)
         state = tf.train.get_checkpoint_state(self.directory)
@@ -248,8 +267,14 @@ class Checkpointer(keras.callbacks.Callback):
                 path = os.path.join(self.directory, path)
             try:
                 manager.checkpoint.restore(path).assert_existing_objects_matched()
-            except Exception as exc:  # noqa: BLE001 - any failure means "not restorable"
-                reason = _reason(exc)
+            except (ValueError, AssertionError) as exc:
+                # Readable, but other variables or shapes: a run of other networks.
+                # Its files are not broken and are left alone.
+                raise CheckpointError(
+                    f"The checkpoint {path} does not fit the model (a run of other networks "
+                    f"or shapes): {error_summary(exc)}") from exc
+            except Exception as exc:  # noqa: BLE001 - any other failure means "not restorable"
+                reason = error_summary(exc)
                 failures.append(f"{path}: {reason}")
                 if set_aside:
                     print(f"Checkpoint {path} does not restore ({reason}); setting it aside.",
@@ -289,8 +314,10 @@ class Checkpointer(keras.callbacks.Callback):
         previous = manager.latest_checkpoint
         try:
             path = manager.save(checkpoint_number=step)
+        except distribute.PEER_ERRORS:
+            raise  # a multi-worker save lost a peer: not a disk problem
         except (tf.errors.OpError, OSError) as exc:
-            reason = _reason(exc)
+            reason = error_summary(exc)
             _remove_partial(self.write_directory, f"ckpt-{step}")
             raise CheckpointError(
                 f"Could not write the checkpoint of step {step} to {self.write_directory} "

@@ -6,10 +6,12 @@ dataset whose batch is the *global* batch; Keras splits it across replicas.
 """
 import json
 import os
+import re
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "split_cpu", "make_strategy", "is_chief", "is_multi_worker", "task_id"]
+__all__ = ["STRATEGIES", "split_cpu", "make_strategy", "is_chief", "is_multi_worker", "task_id",
+           "PeerLostError", "PEER_ERRORS", "peer_lost_message"]
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -38,7 +40,7 @@ def split_cpu(count):
                            f"initialized {existing}: call split_cpu first.") from exc
 
 
-def make_strategy(name="default", devices=None, tpu=None):
+def make_strategy(name="default", devices=None, tpu=None, collective_timeout=None):
     """A strategy by name.
 
     Args:
@@ -48,11 +50,24 @@ def make_strategy(name="default", devices=None, tpu=None):
         ``"tpu"`` (`TPUStrategy` through a `TPUClusterResolver` for ``tpu``).
       devices: device names for ``mirrored``, e.g. ``["/gpu:0", "/gpu:1"]``.
       tpu: TPU name or address for ``tpu`` (``None``/``"local"`` for a local TPU VM).
+      collective_timeout: ``multi_worker`` only: seconds after which a collective
+        operation (the gradient all-reduce of every step) that has not completed
+        fails with `tf.errors.DeadlineExceededError` instead of waiting forever
+        for a peer that is alive but stuck. ``None`` or 0: no limit. It must
+        exceed the longest pause of one worker between two steps (the chief's
+        evaluations, sample grids and checkpoint saves). A peer that *dies* is
+        noticed sooner: its closed connection fails the next collective at once,
+        and TensorFlow's coordination service declares a silent peer dead after
+        10 s without heartbeats; either way collectives fail with
+        `tf.errors.UnavailableError` (see `PeerLostError`).
 
     Raises:
-      ValueError: unknown name, ``multi_worker`` without ``TF_CONFIG``, or
-        ``tpu`` without a reachable TPU.
+      ValueError: unknown name, ``multi_worker`` without ``TF_CONFIG``, a
+        negative ``collective_timeout``, or ``tpu`` without a reachable TPU.
     """
+    if collective_timeout is not None and not collective_timeout >= 0:
+        raise ValueError(f"collective_timeout must be a number of seconds >= 0 (0: no limit), "
+                         f"got {collective_timeout!r}.")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -64,7 +79,9 @@ def make_strategy(name="default", devices=None, tpu=None):
         if "TF_CONFIG" not in os.environ:
             raise ValueError("strategy 'multi_worker' needs the TF_CONFIG environment variable "
                              "describing the cluster and this worker's task (see BUILD.md).")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        options = tf.distribute.experimental.CommunicationOptions(
+            timeout_seconds=float(collective_timeout) if collective_timeout else None)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
@@ -114,3 +131,74 @@ def task_id(strategy=None):
     """
     task_type, index, _ = _task(strategy)
     return task_type, index
+
+
+class PeerLostError(RuntimeError):
+    """A multi-worker run cannot go on: a peer died, became unreachable or stopped responding.
+
+    ``peers`` lists the ``(task_type, task_index, address)`` named by
+    TensorFlow's error (empty when it named none, e.g. a collective timeout).
+    """
+
+    def __init__(self, message, peers=()):
+        super().__init__(message)
+        self.peers = list(peers)
+
+
+# What a collective operation raises when a peer is gone (closed connection,
+# missed heartbeats, aborted collectives) or does not answer in time.
+PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+               tf.errors.CancelledError, tf.errors.AbortedError)
+
+_TASK_IN_MESSAGE = re.compile(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)")
+
+
+def peer_lost_message(error, strategy=None):
+    """``(message, peers)`` describing ``error`` (one of `PEER_ERRORS`) as the loss of peers.
+
+    The peers are the tasks other than this one named in TensorFlow's message
+    (``/job:worker/replica:0/task:1``), with their addresses from the
+    strategy's cluster spec (or ``TF_CONFIG``).
+    """
+    own = task_id(strategy)
+    cluster = _cluster(strategy)
+    text = str(error)
+    peers = []
+    for job, index in _TASK_IN_MESSAGE.findall(text):
+        key = (job, int(index))
+        if key != own and key not in [p[:2] for p in peers]:
+            peers.append((job, int(index), cluster.get(job, {}).get(int(index), "?")))
+    text_without_nodes = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    lines = [line.strip() for line in text_without_nodes.strip().splitlines() if line.strip()]
+    at = next((i for i, line in enumerate(lines) if "unhealthy" in line or "aborted by" in line),
+              0)
+    reason = lines[at] if lines else repr(error)
+    if reason.endswith(":") and at + 1 < len(lines):  # the list of tasks follows
+        reason += " " + lines[at + 1]
+    reason = reason[:300]
+    me = f"{own[0]} {own[1]}" if own[0] else "this process"
+    if peers:
+        names = ", ".join(f"{job} {index} ({address})" for job, index, address in peers)
+        what = f"{me} lost its peer {names}"
+    else:
+        others = [f"{job} {i} ({address})" for job, tasks in sorted(cluster.items())
+                  for i, address in sorted(tasks.items()) if (job, i) != own]
+        kind = ("a collective operation timed out"
+                if isinstance(error, tf.errors.DeadlineExceededError)
+                else "a collective operation failed")
+        what = (f"{me}: {kind}; a peer is gone or stuck (the cluster's other tasks: "
+                f"{', '.join(others) or 'none'})")
+    return (f"{what}: {type(error).__name__}: {reason}. The run cannot continue without it: "
+            f"restart every worker of the cluster to resume from the last checkpoint."), peers
+
+
+def _cluster(strategy):
+    """``{job: {index: address}}`` of the cluster, from the strategy's resolver or ``TF_CONFIG``."""
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not spec:
+        spec = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("cluster", {})
+    # A job is a list of addresses, or {index: address} when sparse.
+    return {job: dict(tasks) if isinstance(tasks, dict) else dict(enumerate(tasks))
+            for job, tasks in spec.items()}

@@ -7,6 +7,8 @@ Run directory layout::
       samples/step_<step>.png     sample grids (or histograms for vector data)
       metrics.jsonl               one JSON object per log interval, with "step"
       losses.png                  loss and D-probability curves
+      .lock                       held (flock) by the training writing the directory
+      done.json                   {"step": N} once the run reached train_steps
 
 The caller owns everything else in the directory (e.g. the launcher's
 ``flags.cfg``).
@@ -30,6 +32,7 @@ import tensorflow as tf
 
 from tfgan2 import callbacks as callbacks_lib
 from tfgan2 import distribute
+from tfgan2 import run_directory
 
 __all__ = ["train", "RunResult"]
 
@@ -120,8 +123,8 @@ def _signals_to(stopper, signals=(signal.SIGTERM,)):
 
 
 def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500,
-          checkpoint_every=1000, keep_checkpoints=3, num_samples=64, sample_seed=0,
-          real_samples=None, callbacks=(), verbose=None):
+          checkpoint_every=1000, keep_checkpoints=3, keep_samples=None, num_samples=64,
+          sample_seed=0, real_samples=None, callbacks=(), verbose=None):
     """Train ``gan`` on ``dataset`` until ``gan.step == train_steps``, writing ``workdir``.
 
     If ``workdir/checkpoints`` holds a checkpoint, it is restored first and
@@ -146,6 +149,7 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
       sample_every, checkpoint_every: intervals in steps (0 disables; a final
         sample picture and checkpoint are always written).
       keep_checkpoints: how many checkpoints to keep.
+      keep_samples: how many sample pictures to keep (the newest); None or 0 keeps all.
       num_samples, sample_seed: size and fixed latents of the sample grid.
       real_samples: real data for the histograms of vector data.
       callbacks: extra Keras callbacks (run on every worker of a multi-worker run).
@@ -160,6 +164,10 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
         state was saved and the message names the last good checkpoint.
       CheckpointError: no checkpoint of the directory restores, or a save
         failed (the previous checkpoints are untouched).
+      RunDirectoryLocked: another process is training in ``workdir``.
+      PeerLostError: multi-worker: a peer died or stopped responding (a
+        collective failed or timed out); the message names it and the last
+        checkpoint. The process should exit: its collectives stay aborted.
     """
     for name, value in (("train_steps", train_steps), ("log_every", log_every)):
         if int(value) != value or value < 1:
@@ -173,6 +181,21 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
                          f"steps_per_execution={per_call}: Keras runs whole executions.")
     strategy = gan.distribute_strategy
     chief = distribute.is_chief(strategy)
+    # Only the chief writes the directory, so only it holds the lock; a second
+    # cluster on the same directory fails at its chief.
+    with run_directory.locked(workdir) if chief else contextlib.nullcontext():
+        return _train(gan, dataset, workdir, train_steps, chief, log_every=log_every,
+                      sample_every=sample_every, checkpoint_every=checkpoint_every,
+                      keep_checkpoints=keep_checkpoints, keep_samples=keep_samples,
+                      num_samples=num_samples, sample_seed=sample_seed,
+                      real_samples=real_samples, callbacks=callbacks, verbose=verbose)
+
+
+def _train(gan, dataset, workdir, train_steps, chief, *, log_every, sample_every,
+           checkpoint_every, keep_checkpoints, keep_samples, num_samples, sample_seed,
+           real_samples, callbacks, verbose):
+    per_call = int(getattr(gan, "steps_per_execution", 1) or 1)
+    strategy = gan.distribute_strategy
     multi_worker = distribute.is_multi_worker(strategy)
     os.makedirs(workdir, exist_ok=True)
     write_directory = None
@@ -191,7 +214,11 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
     if start >= train_steps:
         _say(f"Nothing to do: the run in {workdir} is already at step {start} "
              f"(train_steps={train_steps}).")
+        if chief:
+            run_directory.write_done(workdir, start)
         return RunResult(start, start, None, checkpointer.restored_path)
+    if chief:
+        run_directory.clear_done(workdir)
     if (train_steps - start) % per_call:
         raise ValueError(f"train_steps={train_steps} minus the restored step {start} must be a "
                          f"multiple of steps_per_execution={per_call}, so that the run ends "
@@ -207,7 +234,8 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
             callbacks_lib.LossHistory(workdir),
             callbacks_lib.SampleGrid(os.path.join(workdir, "samples"),
                                      every_n_steps=sample_every, num_samples=num_samples,
-                                     seed=sample_seed, real_samples=real_samples),
+                                     seed=sample_seed, real_samples=real_samples,
+                                     keep=keep_samples),
         ]
     all_callbacks.append(checkpointer)
     if multi_worker:
@@ -221,6 +249,16 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
             history = gan.fit(dataset, epochs=math.ceil(train_steps / log_every),
                               initial_epoch=start // log_every, steps_per_epoch=log_every,
                               callbacks=all_callbacks, verbose=verbose, shuffle=False)
+    except distribute.PEER_ERRORS as exc:
+        if not multi_worker:
+            raise
+        message, peers = distribute.peer_lost_message(exc, strategy)
+        last = checkpointer.latest or checkpointer.restored_path
+        if last is not None and not chief:
+            last = os.path.join(workdir, "checkpoints", os.path.basename(last))
+        raise distribute.PeerLostError(
+            f"{message} Last checkpoint: {last or 'none (the rerun starts from step 0)'}.",
+            peers) from exc
     finally:
         checkpointer.cleanup()
     latest = checkpointer.latest
@@ -230,4 +268,6 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
     if stopper.received is not None:
         _say(f"Stopped by signal {signal.Signals(stopper.received).name} at step {gan.step}; "
              f"saved {latest}. Rerun the same command to resume.")
+    elif chief and gan.step >= train_steps:
+        run_directory.write_done(workdir, gan.step)
     return RunResult(start, gan.step, history, latest, stopper.received)
