@@ -6,6 +6,7 @@ out). Flags are defined on a given `absl.flags.FlagValues`, so a second,
 independent set can be parsed from a run directory.
 """
 import os
+import sys
 
 from absl import flags
 
@@ -14,7 +15,8 @@ from launch import data_sources, network_families
 __all__ = ["define_train_flags", "TRAIN_FLAGS", "DATA_SOURCES", "NETWORKS", "LOSSES",
            "LABEL_SMOOTHING_LOSSES", "GRADIENT_PENALTY_MODES",
            "NETWORK_FLAGS", "network_flag_changes", "write_flagfile", "read_flagfile",
-           "validate"]
+           "validate", "CONFIGS_INSTALL_DIR", "shipped_config_dirs", "find_config",
+           "resolve_flagfiles"]
 
 # The registries are the single source of these choices.
 DATA_SOURCES = data_sources.names()
@@ -340,3 +342,61 @@ def read_flagfile(path):
     define_train_flags(fv)
     fv(["launch", f"--flagfile={path}"])
     return fv
+
+
+# ---------------------------------------------------------------- shipped configs
+# setup.py installs the root *.cfg files here, relative to the installation
+# prefix (data_files), so the repository's copies are the only source.
+CONFIGS_INSTALL_DIR = os.path.join("share", "tfgan2", "configs")
+
+
+def shipped_config_dirs():
+    """Directories that may hold the shipped flagfiles, in search order.
+
+    The repository root next to this package (a source checkout), then
+    ``<prefix>/share/tfgan2/configs`` for every directory above the
+    installed package (a virtualenv, ``--user`` or ``--prefix`` install) and
+    for ``sys.prefix``.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    dirs = [os.path.dirname(package)]
+    parent = package
+    while True:
+        dirs.append(os.path.join(parent, CONFIGS_INSTALL_DIR))
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    dirs.append(os.path.join(sys.prefix, CONFIGS_INSTALL_DIR))
+    return list(dict.fromkeys(dirs))
+
+
+def find_config(name):
+    """Path of the shipped flagfile ``name`` (e.g. ``digits.cfg``), or None."""
+    if os.path.dirname(name) or not name.endswith(".cfg"):
+        return None
+    for directory in shipped_config_dirs():
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def resolve_flagfiles(argv):
+    """``argv`` with ``--flagfile=NAME.cfg`` pointing at the shipped copy when ``NAME.cfg``
+    is not a file of the current directory, so the shipped configs work from anywhere.
+
+    Paths that exist, and names that are not shipped, are left as they are
+    (absl then reports a missing file).
+    """
+    out = []
+    for arg in argv:
+        for prefix in ("--flagfile=", "-flagfile="):
+            if arg.startswith(prefix):
+                name = arg[len(prefix):]
+                if not os.path.exists(name):
+                    found = find_config(name)
+                    if found:
+                        arg = prefix + found
+        out.append(arg)
+    return out

@@ -136,8 +136,15 @@ def _check_digits(fv):
 def _mnist(fv, start, labels, download=False):
     import pipelines
 
-    return pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir, labels=labels,
-                           seed=fv.seed, download=download, skip_batches=start)
+    try:  # no download by default: without network it hangs in retries for minutes
+        return pipelines.mnist(fv.batch_size, split=fv.split, data_dir=fv.data_dir,
+                               labels=labels, seed=fv.seed, download=download,
+                               skip_batches=start)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{exc} Then pass --data_dir=DIR; or train on MNIST as PNG files with "
+            f"--data_source=image_folder --data_dir=FOLDER --channels=1 "
+            f"--resolution=32.") from exc
 
 
 def _celeba(source):

@@ -8,10 +8,13 @@
     python -m launch.sample --workdir=DIR --per_class=100 --out=FILE.npz
     python -m launch.sample --workdir=DIR --mode=codes --out=codes.png         # InfoGAN runs
     python -m launch.sample --workdir=DIR --mode=augment --num=8 --out=augmented.png
+    python -m launch.sample --workdir=DIR --export=SAVED_MODEL_DIR
 
 Rebuilds the networks from ``DIR/flags.cfg`` and restores the newest
 checkpoint of ``DIR/checkpoints`` (the EMA generator when the run kept one).
 
+* ``--export``: the run's sampler as a SavedModel (`tfgan2.GAN.export`):
+  ``serving_default`` maps ``z`` (and ``labels``) to ``{"images": ...}``.
 * ``grid``: ``FILE.npz`` (key ``images``, float32 ``(N, H, W, C)`` in [-1, 1]
   for image data, ``(N, D)`` as generated for vector data) or ``FILE.png``,
   a grid of the images (a histogram for vector data).
@@ -81,7 +84,11 @@ flags.DEFINE_string("threshold", "0.5", "arithmetic on CelebA runs: a sample is 
                     "attribute when the classifier's probability exceeds this number in [0, 1], "
                     "or, with 'median', the pool's median probability (two equal halves: for "
                     "rare attributes the classifier may call no sample 'with').")
-flags.mark_flags_as_required(["workdir", "out"])
+flags.DEFINE_string("export", None, "Instead of drawing samples, write the run's sampler (the "
+                    "EMA generator when kept) to this directory as a TensorFlow SavedModel: "
+                    "serving signature z (and labels for a conditional run) -> images; "
+                    "BUILD.md shows how to serve it.")
+flags.mark_flags_as_required(["workdir"])
 FLAGS = flags.FLAGS
 
 OUTPUT_KINDS = (".npz", ".png")
@@ -352,15 +359,49 @@ def _augment_grid(train_flags, gan):
           f"{'' if p is None else f', p={float(p.numpy()):.3f}'}) to {FLAGS.out}")
 
 
+def _restored_run():
+    """``(train_flags, gan, checkpoint path)`` of ``--workdir``, or a usage error saying why not."""
+    import tfgan2
+    from launch import eval_lib
+
+    try:
+        return eval_lib.restore_gan(FLAGS.workdir)
+    except FileNotFoundError as exc:
+        raise app.UsageError(str(exc))
+    except tfgan2.callbacks.CheckpointError as exc:
+        sys.exit(f"launch.sample: {exc}")
+
+
+def _export():
+    import tfgan2
+
+    if os.path.exists(FLAGS.export) and os.listdir(FLAGS.export):
+        raise app.UsageError(f"--export={FLAGS.export} exists and is not empty: choose a new "
+                             f"directory for the SavedModel.")
+    _, gan, path = _restored_run()
+    gan.export(FLAGS.export, verbose=False)
+    inputs = ", ".join(spec.name for spec in tfgan2.export.serving_input_signature(gan))
+    print(f"Exported the sampler of {path} to {FLAGS.export} (serving_default: {inputs} -> "
+          f"images)")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.export:
+        if FLAGS.out:
+            raise app.UsageError("Pass either --export=DIR (a SavedModel) or --out=FILE "
+                                 "(samples), not both.")
+        _export()
+        return
+    if not FLAGS.out:
+        raise app.UsageError("Pass --out=FILE.npz|FILE.png for samples, or --export=DIR for a "
+                             "SavedModel.")
     kind = os.path.splitext(FLAGS.out)[1].lower()
     if kind not in OUTPUT_KINDS:
         raise app.UsageError(f"--out={FLAGS.out}: the file must end in .npz or .png.")
     if FLAGS.mode != "grid" and kind != ".png":
         raise app.UsageError(f"--mode={FLAGS.mode} draws a picture: --out must end in .png.")
-    import tfgan2
     from launch import eval_lib
 
     if FLAGS.attribute:
@@ -376,12 +417,7 @@ def main(argv):
         if not ok:
             raise app.UsageError(f"--threshold={FLAGS.threshold}: expected a number in [0, 1] "
                                  f"or 'median'.")
-    try:
-        train_flags, gan, path = eval_lib.restore_gan(FLAGS.workdir)
-    except FileNotFoundError as exc:
-        raise app.UsageError(str(exc))
-    except tfgan2.callbacks.CheckpointError as exc:
-        sys.exit(f"launch.sample: {exc}")
+    train_flags, gan, path = _restored_run()
     if FLAGS.mode == "arithmetic":
         _check_attribute_source(train_flags)
     if FLAGS.mode != "grid" and train_flags.data_source == "gaussian":

@@ -13,9 +13,11 @@ import time
 
 from absl import app, flags
 
-from launch import config
+from launch import config, run_dir
 
 config.define_train_flags()
+# The flags live in launch.config: make them this launcher's own for --helpshort / --help.
+flags.adopt_module_key_flags(config)
 FLAGS = flags.FLAGS
 # Exit status of a multi-worker process whose peer was lost: temporary, rerun all workers.
 PEER_LOST_EXIT_CODE = 75
@@ -33,6 +35,12 @@ def _dataset_from(start_step):
         return builders.build_dataset(FLAGS, start_step)
     except (FileNotFoundError, ValueError) as exc:
         raise _DataError(str(exc)) from exc
+
+
+def _usage_error(data_error):
+    return app.UsageError(f"--data_source={FLAGS.data_source}"
+                          f"{f' --data_dir={FLAGS.data_dir}' if FLAGS.data_dir else ''}: "
+                          f"{data_error.__cause__}")
 
 
 def _refuse_other_networks(workdir):
@@ -87,6 +95,10 @@ def _train_in(workdir, chief):
     if FLAGS.batch_size % replicas:
         raise app.UsageError(f"--batch_size={FLAGS.batch_size} does not split evenly across "
                              f"{replicas} replicas: use a multiple of {replicas}.")
+    try:  # the data before anything is built or written (after the devices are set up)
+        _dataset_from(0)
+    except _DataError as exc:
+        raise _usage_error(exc)
     print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
           f"batch {FLAGS.batch_size} over {replicas} replica(s), loss {FLAGS.loss}; "
           f"run directory {workdir}", flush=True)
@@ -109,9 +121,7 @@ def _train_in(workdir, chief):
             num_samples=FLAGS.num_grid, sample_seed=FLAGS.seed,
             real_samples=builders.real_samples(FLAGS), callbacks=extra_callbacks)
     except _DataError as exc:
-        raise app.UsageError(f"--data_source={FLAGS.data_source}"
-                             f"{f' --data_dir={FLAGS.data_dir}' if FLAGS.data_dir else ''}: "
-                             f"{exc.__cause__}")
+        raise _usage_error(exc)
     except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError) as exc:
         sys.exit(f"tfgan2: {exc}")
     return result, time.time() - start
@@ -124,7 +134,11 @@ def main(argv):
         config.validate(FLAGS)
     except ValueError as exc:
         raise app.UsageError(str(exc))
-    workdir = FLAGS.workdir
+    with run_dir.undone_on_failed_start(FLAGS.workdir, app.UsageError):
+        _start(FLAGS.workdir)
+
+
+def _start(workdir):
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as exc:
@@ -164,7 +178,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, argv=config.resolve_flagfiles(sys.argv))
 
 
 if __name__ == "__main__":

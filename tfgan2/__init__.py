@@ -11,19 +11,24 @@ evaluation callback), `summaries` (TensorBoard events), `latent`
 patches), `task_losses` (cycle consistency, adversarial + task loss
 weighting), `run_directory` (the run lock and end marker), `watch`
 (continuous evaluation of new checkpoints),
-`conditioning` (conditional batch norm, projection logit) and `infogan`
-(InfoGAN's latent codes).
+`conditioning` (conditional batch norm, projection logit), `infogan`
+(InfoGAN's latent codes), `sample_metrics` (streaming FD and KID as Keras
+metrics for ``evaluate``), `export` (SavedModel of the sampler),
+`serialization` and `optimizer_pair` (what makes `GAN` a whole
+`keras.Model`: configs and ``model.optimizer`` for callbacks).
 """
 from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, infogan, layers,
                     losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
 from tfgan2 import sliced_wasserstein, task_losses
+# Registers every tfgan2 Keras class, so keras.models.load_model needs only `import tfgan2`.
+from tfgan2 import export, optimizer_pair, sample_metrics, serialization
 from tfgan2.gan import GAN
 from tfgan2.training import train
 
 __version__ = "0.1.0"
 __all__ = ["GAN", "train", "augment", "callbacks", "classifier", "conditioning", "evaluation",
-           "features", "infogan", "latent", "layers", "losses", "metrics", "networks",
-           "regularizers", "run_directory", "sliced_wasserstein", "summaries", "task_losses",
-           "visualize", "watch",
+           "export", "features", "infogan", "latent", "layers", "losses", "metrics", "networks",
+           "optimizer_pair", "regularizers", "run_directory", "sample_metrics", "serialization",
+           "sliced_wasserstein", "summaries", "task_losses", "visualize", "watch",
            "__version__"]

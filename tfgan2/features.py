@@ -119,6 +119,7 @@ class InceptionExtractor:
             classifier_activation=None)
         if weights_path is not None:
             net.load_weights(weights_path)
+        self.network = net  # the whole Inception-v3 (logits), for feature models built on it
         # One pass yields both heads: the pooled features and the logits on top of them.
         self._model = keras.Model(net.inputs, [net.outputs[0], net.get_layer("avg_pool").output])
 

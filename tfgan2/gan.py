@@ -10,17 +10,19 @@ from tfgan2 import distribute, infogan
 from tfgan2 import layers as layers_lib
 from tfgan2 import losses as losses_lib
 from tfgan2 import regularizers
+from tfgan2 import serialization
+from tfgan2.optimizer_pair import OptimizerPair
 
 __all__ = ["GAN", "LATENT_DISTRIBUTIONS"]
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
 
-# Distinct stream ids so that D-phase noise, G-phase noise and the
-# gradient-penalty mixing factor never reuse a random draw.
-_D_NOISE, _G_NOISE, _GP_MIX = 1, 2, 3
+# Distinct stream ids so that D-phase noise, G-phase noise, the
+# gradient-penalty mixing factor and evaluation noise never reuse a random draw.
+_D_NOISE, _G_NOISE, _GP_MIX, _EVAL_NOISE = 1, 2, 3, 4
 # Streams of the augmentation of D's inputs: real and fake in D's step, the
 # gradient-penalty mixtures, and the fakes (and, for relativistic losses, reals) of G's step.
-_AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G, _AUG_G_REAL = 4, 5, 6, 7, 8
+_AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G, _AUG_G_REAL = 5, 6, 7, 8, 9
 # Folded into a noise seed for the InfoGAN codes drawn with that noise.
 _INFO_CODES = 17
 
@@ -45,6 +47,15 @@ def _assign(variables, values):
     ctx.merge_call(merge, args=(values,))
 
 
+class _Arguments:
+    """The arguments of a call, kept out of Keras' attribute tracking (the networks are
+    tracked once, as ``generator`` / ``discriminator``)."""
+
+    def __init__(self, values):
+        self.values = values
+
+
+@keras.saving.register_keras_serializable(package="tfgan2")
 class GAN(keras.Model):
     """A generator and a discriminator trained by alternating gradient steps.
 
@@ -120,7 +131,9 @@ class GAN(keras.Model):
                  ema_decay=None, seed=None, num_classes=None, multilabel=False,
                  discriminator_takes_labels=None, infogan_codes=None, augment=None, pack=1,
                  **kwargs):
+        arguments = serialization.call_arguments(GAN.__init__, locals())
         super().__init__(**kwargs)
+        self._init_arguments = _Arguments(arguments)
         if latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"latent_distribution must be one of "
                              f"{', '.join(LATENT_DISTRIBUTIONS)}, got {latent_distribution!r}.")
@@ -144,6 +157,9 @@ class GAN(keras.Model):
         if infogan_codes is not None and not isinstance(infogan_codes, infogan.LatentCodes):
             infogan_codes = infogan.LatentCodes.parse(infogan_codes)
         self.infogan_codes = infogan_codes
+        # Saved as the text the constructor parses.
+        self._init_arguments.values["infogan_codes"] = (infogan_codes.spec() if infogan_codes
+                                                        else None)
         # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
         self.input_dim = self.latent_dim + (infogan_codes.dim if infogan_codes else 0)
         heads = getattr(discriminator, "output", None)
@@ -175,13 +191,18 @@ class GAN(keras.Model):
         self.latent_distribution = latent_distribution
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         seed = random.randrange(2 ** 31) if seed is None else int(seed)
+        self._init_arguments.values["seed"] = seed  # the config re-creates this very stream
         # A variable, so a checkpoint carries the noise stream along with the weights.
         self.noise_seed = keras.Variable(seed, dtype="int64", trainable=False,
                                          name="noise_seed")
         self.ema_generator = None
         if self.ema_decay is not None:
             try:
-                self.ema_generator = keras.models.clone_model(generator)
+                # Its own name scope: the copy's variables are "ema_<G>/<layer>/<weight>",
+                # distinct from G's in TensorBoard histograms and graphs.
+                with keras.name_scope(f"ema_{generator.name}"):
+                    self.ema_generator = keras.models.clone_model(generator)
+                self.ema_generator.name = f"ema_{generator.name}"
             except Exception as exc:  # subclassed models cannot be cloned
                 raise ValueError(
                     "ema_decay needs a generator that keras.models.clone_model can copy "
@@ -194,12 +215,17 @@ class GAN(keras.Model):
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
-        names = ["d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake"]
+        names = ["d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake", "loss"]
         if self.auxiliary_classifier:
             names += ["class_loss", "class_accuracy"]
         if self.infogan_codes is not None:
             names.append("info_penalty")
         self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        # Batches seen by the current evaluate(): a metric, so Keras resets it at the
+        # start of each evaluation and it is no weight of the model.
+        self._eval_batches = keras.metrics.Sum(name="eval_batches")
+        self._sample_metrics = []
+        self.d_optimizer = self.g_optimizer = None
         # Functional networks already own their variables; marking the model
         # built stops fit() from tracing call() on a batch of real images.
         self.built = all(net.built for net in (generator, discriminator))
@@ -208,19 +234,26 @@ class GAN(keras.Model):
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
                 gradient_penalty=0.0, r1_gamma=0.0, classifier_weight=1.0, info_weight=1.0,
                 label_smoothing=0.0, weight_clip=None, gradient_penalty_mode="two_sided",
-                **kwargs):
-        """Choose optimizers, loss and regularization.
+                metrics=None, **kwargs):
+        """Choose optimizers, loss, regularization and evaluation metrics.
 
         Args:
-          d_optimizer, g_optimizer: two distinct `keras.optimizers.Optimizer`s.
+          d_optimizer, g_optimizer: the two optimizers: `keras.optimizers.Optimizer`
+            objects (two distinct ones) or identifiers `keras.optimizers.get`
+            accepts (``"adam"``, a config dict), each creating its own instance.
             Both are built on their network's variables here, so call
             ``compile`` inside the strategy scope that created the networks.
             Under the ``mixed_float16`` policy each is wrapped in a
             `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
-          loss: a name from `tfgan2.losses.names()`. D may return logits of any
-            shape ``(B, ...)`` (a patch discriminator): an example's loss is
-            the mean over its logits. The relativistic losses also run D on the
-            real batch in each generator step.
+          loss: a name from `tfgan2.losses.names()`, or a pair of callables
+            ``(d_loss_fn, g_loss_fn)``: ``d_loss_fn(real_logits, fake_logits)``
+            and ``g_loss_fn(fake_logits)`` returning per-example losses ``(B,)``
+            (register them with `keras.saving.register_keras_serializable` to
+            save the model). D judges a logit above 0 real for a custom loss.
+            D may return logits of any shape ``(B, ...)`` (a patch
+            discriminator): an example's loss is the mean over its logits. The
+            relativistic losses also run D on the real batch in each generator
+            step.
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
           gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
           r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
@@ -236,14 +269,29 @@ class GAN(keras.Model):
             each D update (WGAN, Arjovsky et al. 2017; they use 0.01).
           gradient_penalty_mode: ``"two_sided"`` ``(||g|| - 1)^2`` or
             ``"one_sided"`` ``max(0, ||g|| - 1)^2`` (Petzka et al. 2018).
+          metrics: sample-quality metrics updated by `test_step` (``evaluate``
+            and ``fit(validation_data=...)``) with each held-out real batch and
+            as many generated samples: `tfgan2.sample_metrics.FrechetDistance`,
+            `tfgan2.sample_metrics.KernelDistance` (or any `SampleMetric`).
+            Other Keras metrics are refused: D's accuracy is already logged as
+            ``real_as_real`` / ``fake_as_fake``.
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
             ``jit_compile``, ``run_eagerly``). With more than one replica,
             ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
             warning.
         """
-        if d_optimizer is g_optimizer:
-            raise ValueError("d_optimizer and g_optimizer must be two different optimizer "
-                             "objects: each keeps its own slots for its own network.")
+        compile_arguments = serialization.call_arguments(GAN.compile, locals())
+        compile_arguments.update(kwargs)
+        if d_optimizer is g_optimizer and isinstance(d_optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                "d_optimizer and g_optimizer are the same object: each network needs its own "
+                "optimizer (its own slots). Pass two objects, e.g. "
+                "d_optimizer=keras.optimizers.Adam(2e-4), g_optimizer=keras.optimizers.Adam(2e-4), "
+                "or identifiers such as 'adam', which create one instance each.")
+        d_optimizer, g_optimizer = (self._optimizer(opt, role) for opt, role in (
+            (d_optimizer, "d_optimizer"), (g_optimizer, "g_optimizer")))
+        sample_metrics = self._check_metrics(metrics)
+        self._check_built()
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
@@ -252,7 +300,7 @@ class GAN(keras.Model):
                             ("info_weight", info_weight)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-        loss_spec = losses_lib.spec(loss)
+        loss_spec = self._loss_spec_of(loss)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}.")
         if label_smoothing and not loss_spec.label_smoothing:
@@ -281,7 +329,7 @@ class GAN(keras.Model):
                 else keras.optimizers.LossScaleOptimizer(opt)
                 for opt in (d_optimizer, g_optimizer))
         super().compile(optimizer=None, **kwargs)
-        self.loss_name = loss
+        self.loss_name = loss if isinstance(loss, str) else "custom"
         self._loss_spec = loss_spec
         self._d_loss_fn, self._g_loss_fn = loss_spec.discriminator, loss_spec.generator
         self._d_loss_kwargs = {"label_smoothing": float(label_smoothing)} if label_smoothing else {}
@@ -295,8 +343,12 @@ class GAN(keras.Model):
         self.r1_gamma = float(r1_gamma)
         self.classifier_weight = float(classifier_weight)
         self.info_weight = float(info_weight)
+        self._sample_metrics = sample_metrics
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
+        # What Keras callbacks see as model.optimizer (learning rate, iterations).
+        self.optimizer = OptimizerPair(d_optimizer, g_optimizer, self.step_counter)
+        self._compile_arguments = _Arguments(compile_arguments)
 
     def fit(self, x=None, *args, **kwargs):
         """`keras.Model.fit`, after checking the batches: they split evenly over the
@@ -367,15 +419,76 @@ class GAN(keras.Model):
                 f"{batch // replicas}, not a multiple of pack={self.pack}: use a batch size "
                 f"that is a multiple of {replicas * self.pack}.")
 
+    @staticmethod
+    def _optimizer(optimizer, role):
+        """``optimizer`` as an `keras.optimizers.Optimizer` (identifiers via `keras.optimizers.get`)."""
+        if isinstance(optimizer, (str, dict)):
+            try:
+                return keras.optimizers.get(optimizer)
+            except ValueError as exc:
+                raise ValueError(f"{role}={optimizer!r} is not an optimizer Keras knows: "
+                                 f"{exc}") from exc
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(f"{role} must be a keras.optimizers.Optimizer or an identifier "
+                             f"such as 'adam', got {type(optimizer).__name__}.")
+        return optimizer
+
+    @staticmethod
+    def _check_metrics(metrics):
+        from tfgan2.sample_metrics import SampleMetric
+
+        metrics = [] if metrics is None else list(metrics)
+        refused = [m for m in metrics if not isinstance(m, SampleMetric)]
+        if refused:
+            raise ValueError(
+                f"GAN.compile(metrics=...) takes sample-quality metrics that compare held-out "
+                f"real batches with generated ones (tfgan2.sample_metrics.KernelDistance, "
+                f"FrechetDistance), got {refused!r}. D's accuracy is always logged as "
+                f"real_as_real and fake_as_fake, its probabilities as p_real and p_fake.")
+        return metrics
+
+    def _check_built(self):
+        for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
+            if not net.built or not net.trainable_variables:
+                example = (f"(None, {self.latent_dim})" if role == "generator"
+                           else "(None, *data_shape)")
+                raise ValueError(
+                    f"The {role} ({net.name}) is not built: it has no variables yet, so its "
+                    f"optimizer would have nothing to update. Build it before compile, e.g. "
+                    f"{role}.build({example}) or call it once on a batch, or create it with a "
+                    f"keras.Input (a Functional model).")
+
+    @staticmethod
+    def _loss_spec_of(loss):
+        """The `tfgan2.losses.LossSpec` of a loss name or of a pair of callables."""
+        if isinstance(loss, str):
+            return losses_lib.spec(loss)
+        if (isinstance(loss, (tuple, list)) and len(loss) == 2
+                and all(callable(fn) for fn in loss)):
+            return losses_lib.LossSpec(loss[0], loss[1])
+        raise ValueError(f"loss must be one of {', '.join(losses_lib.names())} or a pair of "
+                         f"callables (d_loss_fn(real_logits, fake_logits), "
+                         f"g_loss_fn(fake_logits)), got {loss!r}.")
+
     @property
     def metrics(self):
-        return list(self._trackers.values())
+        return list(self._trackers.values()) + [self._eval_batches] + list(self._sample_metrics)
+
+    def get_metrics_result(self):
+        """What the logs hold, read from the metrics' state summed over all replicas.
+
+        Keras replaces an evaluation's logs with this when the keys agree, so
+        the sample metrics are those of all replicas' samples together.
+        """
+        return {m.name: m.result() for m in self.metrics if m is not self._eval_batches}
 
     def call(self, z, training=False):
-        """``G(z)`` with the training generator (not the EMA copy)."""
+        """``G(z)``: the training generator when ``training``, else the `sampler` (EMA copy if kept)."""
+        network = self.generator if training else self.sampler
         if self.conditional:  # a symbolic build: any condition of the right shape will do
-            return self.run_G(z, tf.zeros([tf.shape(z)[0], self.num_classes]), training)
-        return self.run_G(z, training=training)
+            return self.run_G(z, tf.zeros([tf.shape(z)[0], self.num_classes]), training,
+                              network=network)
+        return self.run_G(z, training=training, network=network)
 
     # ----------------------------------------------------------------- noise
     def _seed_for(self, stream, counter):
@@ -475,7 +588,7 @@ class GAN(keras.Model):
         ``network`` replaces the training generator (the EMA copy, for sampling).
         """
         network = self.generator if network is None else network
-        if self.conditional:
+        if self.conditional:  # both tensors: Keras refuses a NumPy/tensor mix
             return network([tf.convert_to_tensor(z), self.condition(labels)], training=training)
         return network(z, training=training)
 
@@ -740,6 +853,7 @@ class GAN(keras.Model):
             raise ValueError(f"A batch of {real.shape[0]} examples (per replica) cannot be packed "
                              f"in groups of pack={self.pack}: use a batch size that is a "
                              f"multiple of {self.pack} on every replica.")
+        real = self._check_real_range(real)
         for _ in range(self.d_steps):
             d_out = self.discriminator_step(real, labels)
         if hasattr(self.augment, "observe"):
@@ -747,12 +861,13 @@ class GAN(keras.Model):
                                  - self._decision_threshold, tf.shape(real)[0])
         for _ in range(self.g_steps):
             g_out = self.generator_step(tf.shape(real)[0], labels, real=real)
-        # After the label checks: a batch with bad labels changes no state at all.
-        with tf.control_dependencies([] if labels is None else [labels]):
+        # After the label checks and the step itself: a bad batch changes no state at all.
+        with tf.control_dependencies([g_out["loss"]] + ([] if labels is None else [labels])):
             self.step_counter.assign_add(1)
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
         t["g_loss"].update_state(g_out["loss"])
+        t["loss"].update_state(d_out["loss"] + g_out["loss"])
         t["p_real"].update_state(tf.sigmoid(tf.cast(d_out["real_logits"], tf.float32)))
         t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
         t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
@@ -760,7 +875,18 @@ class GAN(keras.Model):
         for name in ("class_loss", "class_accuracy", "info_penalty"):
             if name in t:
                 t[name].update_state(d_out[name])
-        logs = {name: m.result() for name, m in t.items()}
+        return self._logs()
+
+    def _logs(self, extra=()):
+        """The trackers' results (``loss`` = ``d_loss + g_loss``), ``extra`` metrics' results
+        and the augmentation's state (ADA's ``ada_p``, ``ada_r_t``).
+
+        ``loss`` is what Keras callbacks that watch one number read
+        (`keras.callbacks.TerminateOnNaN`, ``EarlyStopping(monitor="val_loss")``):
+        it is non-finite as soon as either network's loss is.
+        """
+        logs = {name: m.result() for name, m in self._trackers.items()}
+        logs.update({m.name: m.result() for m in extra})
         if hasattr(self.augment, "logs"):
             logs.update(self.augment.logs())
         if distribute.is_multi_worker(self.distribute_strategy):
@@ -768,6 +894,94 @@ class GAN(keras.Model):
             # which needs a batch axis (tensorflow/tensorflow#72388).
             logs = {name: tf.reshape(v, [1]) for name, v in logs.items()}
         return logs
+
+    def _check_real_range(self, real):
+        """``real``, after refusing image batches that are not in [-1, 1] (checked on the run's first batch).
+
+        Integer images (e.g. uint8 in [0, 255]) are refused when the step is
+        traced; float images outside [-1, 1] (by more than 1e-3) fail the
+        first step. Vector data (rank < 4) may have any range.
+        """
+        if real.shape.rank != 4:
+            return real
+        if real.dtype.is_integer or real.dtype == tf.bool:
+            raise ValueError(
+                f"The real images are {real.dtype.name}: the generator's tanh output lies in "
+                f"[-1, 1], so D would tell them apart by their range. Normalize them, e.g. "
+                f"dataset.map(lambda x: tf.cast(x, tf.float32) / 127.5 - 1) for uint8 "
+                f"images in [0, 255].")
+        x = tf.cast(real, tf.float32)
+        low, high = tf.reduce_min(x), tf.reduce_max(x)
+        ok = tf.logical_or(self.step_counter > 0,
+                           tf.logical_and(low >= -1.001, high <= 1.001))
+        check = tf.debugging.Assert(ok, [
+            "The real images of the first batch are not in [-1, 1] (the generator's tanh "
+            "range): min and max are", low, high, ". Normalize them, e.g. x / 127.5 - 1 for "
+            "values in [0, 255] or 2 * x - 1 for [0, 1]."])
+        with tf.control_dependencies([check]):  # no update runs before the check
+            return tf.identity(real)
+
+    def test_step(self, data):
+        """D's view of held-out real data and fresh samples; changes no weight.
+
+        Per batch of real data (and labels): as many samples from the
+        `sampler` (the EMA generator when kept), in inference mode, from
+        latents that depend only on the noise seed and the batch's index in
+        the evaluation (every evaluation sees the same latents, so numbers of
+        successive evaluations compare the generator, not the noise). Logs
+        ``d_loss`` (the adversarial part, no penalties), ``g_loss``, ``loss``,
+        ``p_real``, ``p_fake``, ``real_as_real``, ``fake_as_fake`` (and the
+        auxiliary-classifier / InfoGAN terms) as in training, and the result
+        of each metric given to ``compile(metrics=)``.
+        """
+        real, labels = self._unpack(data)
+        batch = tf.shape(real)[0]
+        counter = tf.cast(self._eval_batches.result(), tf.int64)
+        self._eval_batches.update_state(1.0)
+        z = self._latent(batch, self._seed_for(_EVAL_NOISE, counter))
+        fake = self.run_G(z, labels, training=False, network=self.sampler)
+        real = tf.cast(real, fake.dtype)
+        real_out = self.run_D(real, labels, training=False)
+        fake_out = self.run_D(fake, labels, training=False)
+        real_logits, fake_logits = real_out["logits"], fake_out["logits"]
+        t = self._trackers
+        for name, value in self._auxiliary_terms(real_out, fake_out, labels, z).items():
+            t[name].update_state(value)
+        means = (self._global_means(real_logits, fake_logits)
+                 if self._loss_spec.relativistic else {})
+        d_loss = self._d_loss_fn(real_logits, fake_logits, **self._d_loss_kwargs, **means)
+        t["d_loss"].update_state(d_loss)
+        g_loss = (self._g_loss_fn(fake_logits, real_logits, **means)
+                  if self._loss_spec.relativistic else self._g_loss_fn(fake_logits))
+        t["g_loss"].update_state(g_loss)
+        t["loss"].update_state(d_loss + g_loss)
+        t["p_real"].update_state(tf.sigmoid(tf.cast(real_logits, tf.float32)))
+        t["p_fake"].update_state(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
+        t["real_as_real"].update_state(self._judged_real(real_logits))
+        t["fake_as_fake"].update_state(1.0 - self._judged_real(fake_logits))
+        for metric in self._sample_metrics:
+            metric.update_state(real, fake)
+        return self._logs(self._sample_metrics)
+
+    def predict_step(self, data):
+        """Samples of the `sampler` (as `generate`) for a batch of latents ``z``.
+
+        Conditional GANs take ``(z, labels)``: ``predict((z, labels))`` or
+        ``predict([z, labels])``.
+        """
+        if isinstance(data, (tuple, list)) and len(data) == 1:
+            data = data[0]
+        if self.conditional:
+            if not (isinstance(data, (tuple, list)) and len(data) == 2):
+                raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): "
+                                 f"predict takes (z, labels).")
+            z, labels = data
+        else:
+            if isinstance(data, (tuple, list)):
+                raise ValueError("predict takes a batch of latents z (N, latent_dim) only: "
+                                 "this GAN is unconditional.")
+            z, labels = data, None
+        return self.run_G(z, labels, training=False, network=self.sampler)
 
     # ------------------------------------------------------------- inference
     @property
@@ -865,3 +1079,56 @@ class GAN(keras.Model):
             logits = self.run_D(data[i:i + batch_size], part, training=False)["logits"]
             out.append(np.asarray(logits, np.float64).reshape(-1))
         return np.concatenate(out) if out else np.zeros(0)
+
+    # -------------------------------------------------------- serialization
+    # Every argument of __init__ and compile is recorded when it is called
+    # (serialization.call_arguments), so a new argument is saved without an
+    # edit here.
+    def get_config(self):
+        """The constructor arguments (networks as Keras configs), plus ``name`` and ``trainable``."""
+        config = {"name": self.name, "trainable": self.trainable}
+        config.update(serialization.serialize_arguments(self._init_arguments.values))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            value = config.get(key)
+            if isinstance(value, dict) and isinstance(value.get("config"), dict):
+                # The name scope the tfgan2 builders create, so variable paths stay unique.
+                with keras.name_scope(value["config"].get("name", key)):
+                    config[key] = serialization.deserialize_value(value)
+        return cls(**serialization.deserialize_arguments(config))
+
+    def get_compile_config(self):
+        """The `compile` arguments (optimizers, loss, steps, penalties, metrics, Keras options)."""
+        arguments = getattr(self, "_compile_arguments", None)
+        if arguments is None:
+            return None
+        values = dict(arguments.values)
+        # The optimizers as used: their current learning rates and any loss-scale wrapper.
+        values["d_optimizer"], values["g_optimizer"] = self.d_optimizer, self.g_optimizer
+        values["metrics"] = list(self._sample_metrics)
+        return serialization.serialize_arguments(values, owner="GAN.compile")
+
+    def compile_from_config(self, config):
+        """`compile` with a `get_compile_config` dict; builds both optimizers for their state."""
+        self.compile(**serialization.deserialize_arguments(config))
+
+    # ---------------------------------------------------------------- export
+    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
+        """Write the `sampler` as a SavedModel whose serving signature maps latents to samples.
+
+        The default signature ``serving_default`` takes ``z`` float32
+        ``(N, latent_dim)`` (and, for a conditional GAN, ``labels``: int32
+        class ids ``(N,)``, or float32 ``(N, num_classes)`` vectors for a
+        multi-label GAN) and returns ``{"images": (N, ...)}`` float32 in the
+        data range. See `tfgan2.export.export_sampler`.
+        """
+        from tfgan2 import export as export_lib
+
+        if format != "tf_saved_model":
+            raise ValueError(f"GAN.export writes format='tf_saved_model' only, got {format!r}; "
+                             f"for a .keras file of the generator use gan.sampler.save(path).")
+        return export_lib.export_sampler(self, filepath, verbose=verbose, **kwargs)

@@ -27,6 +27,8 @@ auxiliary classifier (``"acgan"``: takes ``x``, returns ``{"logits",
 (``"q"``, Chen et al. 2016) on D's features. Discriminators with extra heads
 return a dict; the others return their logits as before.
 """
+import functools
+import inspect
 import math
 
 import keras
@@ -44,6 +46,24 @@ __all__ = [
 NORMALIZATIONS = ("batch", "none", "spectral")
 G_CONDITIONINGS = ("embedding", "cbn")
 D_CONDITIONINGS = ("projection", "acgan")
+
+
+def _scoped(builder):
+    """Build the network inside ``keras.name_scope(<its name>)``.
+
+    Variable paths then start with the network's name
+    (``mlp_generator/fc1/kernel``), so a generator and a discriminator with
+    equally named layers stay apart in TensorBoard. Checkpoints match
+    variables by object, not by name, so older checkpoints still restore.
+    """
+    default = inspect.signature(builder).parameters["name"].default
+
+    @functools.wraps(builder)
+    def build(*args, **kwargs):
+        with keras.name_scope(kwargs.get("name", default)):
+            return builder(*args, **kwargs)
+
+    return build
 
 
 def _num_doublings(resolution):
@@ -143,7 +163,7 @@ def _discriminator_outputs(image, features, num_classes, conditioning, q_dim, sp
     else:
         dense = layers.Dense(1, dtype="float32", name="logit")
         if spectral:
-            dense = SpectralNormalization(dense, name="logit_sn")
+            dense = SpectralNormalization(dense, dtype="float32", name="logit_sn")
         logits = dense(features)
     heads = {}
     if num_classes and conditioning == "acgan":
@@ -158,6 +178,7 @@ def _discriminator_outputs(image, features, num_classes, conditioning, q_dim, sp
     return inputs, {"logits": logits, **heads}
 
 
+@_scoped
 def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
                         normalization="batch", sync_batchnorm=False, num_classes=None,
                         conditioning="projection", q_dim=0, pack=1,
@@ -193,6 +214,7 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
                     filter_size=5, sync_batchnorm=False, num_classes=None,
                     conditioning="embedding", embed_dim=32, name="dcgan_generator"):
@@ -222,6 +244,7 @@ def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024, num_classes=None,
                   conditioning="embedding", embed_dim=32, name="mlp_generator"):
     """CS231N vanilla generator: Dense(1024)-ReLU-Dense(1024)-ReLU-Dense(H*W*C)-tanh.
@@ -239,10 +262,11 @@ def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024, num_class
             x = layers.Dense(hidden, activation="relu", name=f"fc{i}")(x)
     x = layers.Dense(math.prod(image_shape), activation="tanh", dtype="float32",
                      name="fc3")(x)
-    outputs = layers.Reshape(tuple(image_shape), name="image")(x)
+    outputs = layers.Reshape(tuple(image_shape), dtype="float32", name="image")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, num_classes=None,
                       conditioning="projection", q_dim=0, pack=1, name="mlp_discriminator"):
     """CS231N vanilla discriminator: Flatten-Dense(256)-LReLU(0.01)-Dense(256)-LReLU(0.01)-Dense(1).
@@ -262,6 +286,7 @@ def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, num_classes=None,
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
     """CS231N InfoGAN-style generator for 28x28 images.
 
@@ -283,6 +308,7 @@ def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def conv_discriminator(channels=1, name="conv_discriminator"):
     """CS231N DCGAN-style discriminator for 28x28 images.
 
@@ -303,6 +329,7 @@ def conv_discriminator(channels=1, name="conv_discriminator"):
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def gaussian_generator(latent_dim=200, dim=200, hidden=256, name="gaussian_generator"):
     """Gaussian toy generator: Dense(256)-ReLU-Dense(dim), linear output.
 
@@ -316,6 +343,7 @@ def gaussian_generator(latent_dim=200, dim=200, hidden=256, name="gaussian_gener
     return keras.Model(inputs, outputs, name=name)
 
 
+@_scoped
 def gaussian_discriminator(dim=200, hidden=256, pack=1, name="gaussian_discriminator"):
     """Gaussian toy discriminator: Dense(256)-ReLU-Dense(1) logit (``pack`` samples per input)."""
     inputs = keras.Input((dim * _check_pack(pack),), name="sample")

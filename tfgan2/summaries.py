@@ -26,7 +26,7 @@ from tfgan2 import visualize
 from tfgan2.callbacks import StepInterval
 
 __all__ = ["write_scalar", "write_scalars", "write_image", "read_events", "TensorBoardLogger",
-           "SCALAR_PLUGIN", "IMAGE_PLUGIN"]
+           "confusion_shares", "SCALAR_PLUGIN", "IMAGE_PLUGIN"]
 
 SCALAR_PLUGIN = "scalars"
 IMAGE_PLUGIN = "images"
@@ -95,6 +95,20 @@ def read_events(log_dir):
     return {"scalars": scalars, "images": images}
 
 
+def confusion_shares(logs):
+    """D's confusion matrix as row shares from a GAN's logs, or ``{}`` if they lack it.
+
+    ``real_as_real`` and ``fake_as_fake`` (logged by `tfgan2.GAN`) with
+    their complements ``real_as_fake = 1 - real_as_real`` and
+    ``fake_as_real = 1 - fake_as_fake``.
+    """
+    if "real_as_real" not in logs or "fake_as_fake" not in logs:
+        return {}
+    rr, ff = float(logs["real_as_real"]), float(logs["fake_as_fake"])
+    return {"real_as_real": rr, "real_as_fake": 1.0 - rr, "fake_as_fake": ff,
+            "fake_as_real": 1.0 - ff}
+
+
 class TensorBoardLogger(keras.callbacks.Callback):
     """Writes training scalars and sample grids of a `tfgan2.GAN` as TensorBoard events.
 
@@ -105,7 +119,11 @@ class TensorBoardLogger(keras.callbacks.Callback):
     Every ``image_every_n_steps`` steps (default: ``every_n_steps``) and at the
     end it records a grid of ``num_images`` samples from fixed latents
     (``seed``) as the image ``samples`` (image data only). Events carry the
-    GAN step, so a resumed run continues its curves.
+    GAN step, so a resumed run continues its curves. D's confusion view (the
+    four shares of `confusion_shares`) goes to ``confusion/<cell>`` with the
+    training scalars. Evaluations (``fit(validation_data=...)``,
+    ``evaluate``) are recorded when they end, as ``val/<name>`` and
+    ``val_confusion/<cell>``.
     """
 
     def __init__(self, log_dir, every_n_steps=100, num_images=16, image_every_n_steps=None,
@@ -128,11 +146,19 @@ class TensorBoardLogger(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(self.log_dir)
         return self._writer
 
-    def write_scalars(self, logs, step):
+    def write_scalars(self, logs, step, prefix="train/", confusion_prefix="confusion/"):
+        values = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         with self.writer.as_default():
-            write_scalars({k: float(v) for k, v in (logs or {}).items()
-                           if np.ndim(v) == 0}, step, prefix="train/")
-        self._last_scalars = step
+            write_scalars(values, step, prefix=prefix)
+            write_scalars(confusion_shares(values), step, prefix=confusion_prefix)
+        if prefix == "train/":
+            self._last_scalars = step
+
+    def on_test_end(self, logs=None):
+        if logs:
+            self.write_scalars(logs, self.model.step, prefix="val/",
+                               confusion_prefix="val_confusion/")
+            self.writer.flush()
 
     def write_images(self, step):
         if self.num_images < 1:
