@@ -10,6 +10,8 @@ a dataset is built.
 """
 import math
 
+from launch.registry import Registry
+
 __all__ = ["DataSource", "register", "get", "names", "SOURCES"]
 
 
@@ -77,29 +79,9 @@ class DataSource:
         return data, targets.astype(np.float32 if self.multilabel else np.int64)
 
 
-SOURCES = {}
-
-
-def register(source):
-    """Add ``source`` to the registry (its name must be new); returns it."""
-    if source.name in SOURCES:
-        raise ValueError(f"data source {source.name!r} is registered already")
-    SOURCES[source.name] = source
-    return source
-
-
-def names():
-    """The registered source names, in registration order."""
-    return tuple(SOURCES)
-
-
-def get(name):
-    """The `DataSource` called ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return SOURCES[name]
-    except KeyError:
-        raise ValueError(f"Unknown --data_source={name!r}; valid sources: "
-                         f"{', '.join(SOURCES)}.") from None
+_REGISTRY = Registry("data source", "data_source")
+SOURCES = _REGISTRY.entries
+register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
 
 
 # ------------------------------------------------------------------ the sources

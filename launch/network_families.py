@@ -6,6 +6,8 @@ fits. Adding a family is one `register` call; `launch.config` reads the flag
 choices from `names()`. Importing this module is cheap (no TensorFlow).
 """
 
+from launch.registry import Registry
+
 __all__ = ["NetworkFamily", "Conditioning", "register", "get", "names", "FAMILIES"]
 
 
@@ -64,28 +66,9 @@ class NetworkFamily:
         self.conditional = conditional
 
 
-FAMILIES = {}
-
-
-def register(family):
-    """Add ``family`` to the registry (its name must be new); returns it."""
-    if family.name in FAMILIES:
-        raise ValueError(f"network family {family.name!r} is registered already")
-    FAMILIES[family.name] = family
-    return family
-
-
-def names():
-    return tuple(FAMILIES)
-
-
-def get(name):
-    """The `NetworkFamily` called ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"Unknown --network={name!r}; valid networks: "
-                         f"{', '.join(FAMILIES)}.") from None
+_REGISTRY = Registry("network family", "network")
+FAMILIES = _REGISTRY.entries
+register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
 
 
 def _widths(fv):

@@ -108,7 +108,7 @@ def test_launcher_choices_come_from_the_registries():
     for name in data_sources.names():
         source = data_sources.get(name)
         assert (name in config.DATA_DIR_MEANING) == bool(source.data_dir)
-    with pytest.raises(ValueError, match="valid sources"):
+    with pytest.raises(ValueError, match="valid choices: digits"):
         data_sources.get("cifar")
     # Labels of the conditional digits run come from the source.
     assert builders.label_spec(parsed("--conditional")) == (10, False)
