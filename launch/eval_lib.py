@@ -20,9 +20,8 @@ __all__ = ["restore_gan", "real_data", "domain_classifier", "build_evaluator",
 CLASSIFIER_PATH = os.path.join("eval", "classifier.keras")
 
 def _labelled_sources():
-    from launch import data_sources
-
-    return [s.name for s in data_sources.SOURCES.values() if s.has_labels and not s.multilabel]
+    return [s.name for s in builders.data_sources.SOURCES.values()
+            if s.has_labels and not s.multilabel]
 
 
 def restore_gan(workdir):
@@ -55,8 +54,7 @@ def real_data(fv, num=None):
     ``ceil(num / batch_size)`` batches of the training pipeline.
     """
     source = builders.source(fv)
-    data, labels = source.real_data(fv, num, labels=source.has_labels and not source.multilabel)
-    return data, labels
+    return source.real_data(fv, num, labels=source.has_labels and not source.multilabel)
 
 
 def domain_classifier(fv, workdir, images, labels, epochs, seed=0):
