@@ -34,6 +34,8 @@ LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge",
 LABEL_SMOOTHING_LOSSES = ("minimax", "non_saturating", "relativistic_average")
 GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 NORMALIZATIONS = ("batch", "none", "spectral")
+# "auto" and tfgan2.precision.POLICIES (tests/test_precision_choice.py keeps them in agreement).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 # Every flag that defines a run; exactly these are written to flags.cfg.
 TRAIN_FLAGS = []
@@ -170,9 +172,13 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "logical_cpus", 0, "Split the CPU into this many logical devices (0: don't), "
       "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
     d("bool", "sync_batchnorm", False, "dcgan: batch statistics over all replicas' batches.")
-    d("enum", "precision", "float32", "Compute precision: float32, mixed_bfloat16 or "
+    d("enum", "precision", "auto", "Compute precision: float32, mixed_bfloat16, "
       "mixed_float16 (variables, D logits and losses stay float32; float16 adds loss "
-      "scaling).", enum_values=["float32", "mixed_bfloat16", "mixed_float16"])
+      "scaling; GPUs only) or auto: mixed_float16 on GPUs of compute capability >= 7.0; on a "
+      "CPU with avx512_bf16 or amx_bf16, mixed_bfloat16 if a few timed training steps of "
+      "this run's networks are faster in it than in float32; float32 otherwise. A resumed "
+      "run keeps its recorded precision; the choice and its measurement go to "
+      "<workdir>/precision.json.", enum_values=list(PRECISIONS))
     d("bool", "jit_compile", False, "Compile the training step with XLA.")
     d("integer", "steps_per_execution", 10,
       "Training steps run per call into the compiled step function (fewer Python round "
