@@ -76,7 +76,10 @@ def resolve(fv, workdir, build, *, measurable=True, features=None, gpus=None, me
     previous = recorded(workdir)
     requested = fv.precision
     if requested != AUTO:
-        precision.check_policy(requested, gpus)
+        try:
+            precision.check_policy(requested, gpus)
+        except ValueError as exc:
+            raise ValueError(f"--precision={requested}: {exc}") from None
         if previous is None or previous.policy == requested:
             return precision.PrecisionChoice(requested, f"--precision={requested}"), True
         if "mixed_float16" in (previous.policy, requested):
@@ -89,7 +92,11 @@ def resolve(fv, workdir, build, *, measurable=True, features=None, gpus=None, me
             requested, f"--precision={requested} (the run was in {previous.policy}; both keep "
             f"float32 variables)"), True
     if previous is not None:
-        precision.check_policy(previous.policy, gpus)
+        try:
+            precision.check_policy(previous.policy, gpus)
+        except ValueError as exc:
+            raise ValueError(f"{workdir} holds a run in {previous.policy}, which it must keep "
+                             f"to resume: {exc}") from None
         return previous, False
     choice = precision.choose_precision(build if measurable else None, features=features,
                                         gpus=gpus, measure=measure)

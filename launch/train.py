@@ -123,8 +123,10 @@ def _train_in(workdir, chief):
     print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
           f"batch {FLAGS.batch_size} over {replicas} replica(s), loss {FLAGS.loss}; "
           f"run directory {workdir}", flush=True)
+    started = time.time()
     choice, fresh = _precision(workdir, strategy)
-    print(f"tfgan2: precision {choice.describe()}", flush=True)
+    took = f" (chosen in {time.time() - started:.1f} s)" if choice.ms_per_step and fresh else ""
+    print(f"tfgan2: precision {choice.describe()}{took}", flush=True)
     FLAGS.precision = choice.policy  # what flags.cfg records
     with strategy.scope():
         gan = builders.build_gan(FLAGS)

@@ -167,7 +167,7 @@ class policy_scope:
         keras.mixed_precision.set_global_policy(self.previous)
 
 
-def measure_step_times(build, policies, *, steps=3, rounds=3, budget_seconds=5.0,
+def measure_step_times(build, policies, *, steps=20, rounds=3, budget_seconds=5.0,
                        clock=time.perf_counter):
     """``{policy: best milliseconds per step}`` of ``run = build(policy)`` per policy.
 
