@@ -577,6 +577,19 @@ def main(argv):
     print(f"\n  {'target':<42}{'measured':>10}{'target':>10}  result")
     for name, value, target, result in rows:
         print(f"  {name:<42}{value:>10}{target:>10}  {result}")
+    print_auto_precision(x)
+
+
+def print_auto_precision(x):
+    """What ``launch.train --precision=auto`` would choose for this DCGAN on this machine."""
+    def build(policy):
+        generator, discriminator = build_networks()
+        gan = tfgan2.GAN(generator, discriminator, latent_dim=LATENT_DIM, seed=FLAGS.seed)
+        gan.compile(d_optimizer=adam(), g_optimizer=adam(), loss="non_saturating",
+                    steps_per_execution=1, jit_compile=FLAGS.jit_compile)
+        return tfgan2.precision.gan_fit_runner(gan, tf.constant(x))
+
+    print(f"\nprecision auto: {tfgan2.precision.choose_precision(build).describe()}", flush=True)
 
 
 if __name__ == "__main__":

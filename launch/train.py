@@ -80,10 +80,14 @@ def _precision(workdir, strategy):
     import tfgan2
     from launch import builders
 
+    batch = []  # the first training batch, read once
+
     def build(policy):
+        if not batch:
+            batch.append(next(iter(builders.build_dataset(FLAGS, 0))))
         with strategy.scope():
             gan = builders.build_gan(FLAGS, precision=policy, steps_per_execution=1)
-        return tfgan2.precision.gan_fit_runner(gan, builders.build_dataset(FLAGS, 0))
+        return tfgan2.precision.gan_fit_runner(gan, batch[0])
 
     if FLAGS.precision == "auto" and precision_choice.recorded(workdir) is None:
         print("tfgan2: --precision=auto: choosing the precision for these networks", flush=True)

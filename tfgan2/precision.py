@@ -21,8 +21,8 @@ returns ``run(steps) -> seconds per step``; the candidates are warmed up
 (tracing, kernel selection) and then timed in interleaved rounds, so a burst
 of load from other processes hits every candidate, and each candidate's best
 round counts. `gan_fit_runner` makes such a ``run`` from a compiled
-`tfgan2.GAN` and a dataset (the span between ``fit``'s batch callbacks, so
-``fit``'s own set-up is not timed).
+`tfgan2.GAN` and one training batch (the span between ``fit``'s batch
+callbacks, so ``fit``'s own set-up is not timed).
 """
 import dataclasses
 import json
@@ -167,33 +167,36 @@ class policy_scope:
         keras.mixed_precision.set_global_policy(self.previous)
 
 
-def measure_step_times(build, policies, *, steps=20, rounds=3, budget_seconds=5.0,
+def measure_step_times(build, policies, *, steps=20, rounds=3, budget_seconds=6.0,
                        clock=time.perf_counter):
     """``{policy: best milliseconds per step}`` of ``run = build(policy)`` per policy.
 
-    Each ``run`` is built under its policy and warmed up with two single
-    steps (the first traces; the second's time sizes the rounds). Then up to
+    Each ``run`` is built under its policy and warmed up with a single
+    untimed step (tracing). Then every policy runs one timed step in turn:
+    the first step after another policy's can be several times slower, which
+    this absorbs (these steps count as samples, and their times size the
+    rounds). Then up to
     ``rounds`` rounds run ``steps`` steps of every policy in turn, the order
     reversed every other round; ``steps`` is lowered so that the rounds fit
     ``budget_seconds`` by the warm-up estimate, and no further round starts
     once the next would end past the budget (one round always runs).
-    Building and warm-up are outside the budget.
+    Building and the single steps are outside the budget.
     """
     if not policies:
         raise ValueError("measure_step_times needs at least one policy.")
     if steps < 1 or rounds < 1 or budget_seconds <= 0:
         raise ValueError(f"steps and rounds must be >= 1 and budget_seconds > 0, got "
                          f"steps={steps}, rounds={rounds}, budget_seconds={budget_seconds}.")
-    runs, estimate = {}, 0.0
+    runs, best = {}, {}
     for policy in policies:
         with policy_scope(policy):
-            run = build(policy)
-            run(1)
-            estimate += run(1)
-        runs[policy] = run
-    # estimate: seconds of one step of every policy.
+            runs[policy] = build(policy)
+            runs[policy](1)
+    for policy in policies:  # after the others ran: a switch's first step can be slow
+        with policy_scope(policy):
+            best[policy] = _run_seconds(runs[policy], 1)
+    estimate = sum(best.values())  # seconds of one step of every policy
     steps = max(1, min(steps, int(budget_seconds / (rounds * max(estimate, 1e-9)))))
-    best = {policy: float("inf") for policy in policies}
     start = clock()
     for r in range(rounds):
         round_start = clock()
@@ -229,15 +232,18 @@ class _BatchSpan(keras.callbacks.Callback):
         self.last = self.clock()
 
 
-def gan_fit_runner(gan, dataset, clock=time.perf_counter):
-    """``run(steps) -> seconds per step`` of ``gan.fit`` on the first batch of ``dataset``.
+def gan_fit_runner(gan, batch, clock=time.perf_counter):
+    """``run(steps) -> seconds per step`` of ``gan.fit`` on one ``batch`` repeated.
 
-    The batch is cached and repeated, so input cost is left out; the time is
-    the span between ``fit``'s first and last batch callbacks, divided by the
-    steps ``gan`` counted. Compiled with ``steps_per_execution`` K > 1, the
-    steps are rounded up to a multiple of K.
+    ``batch`` is one element of the training data (images, or ``(images,
+    labels)``), held in memory so that input cost is left out. The time is
+    the span between ``fit``'s first and last batch callbacks (``fit``'s own
+    set-up is not timed), divided by the steps ``gan`` counted. Compiled with
+    ``steps_per_execution`` K > 1, the steps are rounded up to a multiple of K.
     """
-    batches = dataset.take(1).cache().repeat()
+    import tensorflow as tf
+
+    batches = tf.data.Dataset.from_tensors(batch).repeat()
     per_call = max(1, int(gan.steps_per_execution))
 
     def run(steps):
