@@ -57,12 +57,13 @@ def recorded(workdir):
     return precision.PrecisionChoice(policy, f"recorded by the run being resumed ({reason})", ms)
 
 
-def resolve(fv, workdir, build, *, measurable=True, features=None, gpus=None, measure=None):
+def resolve(fv, workdir, build, *, not_measured=None, features=None, gpus=None, measure=None):
     """``(PrecisionChoice, fresh)`` for this start of the run of flags ``fv``.
 
     ``build(policy) -> run`` is handed to `tfgan2.precision.choose_precision`;
-    ``measurable=False`` (multi-worker and TPU runs: every worker must agree)
-    never measures. ``fresh`` is False when the choice was read from the run
+    ``not_measured``: why this run must not measure (e.g. workers that must
+    agree, or a run that must be reproducible), then a CPU run is float32.
+    ``fresh`` is False when the choice was read from the run
     directory (``precision.json`` is then left as it is). ``features``,
     ``gpus`` and ``measure`` are passed on (tests inject them).
 
@@ -98,12 +99,11 @@ def resolve(fv, workdir, build, *, measurable=True, features=None, gpus=None, me
             raise ValueError(f"{workdir} holds a run in {previous.policy}, which it must keep "
                              f"to resume: {exc}") from None
         return previous, False
-    choice = precision.choose_precision(build if measurable else None, features=features,
+    choice = precision.choose_precision(None if not_measured else build, features=features,
                                         gpus=gpus, measure=measure)
-    if not measurable and not gpus:
+    if not_measured and not gpus:
         choice = dataclasses.replace(choice, reason=(
-            f"{choice.reason} (--strategy={fv.strategy}: every worker must use the same "
-            f"policy, so nothing is measured; pass --precision to choose)"))
+            f"{choice.reason} ({not_measured}; pass --precision to choose)"))
     return choice, True
 
 

@@ -89,12 +89,16 @@ def _precision(workdir, strategy):
             gan = builders.build_gan(FLAGS, precision=policy, steps_per_execution=1)
         return tfgan2.precision.gan_fit_runner(gan, batch[0])
 
-    if FLAGS.precision == "auto" and precision_choice.recorded(workdir) is None:
+    not_measured = None
+    if FLAGS.strategy in ("multi_worker", "tpu"):
+        not_measured = f"--strategy={FLAGS.strategy}: every worker must use the same policy"
+    elif FLAGS.deterministic:
+        not_measured = "--deterministic: a timed choice could differ between two runs"
+    if FLAGS.precision == "auto" and not not_measured and \
+            precision_choice.recorded(workdir) is None:
         print("tfgan2: --precision=auto: choosing the precision for these networks", flush=True)
     try:
-        return precision_choice.resolve(
-            FLAGS, workdir, build,
-            measurable=FLAGS.strategy not in ("multi_worker", "tpu"))
+        return precision_choice.resolve(FLAGS, workdir, build, not_measured=not_measured)
     except ValueError as exc:
         raise app.UsageError(str(exc))
 

@@ -224,11 +224,15 @@ def test_launcher_auto_measures_a_fresh_run_and_keeps_a_resumed_ones(tmp_path):
     assert (choice.policy, fresh, len(timings.calls)) == ("float32", False, 1)
     assert "recorded by the run being resumed" in choice.reason and "measured then" in choice.reason
     assert choice.ms_per_step == {"x": 1.0}
-    # Multi-worker and TPU runs never measure.
-    choice, _ = precision_choice.resolve(train_flags("--strategy=multi_worker"),
-                                         str(fresh_dir), never_build,
-                                         features=SAPPHIRE_RAPIDS, gpus=[], measurable=False)
-    assert choice.policy == "float32" and "--strategy=multi_worker" in choice.reason
+    # Runs that must not measure (workers that must agree, reproducible runs).
+    choice, _ = precision_choice.resolve(train_flags(), str(fresh_dir), never_build,
+                                         features=SAPPHIRE_RAPIDS, gpus=[], measure=timings,
+                                         not_measured="workers must agree")
+    assert choice.policy == "float32" and "(workers must agree;" in choice.reason
+    choice, _ = precision_choice.resolve(train_flags(), str(fresh_dir), never_build,
+                                         gpus=[(7, 5)], not_measured="workers must agree")
+    assert choice.policy == "mixed_float16"
+    assert len(timings.calls) == 1
 
 
 def test_launcher_switches_of_a_resumed_run(tmp_path):
