@@ -81,8 +81,10 @@ def resolve(fv, workdir, build, *, not_measured=None, features=None, gpus=None, 
             precision.check_policy(requested, gpus)
         except ValueError as exc:
             raise ValueError(f"--precision={requested}: {exc}") from None
-        if previous is None or previous.policy == requested:
+        if previous is None:
             return precision.PrecisionChoice(requested, f"--precision={requested}"), True
+        if previous.policy == requested:  # e.g. resumed with --flagfile=<workdir>/flags.cfg
+            return previous, False
         if "mixed_float16" in (previous.policy, requested):
             raise ValueError(
                 f"{workdir} holds checkpoints of a run in {previous.policy}; --precision="

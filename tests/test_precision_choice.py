@@ -224,6 +224,9 @@ def test_launcher_auto_measures_a_fresh_run_and_keeps_a_resumed_ones(tmp_path):
     assert (choice.policy, fresh, len(timings.calls)) == ("float32", False, 1)
     assert "recorded by the run being resumed" in choice.reason and "measured then" in choice.reason
     assert choice.ms_per_step == {"x": 1.0}
+    # ... also when the run's flags.cfg (naming float32) is passed again.
+    assert precision_choice.resolve(train_flags("--precision=float32"), str(tmp_path / "old"),
+                                    never_build, gpus=[])[0] == choice
     # Runs that must not measure (workers that must agree, reproducible runs).
     choice, _ = precision_choice.resolve(train_flags(), str(fresh_dir), never_build,
                                          features=SAPPHIRE_RAPIDS, gpus=[], measure=timings,
