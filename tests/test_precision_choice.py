@@ -173,6 +173,12 @@ def test_gan_fit_runner_times_the_span_of_the_batches():
 
 
 # ------------------------------------------------------------------ the launcher
+@pytest.fixture(autouse=True)
+def default_auto(monkeypatch):
+    """These tests see the launcher's own default (conftest pins float32 for the others)."""
+    monkeypatch.delenv(config.PRECISION_ENV, raising=False)
+
+
 def train_flags(*args):
     fv = config.define_train_flags(flags.FlagValues())
     fv(["x", *args])
@@ -186,9 +192,16 @@ def fake_run(workdir, policy):
     tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(workdir / "checkpoints" / "ckpt"))
 
 
-def test_flag_choices_and_default():
+def test_flag_choices_and_default(monkeypatch):
     assert config.PRECISIONS == ("auto",) + precision.POLICIES
     assert train_flags().precision == "auto"
+    monkeypatch.setenv(config.PRECISION_ENV, "float32")
+    assert train_flags().precision == "float32"
+    assert train_flags("--precision=auto").precision == "auto"
+    monkeypatch.setenv(config.PRECISION_ENV, "bf16")
+    with pytest.raises(ValueError, match="TFGAN2_PRECISION='bf16' is not a precision: use one "
+                                         "of auto, float32, mixed_bfloat16, mixed_float16"):
+        train_flags()
 
 
 def test_launcher_explicit_policies(tmp_path):
@@ -268,6 +281,7 @@ def test_failed_start_removes_its_precision_file(tmp_path):
 
 
 def test_train_auto_records_the_choice_and_resume_keeps_it(tmp_path, subprocess_env):
+    subprocess_env.pop(config.PRECISION_ENV, None)
     workdir = tmp_path / "run"
     tiny = [f"--workdir={workdir}", "--log_every=3", "--sample_every=0",
             "--checkpoint_every=3", "--batch_size=8", "--latent_dim=4", "--num_grid=4",
