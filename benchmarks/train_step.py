@@ -140,8 +140,9 @@ flags.DEFINE_integer("seed", 0, "Random seed of weights, data and noise.")
 flags.DEFINE_integer("intra_op_threads", 0, "TF intra-op thread pool size (0: TF's default, "
                      "one thread per usable CPU).")
 flags.DEFINE_integer("inter_op_threads", 0, "TF inter-op thread pool size (0: TF's default).")
-flags.DEFINE_list("contenders", ["a", "b", "c", "c'", "e"],
-                  "Contenders to run (a GAN.fit, b seed loop, c and c' plain loops, e the "
+flags.DEFINE_list("contenders", ["a", "a'", "b", "c", "c'", "e"],
+                  "Contenders to run (a GAN.fit, a' GAN.fit with tfgan2's FusedAdam, b seed "
+                  "loop, c and c' plain loops, e the "
                   "convolutions); the ratios need a, c and e.")
 flags.DEFINE_string("json", None, "Also write the medians and ratios as JSON here.")
 FLAGS = flags.FLAGS
@@ -205,6 +206,10 @@ def adam():
     return keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1)
 
 
+def fused_adam():
+    return tfgan2.optimizers.FusedAdam(LEARNING_RATE, beta_1=BETA_1)
+
+
 def real_batch():
     """One batch of "real" images, uniform in [-1, 1], float32 NumPy."""
     rng = np.random.default_rng(FLAGS.seed)
@@ -263,14 +268,15 @@ class _BatchTimer(keras.callbacks.Callback):
         self.last = time.perf_counter()
 
 
-def make_gan_fit(x, ema_decay=None):
-    """(a) `tfgan2.GAN.fit` (``ema_decay``: with an EMA generator; default ``--ema_decay``)."""
+def make_gan_fit(x, ema_decay=None, optimizer=adam):
+    """(a) `tfgan2.GAN.fit` (``ema_decay``: with an EMA generator, default ``--ema_decay``;
+    ``optimizer``: builds each network's optimizer; (a') passes `fused_adam`)."""
     spe = FLAGS.steps_per_execution
     ema_decay = FLAGS.ema_decay if ema_decay is None else ema_decay
     generator, discriminator = build_networks()
     gan = tfgan2.GAN(generator, discriminator, latent_dim=latent_dim(), seed=FLAGS.seed,
                      ema_decay=ema_decay)
-    gan.compile(d_optimizer=adam(), g_optimizer=adam(), loss="non_saturating",
+    gan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(), loss="non_saturating",
                 steps_per_execution=spe, jit_compile=FLAGS.jit_compile)
     ds = tf.data.Dataset.from_tensors(tf.constant(x)).repeat()
     # Nothing to tune in a constant dataset, and with autotuning on, deleting an
@@ -558,6 +564,9 @@ def main(argv):
                                    conv_flops(MODEL_LIKE_CONV),
                                    make_conv(MODEL_LIKE_CONV, dtype)))
             contenders.append(("a", precision, steps, flops, make_gan_fit(x)))
+            if "a'" in FLAGS.contenders:
+                contenders.append(("a'", precision, steps, flops,
+                                   make_gan_fit(x, optimizer=fused_adam)))
             if precision == primary:
                 if "b" in FLAGS.contenders:
                     contenders.append(("b", precision, steps, flops, make_seed_loop(x)))
@@ -599,6 +608,7 @@ def main(argv):
 
     labels = {
         "a": "(a) tfgan2.GAN.fit",
+        "a'": "(a') GAN.fit, tfgan2 FusedAdam",
         "b": "(b) seed Keras loop",
         "c": "(c) plain tf.function, 1 step/call",
         "c'": f"(c') plain tf.function, {spe} steps/call",
@@ -637,6 +647,11 @@ def main(argv):
                      per_round(("c", primary), ("a", primary)), 1.0))
         rows.append(("c/a plain loop / GAN.fit, CPU time",
                      per_round(("c", primary), ("a", primary), cpu_ms), None))
+    if "c" in present and "a'" in present:
+        rows.append(("c/a' plain loop / GAN.fit FusedAdam, wall",
+                     per_round(("c", primary), ("a'", primary)), 1.0))
+        rows.append(("c/a' plain loop / GAN.fit FusedAdam, CPU",
+                     per_round(("c", primary), ("a'", primary), cpu_ms), None))
     if "c'" in present:
         rows.append((f"c'/a plain, {spe} steps/call / GAN.fit",
                      per_round(("c'", primary), ("a", primary)), None))

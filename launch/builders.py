@@ -92,7 +92,7 @@ def learning_rate(fv, base, updates_per_step):
 
 
 def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None):
-    """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers unless told not to.
+    """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers (`tfgan2.optimizers.FusedAdam`) unless told not to.
 
     ``precision`` (default ``fv.precision``) is the Keras policy it is built
     under; ``auto`` unresolved (`launch.precision_choice` resolves it for
@@ -113,10 +113,10 @@ def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None):
                      pack=fv.pack)
     if compile_model:
         gan.compile(
-            d_optimizer=keras.optimizers.Adam(learning_rate(fv, fv.d_lr, fv.d_steps),
-                                              beta_1=fv.beta1, beta_2=fv.beta2),
-            g_optimizer=keras.optimizers.Adam(learning_rate(fv, fv.g_lr, fv.g_steps),
-                                              beta_1=fv.beta1, beta_2=fv.beta2),
+            d_optimizer=tfgan2.optimizers.FusedAdam(learning_rate(fv, fv.d_lr, fv.d_steps),
+                                                    beta_1=fv.beta1, beta_2=fv.beta2),
+            g_optimizer=tfgan2.optimizers.FusedAdam(learning_rate(fv, fv.g_lr, fv.g_steps),
+                                                    beta_1=fv.beta1, beta_2=fv.beta2),
             loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
             gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma,
             classifier_weight=fv.classifier_weight, info_weight=fv.info_weight,
