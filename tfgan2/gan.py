@@ -27,22 +27,23 @@ _AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G, _AUG_G_REAL = 5, 6, 7, 8, 9
 _INFO_CODES = 17
 
 
-def _assign(variables, values):
-    """``v.assign(x)`` for each pair, also from a replica context of a strategy.
+def _assign(variables, values, update=None):
+    """``update(v, x)`` (default ``v.assign(x)``) for each pair, also from a replica context.
 
+    ``v`` is the `tf.Variable` itself (this device's copy under a strategy).
     The values are identical on every replica (they are computed from
     synchronized weights), so each device keeps its own copy.
     """
+    update = update or (lambda v, x: v.assign(x))
     ctx = tf.distribute.get_replica_context()
     if ctx is None or not tf.distribute.has_strategy():
         for var, value in zip(variables, values):
-            var.assign(value)
+            update(var.value if isinstance(var, keras.Variable) else var, value)
         return
 
     def merge(strategy, values):
         for var, value in zip(variables, values):
-            strategy.extended.update(var.value, lambda v, x: v.assign(x),
-                                     args=(value,), group=False)
+            strategy.extended.update(var.value, update, args=(value,), group=False)
 
     ctx.merge_call(merge, args=(values,))
 
@@ -837,16 +838,28 @@ class GAN(keras.Model):
         return {"loss": per_example}
 
     def _update_ema(self):
+        """``ema <- decay ema + (1 - decay) w`` for trainable weights, a copy for the others.
+
+        Written ``ema <- ema - (1 - decay)(ema - w)``: a subtraction and one fused
+        scaled update per weight (``ResourceApplyGradientDescent``).
+        """
         t = tf.cast(self.g_optimizer.iterations, tf.float32)
         decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
-        targets, values = [], []
+        moved, deltas, copied, values = [], [], [], []
         for ema_var, var in zip(self.ema_generator.weights, self.generator.weights):
-            value = tf.convert_to_tensor(var)
-            if var.trainable:
-                value = decay * tf.convert_to_tensor(ema_var) + (1.0 - decay) * value
-            targets.append(ema_var)
-            values.append(value)
-        _assign(targets, values)
+            if var.trainable and tf.as_dtype(var.dtype).is_floating:
+                moved.append(ema_var)
+                deltas.append(tf.convert_to_tensor(ema_var) - tf.convert_to_tensor(var))
+            else:
+                copied.append(ema_var)
+                values.append(tf.convert_to_tensor(var))
+
+        def move(v, delta):
+            return tf.raw_ops.ResourceApplyGradientDescent(
+                var=v.handle, alpha=tf.cast(1.0 - decay, v.dtype), delta=delta)
+
+        _assign(moved, deltas, move)
+        _assign(copied, values)
 
     def train_step(self, data):
         real, labels = self._unpack(data)
