@@ -34,6 +34,16 @@ flags.DEFINE_string("loss", "non_saturating", "GAN loss.")
 flags.DEFINE_float("r1_gamma", 0.0, "R1 penalty gamma.")
 flags.DEFINE_bool("lr_decay", False, "Decay both learning rates linearly to 0 over --steps.")
 flags.DEFINE_float("ema_decay", 0.999, "Generator EMA decay (0: none).")
+flags.DEFINE_float("beta_1", 0.5, "Adam beta_1 of G and D.")
+flags.DEFINE_float("beta_2", 0.999, "Adam beta_2 of G and D.")
+flags.DEFINE_integer("latent_dim", 2, "Size of the normal latent z.")
+flags.DEFINE_integer("g_width", 400, "Units per hidden layer of G.")
+flags.DEFINE_integer("g_depth", 4, "Hidden layers of G.")
+flags.DEFINE_bool("g_batchnorm", False, "Batch normalization after each hidden layer of G.")
+flags.DEFINE_integer("d_width", 200, "Units per hidden layer of D.")
+flags.DEFINE_integer("d_depth", 3, "Hidden layers of D.")
+flags.DEFINE_integer("d_maxout", 0, "Maxout pieces per D unit (0: LeakyReLU 0.2).")
+flags.DEFINE_integer("threads", 1, "TensorFlow intra- and inter-op threads (0: TF's default).")
 flags.DEFINE_integer("num_samples", 2500, "Samples scored per run.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("figure", None, "Write the samples over the mode centres to this PNG.")
@@ -52,11 +62,14 @@ def score(points, kind):
     nearest, gap = dist.argmin(1), dist.min(1)
     hq = gap < 3 * std
     counts = np.bincount(nearest[hq], minlength=len(centres))
-    q = counts / max(counts.sum(), 1)
-    nz = q > 0
+    reverse_kl = float("nan")  # undefined without a high-quality sample
+    if counts.sum():
+        q = counts / counts.sum()
+        nz = q > 0
+        reverse_kl = float(np.sum(q[nz] * np.log(q[nz] * len(centres))))
     return {"high_quality": float(hq.mean()),
             "modes": int(np.sum(counts >= MIN_HQ_PER_MODE)), "num_modes": len(centres),
-            "reverse_kl": float(np.sum(q[nz] * np.log(q[nz] * len(centres))))}
+            "reverse_kl": reverse_kl}
 
 
 def build(kind, pack, seed):
@@ -65,25 +78,37 @@ def build(kind, pack, seed):
     import tfgan2
 
     keras.utils.set_random_seed(seed)
-    z = keras.Input((2,))
+    z = keras.Input((FLAGS.latent_dim,))
     h = z
-    for i in range(4):
-        h = keras.layers.Dense(400, activation="relu", name=f"g{i}")(h)
+    for i in range(FLAGS.g_depth):
+        h = keras.layers.Dense(FLAGS.g_width, use_bias=not FLAGS.g_batchnorm, name=f"g{i}")(h)
+        if FLAGS.g_batchnorm:
+            h = keras.layers.BatchNormalization(name=f"g{i}_bn")(h)
+        h = keras.layers.ReLU()(h)
     g = keras.Model(z, keras.layers.Dense(2, name="point")(h))
     x = keras.Input((2 * pack,))
     h = x
-    for i in range(3):
-        h = keras.layers.LeakyReLU(0.2)(keras.layers.Dense(200, name=f"d{i}")(h))
+    for i in range(FLAGS.d_depth):
+        if FLAGS.d_maxout:
+            k = FLAGS.d_maxout
+            h = keras.layers.Dense(FLAGS.d_width * k, name=f"d{i}")(h)
+            h = keras.layers.Reshape((FLAGS.d_width, k))(h)
+            h = keras.layers.Lambda(lambda t: keras.ops.max(t, axis=-1))(h)
+        else:
+            h = keras.layers.LeakyReLU(0.2)(keras.layers.Dense(FLAGS.d_width, name=f"d{i}")(h))
     d = keras.Model(x, keras.layers.Dense(1, name="logit")(h))
-    gan = tfgan2.GAN(g, d, latent_dim=2, ema_decay=FLAGS.ema_decay or None, seed=seed,
-                     pack=pack)
+    gan = tfgan2.GAN(g, d, latent_dim=FLAGS.latent_dim, ema_decay=FLAGS.ema_decay or None,
+                     seed=seed, pack=pack)
 
     def lr():
         if not FLAGS.lr_decay:
             return FLAGS.lr
         return keras.optimizers.schedules.PolynomialDecay(FLAGS.lr, FLAGS.steps, 0.0)
 
-    gan.compile(keras.optimizers.Adam(lr(), beta_1=0.5), keras.optimizers.Adam(lr(), beta_1=0.5),
+    def adam():
+        return keras.optimizers.Adam(lr(), beta_1=FLAGS.beta_1, beta_2=FLAGS.beta_2)
+
+    gan.compile(adam(), adam(),
                 loss=FLAGS.loss, r1_gamma=FLAGS.r1_gamma, steps_per_execution=50)
     return gan
 
@@ -129,6 +154,10 @@ def figure(path, panels):
 
 def main(argv):
     del argv
+    if FLAGS.threads:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     rows, panels = [], []
     for kind in FLAGS.kinds:
         floor = score(real_points(kind, FLAGS.num_samples, FLAGS.seed), kind)
