@@ -8,7 +8,7 @@ Data: `pipelines.mixture_2d` (8-mode ring, std 0.01; 25-mode grid, std 0.05).
 Networks: G a 4 x 400 ReLU MLP (optionally with batch norm) from a 2-d normal
 latent, D a 3 x 200 LeakyReLU (or maxout) MLP over ``pack`` points
 (`tfgan2.GAN(..., pack=m)`). Training defaults (README, "Measured", has the
-search behind them): 16,000 steps of batch 100, Adam lr 1e-3 decayed linearly
+search behind them): 16,000 steps of batch 100, Adam lr 5e-4 decayed linearly
 to 0 with betas (0.0, 0.9) for G and D, R1 gamma 0.1, an EMA generator
 (decay 0.999) that the samples come from. After training 2,500 samples are
 scored:
@@ -33,7 +33,7 @@ flags.DEFINE_list("kinds", ["ring", "grid"], "Mixtures: ring, grid.")
 flags.DEFINE_list("packs", ["1"], "Packing degrees to compare.")
 flags.DEFINE_integer("steps", 16000, "Training steps per run.")
 flags.DEFINE_integer("batch_size", 100, "Batch size (a multiple of every pack).")
-flags.DEFINE_float("lr", 1e-3, "Adam learning rate of G and D.")
+flags.DEFINE_float("lr", 5e-4, "Adam learning rate of G and D.")
 flags.DEFINE_string("loss", "non_saturating", "GAN loss.")
 flags.DEFINE_float("r1_gamma", 0.1, "R1 penalty gamma.")
 flags.DEFINE_bool("lr_decay", True, "Decay both learning rates linearly to 0 over --steps.")
