@@ -5,8 +5,9 @@
     python -m benchmarks.profile_step --trace_dir=/tmp/tr # keep the traces (TensorBoard's profile tab)
 
 The contenders are those of `benchmarks.train_step`: (a) ``tfgan2.GAN.fit``
-(``--steps_per_execution`` steps per call) and (c) a plain two-tape
-``tf.function`` loop over the same networks, both warmed up, then traced with
+(``--steps_per_execution`` steps per call), the same with an EMA generator
+(decay 0.999), and (c) a plain two-tape ``tf.function`` loop over the same
+networks, all warmed up, then traced with
 ``tf.profiler.experimental`` for ``--steps`` steps each. The trace's host
 plane holds one event per executed TensorFlow op with its thread and duration;
 this script reads it back (the ``xplane.pb`` protocol buffer) and sums the op
@@ -123,8 +124,13 @@ def _short(name, keep=4):
 
 
 def summarize(ops, steps):
-    """``(by phase, by op type, top ops)``: dicts of ms per step, and the 8 costliest op names."""
+    """``(by phase, by op type, top ops)``: dicts of ms per step, and the 8 costliest op names.
+
+    ``by_type["ops executed"]`` is the number of ops run per step (each would be
+    a kernel launch on a GPU without XLA's fusion).
+    """
     by_phase, by_type, by_name = (collections.Counter() for _ in range(3))
+    by_phase["ops executed"] = len(ops) / steps
     for name, kind, ms in ops:
         by_phase[phase_of(name, kind)] += ms / steps
         by_type[op_type_of(name, kind)] += ms / steps
@@ -149,6 +155,8 @@ def print_table(title, keys, columns):
     print(f"\n{title}")
     header = "".join(f"{name:>26}" for name, _ in columns)
     print(f"  {'':<24}{header}")
+    columns = [(name, {k: v for k, v in values.items() if k != "ops executed"})
+               for name, values in columns]
     totals = [sum(values.values()) for _, values in columns]
     for key in keys:
         if not any(values.get(key, 0.0) for _, values in columns):
@@ -169,14 +177,17 @@ def main(argv):
           f"contender, GAN.fit with steps_per_execution {spe}", flush=True)
     x = bench.real_batch()
     with bench.policy("float32"):
-        contenders = [("(a) GAN.fit", bench.make_gan_fit(x)), ("(c) plain loop", bench.make_plain_loop(x))]
+        contenders = [("(a) GAN.fit", bench.make_gan_fit(x)),
+                      ("(a) with EMA 0.999", bench.make_gan_fit(x, ema_decay=0.999)),
+                      ("(c) plain loop", bench.make_plain_loop(x))]
         results = []
         root = FLAGS.trace_dir or tempfile.mkdtemp(prefix="tfgan2_profile_")
         for i, (label, run) in enumerate(contenders):
             seconds, ops = profile(run, steps, os.path.join(root, f"contender{i}"))
             results.append((label, seconds, summarize(ops, steps)))
-    for label, seconds, _ in results:
-        print(f"{label}: {1e3 * seconds / steps:.1f} ms/step wall while traced")
+    for label, seconds, summary in results:
+        print(f"{label}: {1e3 * seconds / steps:.1f} ms/step wall while traced, "
+              f"{summary[0]['ops executed']:.0f} ops executed per step")
     print_table("op time per step by phase", [label for _, label in PHASES] + ["input", "other"],
                 [(label, summary[0]) for label, _, summary in results])
     print_table("op time per step by op type", OP_TYPES,

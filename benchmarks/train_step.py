@@ -128,6 +128,8 @@ flags.DEFINE_integer("steps", None, "Timed training steps per contender and roun
 flags.DEFINE_integer("rounds", 7, "Rounds of timing, each over all contenders in turn.")
 flags.DEFINE_integer("warmup", 20, "Untimed training steps of each contender before timing.")
 flags.DEFINE_integer("steps_per_execution", 10, "steps_per_execution of GAN.fit in (a).")
+flags.DEFINE_float("ema_decay", None, "Keep an EMA generator in (a) with this decay (default "
+                   "none, as the other contenders have none).")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the training steps of (a), (c) and (c').")
 flags.DEFINE_enum("precision", "both", ["float32", "mixed_bfloat16", "both"],
                   "Keras precision policy of (a) and (e); 'both' runs float32 and bfloat16.")
@@ -261,11 +263,13 @@ class _BatchTimer(keras.callbacks.Callback):
         self.last = time.perf_counter()
 
 
-def make_gan_fit(x):
-    """(a) `tfgan2.GAN.fit`."""
+def make_gan_fit(x, ema_decay=None):
+    """(a) `tfgan2.GAN.fit` (``ema_decay``: with an EMA generator; default ``--ema_decay``)."""
     spe = FLAGS.steps_per_execution
+    ema_decay = FLAGS.ema_decay if ema_decay is None else ema_decay
     generator, discriminator = build_networks()
-    gan = tfgan2.GAN(generator, discriminator, latent_dim=latent_dim(), seed=FLAGS.seed)
+    gan = tfgan2.GAN(generator, discriminator, latent_dim=latent_dim(), seed=FLAGS.seed,
+                     ema_decay=ema_decay)
     gan.compile(d_optimizer=adam(), g_optimizer=adam(), loss="non_saturating",
                 steps_per_execution=spe, jit_compile=FLAGS.jit_compile)
     ds = tf.data.Dataset.from_tensors(tf.constant(x)).repeat()
@@ -660,7 +664,7 @@ def main(argv):
             "intra_op_threads": FLAGS.intra_op_threads,
             "inter_op_threads": FLAGS.inter_op_threads,
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
-            "gflop_per_step": flops / 1e9,
+            "gflop_per_step": flops / 1e9, "conv_gflop": conv_flops(REFERENCE_CONV) / 1e9,
             "wall_ms": {f"{k} {p}": v for (k, p), v in ms.items()},
             "cpu_ms": {f"{k} {p}": v for (k, p), v in cpu_ms.items()},
             "ratios": {name: {"median": statistics.median(values), "per_round": values}
@@ -668,6 +672,19 @@ def main(argv):
         }
         with open(FLAGS.json, "w") as f:
             json.dump(report, f, indent=1)
+    print_auto_precision(x)
+
+
+def print_auto_precision(x):
+    """What ``launch.train --precision=auto`` would choose for these networks here."""
+    def build(policy):
+        generator, discriminator = build_networks()
+        gan = tfgan2.GAN(generator, discriminator, latent_dim=latent_dim(), seed=FLAGS.seed)
+        gan.compile(d_optimizer=adam(), g_optimizer=adam(), loss="non_saturating",
+                    steps_per_execution=1, jit_compile=FLAGS.jit_compile)
+        return tfgan2.precision.gan_fit_runner(gan, tf.constant(x))
+
+    print(f"\nprecision auto: {tfgan2.precision.choose_precision(build).describe()}", flush=True)
 
 
 if __name__ == "__main__":
