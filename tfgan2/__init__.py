@@ -17,6 +17,11 @@ metrics for ``evaluate``), `export` (SavedModel of the sampler),
 `serialization` and `optimizer_pair` (what makes `GAN` a whole
 `keras.Model`: configs and ``model.optimizer`` for callbacks).
 """
+# First: a too-old TensorFlow or Keras fails here with the fix, not later inside a layer.
+from tfgan2 import _versions
+
+_versions.check_installed()
+
 from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, infogan, layers,
                     losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
