@@ -49,7 +49,7 @@ def test_release_tuple_reads_release_numbers_of_release_and_nightly_versions():
 
 @pytest.mark.parametrize("keras_version, tf_version", [
     (MIN_KERAS, MIN_TF), ("3.15.1", "2.21.0"), ("3.14.0.dev2025", "2.22.0-dev20260101"),
-    ("3.10.0", "2.20.0"), ("4.0", "3.0")])
+    ("3.14.1", "2.20.0"), ("4.0", "3.0")])
 def test_check_versions_accepts_the_minimum_and_newer(keras_version, tf_version):
     _versions.check_versions(keras_version, tf_version)  # raises on failure
 

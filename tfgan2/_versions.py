@@ -15,7 +15,7 @@ leads to and has everything of the releases before it.
 """
 import re
 
-MINIMUM_VERSIONS = {"tensorflow": "2.16.1", "keras": "3.10.0"}
+MINIMUM_VERSIONS = {"tensorflow": "2.16.1", "keras": "3.14.0"}
 
 _RELEASE = re.compile(r"\d+(?:\.\d+)*")
 
