@@ -91,10 +91,17 @@ def learning_rate(fv, base, updates_per_step):
     return base
 
 
-def build_gan(fv, compile_model=True):
-    """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers unless told not to."""
+def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None):
+    """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers (`tfgan2.optimizers.FusedAdam`) unless told not to.
+
+    ``precision`` (default ``fv.precision``) is the Keras policy it is built
+    under; ``auto`` unresolved (`launch.precision_choice` resolves it for
+    training) builds float32, which is what generating from a run needs.
+    ``steps_per_execution`` overrides the flag's.
+    """
     keras.utils.set_random_seed(fv.seed)
-    keras.mixed_precision.set_global_policy(fv.precision)
+    precision = precision or fv.precision
+    keras.mixed_precision.set_global_policy("float32" if precision == "auto" else precision)
     generator, discriminator = build_networks(fv)
     num_classes, multilabel = label_spec(fv)
     gan = tfgan2.GAN(generator, discriminator, latent_dim=fv.latent_dim,
@@ -106,14 +113,15 @@ def build_gan(fv, compile_model=True):
                      pack=fv.pack)
     if compile_model:
         gan.compile(
-            d_optimizer=keras.optimizers.Adam(learning_rate(fv, fv.d_lr, fv.d_steps),
-                                              beta_1=fv.beta1, beta_2=fv.beta2),
-            g_optimizer=keras.optimizers.Adam(learning_rate(fv, fv.g_lr, fv.g_steps),
-                                              beta_1=fv.beta1, beta_2=fv.beta2),
+            d_optimizer=tfgan2.optimizers.FusedAdam(learning_rate(fv, fv.d_lr, fv.d_steps),
+                                                    beta_1=fv.beta1, beta_2=fv.beta2),
+            g_optimizer=tfgan2.optimizers.FusedAdam(learning_rate(fv, fv.g_lr, fv.g_steps),
+                                                    beta_1=fv.beta1, beta_2=fv.beta2),
             loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
             gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma,
             classifier_weight=fv.classifier_weight, info_weight=fv.info_weight,
             gradient_penalty_mode=fv.gp_mode, label_smoothing=fv.label_smoothing,
             weight_clip=fv.weight_clip or None,
-            steps_per_execution=fv.steps_per_execution, jit_compile=fv.jit_compile)
+            steps_per_execution=steps_per_execution or fv.steps_per_execution,
+            jit_compile=fv.jit_compile)
     return gan

@@ -34,6 +34,20 @@ LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge",
 LABEL_SMOOTHING_LOSSES = ("minimax", "non_saturating", "relativistic_average")
 GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 NORMALIZATIONS = ("batch", "none", "spectral")
+# "auto" and tfgan2.precision.POLICIES (tests/test_precision_choice.py keeps them in agreement).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# The environment variable that replaces "auto" as --precision's default (a machine image
+# or a test environment that wants one policy without a measurement at every start).
+PRECISION_ENV = "TFGAN2_PRECISION"
+
+
+def precision_default():
+    """``--precision``'s default: ``$TFGAN2_PRECISION`` if set, else ``"auto"``."""
+    value = os.environ.get(PRECISION_ENV, "auto")
+    if value not in PRECISIONS:
+        raise ValueError(f"{PRECISION_ENV}={value!r} is not a precision: use one of "
+                         f"{', '.join(PRECISIONS)} (or unset it for auto).")
+    return value
 
 # Every flag that defines a run; exactly these are written to flags.cfg.
 TRAIN_FLAGS = []
@@ -170,9 +184,14 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "logical_cpus", 0, "Split the CPU into this many logical devices (0: don't), "
       "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
     d("bool", "sync_batchnorm", False, "dcgan: batch statistics over all replicas' batches.")
-    d("enum", "precision", "float32", "Compute precision: float32, mixed_bfloat16 or "
+    d("enum", "precision", precision_default(), "Compute precision: float32, mixed_bfloat16, "
       "mixed_float16 (variables, D logits and losses stay float32; float16 adds loss "
-      "scaling).", enum_values=["float32", "mixed_bfloat16", "mixed_float16"])
+      "scaling; GPUs only) or auto: mixed_float16 on GPUs of compute capability >= 7.0; on a "
+      "CPU with avx512_bf16 or amx_bf16, mixed_bfloat16 if a few timed training steps of "
+      "this run's networks are faster in it than in float32; float32 otherwise. A resumed "
+      "run keeps its recorded precision; the choice and its measurement go to "
+      f"<workdir>/precision.json. ${PRECISION_ENV} replaces the default auto.",
+      enum_values=list(PRECISIONS))
     d("bool", "jit_compile", False, "Compile the training step with XLA.")
     d("integer", "steps_per_execution", 10,
       "Training steps run per call into the compiled step function (fewer Python round "

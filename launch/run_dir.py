@@ -13,27 +13,32 @@ def undone_on_failed_start(workdir, errors):
     The launcher passes its usage errors (bad flags, missing or unusable
     data), which happen before the first training step, so all this start
     left is the directory itself (if it created it, it is removed with the
-    parents it created) or a new ``flags.cfg`` (the previous one is put
-    back, or it is removed).
+    parents it created) or a new ``flags.cfg`` and ``precision.json`` (the
+    previous ones are put back, or they are removed).
     """
     workdir = os.path.abspath(workdir)
     created = None
     parent = workdir
     while not os.path.exists(parent):
         created, parent = parent, os.path.dirname(parent)
-    flagfile = os.path.join(workdir, "flags.cfg")
-    old_flags = None
-    if os.path.isfile(flagfile):
-        with open(flagfile, encoding="utf-8") as f:
-            old_flags = f.read()
+    # What a start writes before training: these files are put back or removed.
+    written = {}
+    for name in ("flags.cfg", "precision.json"):
+        path = os.path.join(workdir, name)
+        written[path] = None
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                written[path] = f.read()
     try:
         yield
     except errors:
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)
-        elif old_flags is not None:
-            with open(flagfile, "w", encoding="utf-8") as f:
-                f.write(old_flags)
-        elif os.path.isfile(flagfile):
-            os.remove(flagfile)
+        else:
+            for path, old in written.items():
+                if old is not None:
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(old)
+                elif os.path.isfile(path):
+                    os.remove(path)
         raise

@@ -13,7 +13,7 @@ import time
 
 from absl import app, flags
 
-from launch import config, run_dir
+from launch import config, precision_choice, run_dir
 
 config.define_train_flags()
 # The flags live in launch.config: make them this launcher's own for --helpshort / --help.
@@ -74,6 +74,35 @@ def _refuse_unfitting_checkpoints(workdir, gan):
             f"run that wrote them.")
 
 
+def _precision(workdir, strategy):
+    """``(PrecisionChoice, fresh)`` of `launch.precision_choice.resolve`; auto measures
+    this run's GAN (compiled one step per execution) under each candidate policy."""
+    import tfgan2
+    from launch import builders
+
+    batch = []  # the first training batch, read once
+
+    def build(policy):
+        if not batch:
+            batch.append(next(iter(builders.build_dataset(FLAGS, 0))))
+        with strategy.scope():
+            gan = builders.build_gan(FLAGS, precision=policy, steps_per_execution=1)
+        return tfgan2.precision.gan_fit_runner(gan, batch[0])
+
+    not_measured = None
+    if FLAGS.strategy in ("multi_worker", "tpu"):
+        not_measured = f"--strategy={FLAGS.strategy}: every worker must use the same policy"
+    elif FLAGS.deterministic:
+        not_measured = "--deterministic: a timed choice could differ between two runs"
+    if FLAGS.precision == "auto" and not not_measured and \
+            precision_choice.recorded(workdir) is None:
+        print("tfgan2: --precision=auto: choosing the precision for these networks", flush=True)
+    try:
+        return precision_choice.resolve(FLAGS, workdir, build, not_measured=not_measured)
+    except ValueError as exc:
+        raise app.UsageError(str(exc))
+
+
 def _train_in(workdir, chief):
     """Build and train the run of FLAGS in ``workdir``; ``(RunResult, seconds)``."""
     import tfgan2
@@ -102,11 +131,18 @@ def _train_in(workdir, chief):
     print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
           f"batch {FLAGS.batch_size} over {replicas} replica(s), loss {FLAGS.loss}; "
           f"run directory {workdir}", flush=True)
+    started = time.time()
+    choice, fresh = _precision(workdir, strategy)
+    took = f" (chosen in {time.time() - started:.1f} s)" if choice.ms_per_step and fresh else ""
+    print(f"tfgan2: precision {choice.describe()}{took}", flush=True)
+    FLAGS.precision = choice.policy  # what flags.cfg records
     with strategy.scope():
         gan = builders.build_gan(FLAGS)
     _refuse_unfitting_checkpoints(workdir, gan)
     if chief:
         config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
+        if fresh:
+            precision_choice.write(choice, workdir)
     from launch import eval_lib
     try:
         extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir) if chief else []

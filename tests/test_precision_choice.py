@@ -1,0 +1,312 @@
+"""--precision=auto: tfgan2.precision's decision rules and measurement, and the launcher's
+resolution (explicit, recorded on resume, measured), with injected CPU features and timings."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+import tfgan2
+from launch import config, precision_choice, run_dir
+from tfgan2 import precision
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ZEN3 = frozenset({"avx2", "fma", "sse4_2"})  # no bfloat16 instructions
+ZEN4 = ZEN3 | {"avx512f", "avx512_bf16"}
+SAPPHIRE_RAPIDS = ZEN4 | {"amx_bf16", "amx_tile"}
+
+
+class Timings:
+    """An injected ``measure``: fixed ms per policy, and a record of the calls."""
+
+    def __init__(self, **ms):
+        self.ms, self.calls = ms, []
+
+    def __call__(self, build, policies):
+        self.calls.append(tuple(policies))
+        return {p: self.ms[p] for p in policies}
+
+
+def never_build(policy):
+    raise AssertionError(f"built a {policy} model although nothing is to be measured")
+
+
+# ------------------------------------------------------------------ decision rules
+def test_cpu_without_bf16_is_float32_without_measuring():
+    timings = Timings(float32=100.0, mixed_bfloat16=10.0)
+    choice = precision.choose_precision(never_build, features=ZEN3, gpus=[], measure=timings)
+    assert choice.policy == "float32" and choice.ms_per_step == {}
+    assert timings.calls == [] and "no bfloat16 instructions" in choice.reason
+
+
+@pytest.mark.parametrize("features,f32,bf16,expected", [
+    (ZEN4, 349.0, 265.0, "mixed_bfloat16"),           # faster by 1.32x
+    (SAPPHIRE_RAPIDS, 488.0, 212.0, "mixed_bfloat16"),
+    (SAPPHIRE_RAPIDS, 11.9, 15.2, "float32"),          # slower
+    (ZEN4, 100.0, 97.0, "float32"),                    # faster, but by less than 1.05x
+])
+def test_bf16_cpu_picks_bf16_only_when_measured_faster(features, f32, bf16, expected):
+    timings = Timings(float32=f32, mixed_bfloat16=bf16)
+    choice = precision.choose_precision(never_build, features=features, gpus=[],
+                                        measure=timings)
+    assert timings.calls == [("float32", "mixed_bfloat16")]
+    assert choice.policy == expected
+    assert choice.ms_per_step == {"float32": f32, "mixed_bfloat16": bf16}
+    assert f"mixed_bfloat16 {bf16:.1f} ms vs float32 {f32:.1f} ms" in choice.reason
+    assert ("amx_bf16" in choice.reason) == ("amx_bf16" in features)
+
+
+def test_bf16_cpu_without_a_build_is_float32():
+    choice = precision.choose_precision(None, features=SAPPHIRE_RAPIDS, gpus=[])
+    assert choice.policy == "float32" and "not measured" in choice.reason
+
+
+@pytest.mark.parametrize("gpus,expected,text", [
+    ([(7, 0)], "mixed_float16", "7.0 >= 7.0"),
+    ([(8, 6), (7, 5)], "mixed_float16", "7.5 >= 7.0"),
+    ([(6, 1)], "float32", "6.1"),
+    ([(8, 0), (6, 0)], "float32", "8.0, 6.0"),
+    ([None], "float32", "unknown"),
+])
+def test_gpus_by_compute_capability_without_measuring(gpus, expected, text):
+    timings = Timings(float32=1.0, mixed_bfloat16=0.1)
+    choice = precision.choose_precision(never_build, features=SAPPHIRE_RAPIDS, gpus=gpus,
+                                        measure=timings)
+    assert choice.policy == expected and text in choice.reason and timings.calls == []
+
+
+def test_check_policy():
+    precision.check_policy("mixed_float16", [(7, 0)])
+    precision.check_policy("mixed_bfloat16", [])
+    with pytest.raises(ValueError, match="mixed_float16 needs a GPU"):
+        precision.check_policy("mixed_float16", [])
+    with pytest.raises(ValueError, match="Unknown precision policy 'float64'"):
+        precision.check_policy("float64", [])
+
+
+def test_cpu_features_read_the_flags_line(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 amx_bf16\n")
+    assert precision.cpu_features(str(info)) == {"fpu", "avx2", "amx_bf16"}
+    assert precision.cpu_features(str(tmp_path / "missing")) == frozenset()
+
+
+def test_choice_round_trips_through_json():
+    choice = precision.PrecisionChoice("mixed_bfloat16", "why", {"float32": 2.0,
+                                                                "mixed_bfloat16": 1.0})
+    assert precision.PrecisionChoice.from_json(choice.to_json()) == choice
+    assert choice.describe() == "mixed_bfloat16: why"
+
+
+# ------------------------------------------------------------------ measurement
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def fake_build(clock, per_step, log):
+    """``build`` whose runs advance ``clock`` by the policy's next per-step seconds."""
+    def build(policy):
+        assert keras.mixed_precision.global_policy().name == policy
+        times = iter(per_step[policy])
+
+        def run(steps):
+            assert keras.mixed_precision.global_policy().name == policy
+            seconds = next(times)
+            log.append((policy, steps))
+            clock.now += seconds * steps
+            return seconds
+        return run
+    return build
+
+
+def test_measurement_interleaves_warms_up_and_keeps_the_best_round():
+    clock, log = FakeClock(), []
+    per_step = {"float32": [9.0, 0.0105, 0.012, 0.011, 0.013],  # warm-up steps count too
+                "mixed_bfloat16": [9.0, 0.020, 0.018, 0.025, 0.019]}
+    ms = precision.measure_step_times(fake_build(clock, per_step, log),
+                                      ("float32", "mixed_bfloat16"), steps=4, rounds=3,
+                                      budget_seconds=10.0, clock=clock)
+    assert ms == pytest.approx({"float32": 10.5, "mixed_bfloat16": 18.0})
+    # a warm-up step each, another in turn, then rounds in alternating order
+    assert log == [("float32", 1), ("mixed_bfloat16", 1), ("float32", 1), ("mixed_bfloat16", 1),
+                   ("float32", 4), ("mixed_bfloat16", 4), ("mixed_bfloat16", 4),
+                   ("float32", 4), ("float32", 4), ("mixed_bfloat16", 4)]
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_measurement_stays_within_its_budget():
+    clock, log = FakeClock(), []
+    per_step = {"float32": [5.0, 1.0, 1.0, 1.0], "mixed_bfloat16": [5.0, 1.0, 0.5, 0.5]}
+    ms = precision.measure_step_times(fake_build(clock, per_step, log),
+                                      ("float32", "mixed_bfloat16"), steps=10, rounds=3,
+                                      budget_seconds=2.5, clock=clock)
+    # warm-up estimate 2 s per step of both: steps cut to 1; one 1.5 s round, a second
+    # would end at 3 s > 2.5 s
+    assert log[4:] == [("float32", 1), ("mixed_bfloat16", 1)]
+    assert ms == {"float32": 1000.0, "mixed_bfloat16": 500.0}
+    with pytest.raises(ValueError, match="budget_seconds"):
+        precision.measure_step_times(fake_build(clock, per_step, []), ("float32",),
+                                     budget_seconds=0)
+
+
+def test_gan_fit_runner_times_the_span_of_the_batches():
+    keras.utils.set_random_seed(0)
+    g = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="tanh")])
+    d = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1)])
+    gan = tfgan2.GAN(g, d, latent_dim=4)
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    ticks = iter(range(1000))
+    run = precision.gan_fit_runner(gan, np.zeros((4, 6), np.float32),
+                                   clock=lambda: float(next(ticks)))
+    # clock reads: first batch begin, then every batch end: 3 steps span 3 ticks
+    assert run(3) == pytest.approx(1.0)
+    assert gan.step == 3
+
+
+# ------------------------------------------------------------------ the launcher
+@pytest.fixture(autouse=True)
+def default_auto(monkeypatch):
+    """These tests see the launcher's own default (conftest pins float32 for the others)."""
+    monkeypatch.delenv(config.PRECISION_ENV, raising=False)
+
+
+def train_flags(*args):
+    fv = config.define_train_flags(flags.FlagValues())
+    fv(["x", *args])
+    return fv
+
+
+def fake_run(workdir, policy):
+    """A run directory holding flags.cfg (in ``policy``) and a checkpoint."""
+    os.makedirs(workdir / "checkpoints")
+    config.write_flagfile(train_flags(f"--precision={policy}"), str(workdir / "flags.cfg"))
+    tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(workdir / "checkpoints" / "ckpt"))
+
+
+def test_flag_choices_and_default(monkeypatch):
+    assert config.PRECISIONS == ("auto",) + precision.POLICIES
+    assert train_flags().precision == "auto"
+    monkeypatch.setenv(config.PRECISION_ENV, "float32")
+    assert train_flags().precision == "float32"
+    assert train_flags("--precision=auto").precision == "auto"
+    monkeypatch.setenv(config.PRECISION_ENV, "bf16")
+    with pytest.raises(ValueError, match="TFGAN2_PRECISION='bf16' is not a precision: use one "
+                                         "of auto, float32, mixed_bfloat16, mixed_float16"):
+        train_flags()
+
+
+def test_launcher_explicit_policies(tmp_path):
+    timings = Timings(float32=1.0, mixed_bfloat16=0.1)
+    for policy in ("float32", "mixed_bfloat16"):
+        choice, fresh = precision_choice.resolve(
+            train_flags(f"--precision={policy}"), str(tmp_path), never_build,
+            features=SAPPHIRE_RAPIDS, gpus=[], measure=timings)
+        assert (choice.policy, fresh, choice.reason) == (policy, True, f"--precision={policy}")
+    with pytest.raises(ValueError, match="--precision=mixed_float16: mixed_float16 needs a GPU"):
+        precision_choice.resolve(train_flags("--precision=mixed_float16"), str(tmp_path),
+                                 never_build, features=SAPPHIRE_RAPIDS, gpus=[])
+    choice, _ = precision_choice.resolve(train_flags("--precision=mixed_float16"),
+                                         str(tmp_path), never_build, gpus=[(6, 1)])
+    assert choice.policy == "mixed_float16"
+    assert timings.calls == []
+
+
+def test_launcher_auto_measures_a_fresh_run_and_keeps_a_resumed_ones(tmp_path):
+    fresh_dir = tmp_path / "fresh"
+    timings = Timings(float32=20.0, mixed_bfloat16=10.0)
+    choice, fresh = precision_choice.resolve(train_flags(), str(fresh_dir), never_build,
+                                             features=SAPPHIRE_RAPIDS, gpus=[],
+                                             measure=timings)
+    assert (choice.policy, fresh, len(timings.calls)) == ("mixed_bfloat16", True, 1)
+    # Resumed: the recorded float32 is kept, whatever a measurement would say.
+    fake_run(tmp_path / "old", "float32")
+    precision_choice.write(precision.PrecisionChoice("float32", "measured then", {"x": 1.0}),
+                           str(tmp_path / "old"))
+    choice, fresh = precision_choice.resolve(train_flags(), str(tmp_path / "old"), never_build,
+                                             features=SAPPHIRE_RAPIDS, gpus=[],
+                                             measure=timings)
+    assert (choice.policy, fresh, len(timings.calls)) == ("float32", False, 1)
+    assert "recorded by the run being resumed" in choice.reason and "measured then" in choice.reason
+    assert choice.ms_per_step == {"x": 1.0}
+    # ... also when the run's flags.cfg (naming float32) is passed again.
+    assert precision_choice.resolve(train_flags("--precision=float32"), str(tmp_path / "old"),
+                                    never_build, gpus=[])[0] == choice
+    # Runs that must not measure (workers that must agree, reproducible runs).
+    choice, _ = precision_choice.resolve(train_flags(), str(fresh_dir), never_build,
+                                         features=SAPPHIRE_RAPIDS, gpus=[], measure=timings,
+                                         not_measured="workers must agree")
+    assert choice.policy == "float32" and "(workers must agree;" in choice.reason
+    choice, _ = precision_choice.resolve(train_flags(), str(fresh_dir), never_build,
+                                         gpus=[(7, 5)], not_measured="workers must agree")
+    assert choice.policy == "mixed_float16"
+    assert len(timings.calls) == 1
+
+
+def test_launcher_switches_of_a_resumed_run(tmp_path):
+    fake_run(tmp_path / "bf16", "mixed_bfloat16")
+    choice, fresh = precision_choice.resolve(train_flags("--precision=float32"),
+                                             str(tmp_path / "bf16"), never_build, gpus=[])
+    assert choice.policy == "float32" and "the run was in mixed_bfloat16" in choice.reason
+    fake_run(tmp_path / "f16", "mixed_float16")
+    with pytest.raises(ValueError, match="holds checkpoints of a run in mixed_float16; "
+                                         "--precision=float32 cannot restore them"):
+        precision_choice.resolve(train_flags("--precision=float32"), str(tmp_path / "f16"),
+                                 never_build, gpus=[(8, 0)])
+    with pytest.raises(ValueError, match="holds a run in mixed_float16, which it must keep"):
+        precision_choice.resolve(train_flags(), str(tmp_path / "f16"), never_build, gpus=[])
+
+
+def test_failed_start_removes_its_precision_file(tmp_path):
+    (tmp_path / "precision.json").write_text("old")
+    with pytest.raises(KeyError):
+        with run_dir.undone_on_failed_start(str(tmp_path), KeyError):
+            (tmp_path / "precision.json").write_text("new")
+            raise KeyError("x")
+    assert (tmp_path / "precision.json").read_text() == "old"
+    with pytest.raises(KeyError):
+        with run_dir.undone_on_failed_start(str(tmp_path / "run"), KeyError):
+            os.makedirs(tmp_path / "run")
+            (tmp_path / "run" / "precision.json").write_text("new")
+            raise KeyError("x")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_auto_records_the_choice_and_resume_keeps_it(tmp_path, subprocess_env):
+    subprocess_env.pop(config.PRECISION_ENV, None)
+    workdir = tmp_path / "run"
+    tiny = [f"--workdir={workdir}", "--log_every=3", "--sample_every=0",
+            "--checkpoint_every=3", "--batch_size=8", "--latent_dim=4", "--num_grid=4",
+            "--steps_per_execution=3", "--g_hidden=8", "--d_hidden=8", "--tensorboard=false"]
+
+    def train(*args):
+        return subprocess.run([sys.executable, "-m", "launch.train", *tiny, *args], cwd=ROOT,
+                              env=subprocess_env, timeout=300, capture_output=True, text=True)
+
+    proc = train("--train_steps=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = json.loads((workdir / "precision.json").read_text())
+    assert f"tfgan2: precision {saved['policy']}: {saved['reason']}" in proc.stdout
+    assert f"--precision={saved['policy']}" in (workdir / "flags.cfg").read_text()
+    ms = saved["ms_per_step"]
+    if not set(precision.BF16_CPU_FEATURES) & precision.cpu_features():
+        assert saved["policy"] == "float32" and ms == {}
+    else:  # measured: bfloat16 only if it was faster
+        assert set(ms) == {"float32", "mixed_bfloat16"} and min(ms.values()) > 0
+        assert (saved["policy"] == "mixed_bfloat16") == (ms["mixed_bfloat16"] * 1.05
+                                                         <= ms["float32"])
+    before = (workdir / "precision.json").read_text()
+    proc = train("--train_steps=6")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Resuming from step 3" in proc.stdout and "choosing the precision" not in proc.stdout
+    assert f"tfgan2: precision {saved['policy']}: recorded by the run being resumed" in proc.stdout
+    assert (workdir / "precision.json").read_text() == before
+    assert f"--precision={saved['policy']}" in (workdir / "flags.cfg").read_text()
