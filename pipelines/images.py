@@ -118,18 +118,23 @@ def resize_weights(size_in, size_out):
 def resize_fixed(image, size_in, resolution):
     """`tf.image.resize(image, [resolution] * 2, antialias=True)` for a known input size.
 
-    ``image``: ``(H, W, C)`` or a batch ``(B, H, W, C)``. Two small matrix
-    products with `resize_weights`: the same result (to float rounding)
-    about twice as fast as the general op on a CPU, more so on a batch.
+    ``image``: ``(H, W, C)`` or a batch ``(B, H, W, C)``. The kernel is
+    separable, so per channel ``resize(x) = A_h @ x @ A_w^T`` with the
+    `resize_weights` matrices: two batched matrix products over channel
+    planes, the same result (to float rounding) about twice as fast as the
+    general op on a CPU, faster still on a batch.
     """
     rows = tf.constant(resize_weights(int(size_in[0]), resolution))
     cols = tf.constant(resize_weights(int(size_in[1]), resolution))
     image = tf.cast(image, tf.float32)
-    if image.shape.rank == 4:
-        image = tf.ensure_shape(image, [None, size_in[0], size_in[1], None])
-        return tf.einsum("ri,bijc,sj->brsc", rows, image, cols)
-    image = tf.ensure_shape(image, [size_in[0], size_in[1], None])
-    return tf.einsum("ri,ijc,sj->rsc", rows, image, cols)
+    batched = image.shape.rank == 4
+    if not batched:
+        image = image[None]
+    image = tf.ensure_shape(image, [None, size_in[0], size_in[1], None])
+    planes = tf.transpose(image, [0, 3, 1, 2])  # (B, C, H, W): matmul over the last two axes
+    planes = tf.matmul(tf.matmul(rows, planes), cols, transpose_b=True)
+    out = tf.transpose(planes, [0, 2, 3, 1])
+    return out if batched else out[0]
 
 
 def round_to_uint8(pixels):

@@ -113,25 +113,23 @@ def write_shards(source, out_dir, *, resolution=64, crop=108, num_shards=None, s
     paths = np.asarray(files.paths, dtype=object)[order].astype(str)
     partitions = np.asarray(files.partitions, np.int64)[order]
     has_attrs = files.attributes is not None
-    attrs = (files.attributes[order] if has_attrs
-             else np.zeros((n, 0), np.uint8))
+    columns = (paths, paths, partitions) + ((files.attributes[order],) if has_attrs else ())
 
-    def encode(image, path, partition, attributes):
+    def encode(image, path, partition, *attributes):
         data = tf.io.encode_png(image) if image_format == "png" else image
-        return data, tf.strings.split(path, os.sep)[-1], partition, attributes
+        return (data, tf.strings.split(path, os.sep)[-1], partition) + attributes
 
-    ds = tf.data.Dataset.from_tensor_slices((paths, paths, partitions, attrs))
     # The streaming pipelines' decoder, so that records hold exactly their pixels.
-    ds = decode_stream(ds, resolution=resolution, crop=crop, jpeg_only=files.formats == {"jpeg"},
-                       deterministic=True)
+    ds = decode_stream(tf.data.Dataset.from_tensor_slices(columns), resolution=resolution,
+                       crop=crop, jpeg_only=files.formats == {"jpeg"}, deterministic=True)
     ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     def examples():
-        for data, name, partition, attributes in ds.as_numpy_iterator():
+        for data, name, partition, *attributes in ds.as_numpy_iterator():
             yield {"image": data if image_format == "png" else data.tobytes(),
                    "format": image_format.encode(), "height": resolution, "width": resolution,
                    "channels": 3, "filename": name, "partition": partition,
-                   "attributes": attributes if has_attrs else None}
+                   "attributes": attributes[0] if has_attrs else None}
 
     count = [0]
 
