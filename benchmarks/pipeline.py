@@ -1,7 +1,7 @@
 """Input pipeline speed and memory: `pipelines.celeba` against a plain PIL loop.
 
     python -m benchmarks.pipeline [--files=2000] [--memory_files=20000] [--rounds=7]
-                                  [--batches=16] [--keep=DIR]
+                                  [--batches=24] [--keep=DIR]
 
 Generates CelebA-shaped JPEGs (178x218, smooth gradients plus noise, so they
 compress like photos) in a temporary folder (``--keep`` reuses one) and
@@ -147,7 +147,7 @@ def contenders(folder, count):
             "(c) cache": lambda: iter(cache_ds), "(d) PIL loop": lambda: pil}, timings
 
 
-def measure_rounds(starts, rounds, batches, warmup=3):
+def measure_rounds(starts, rounds, batches, warmup=6):
     """Images/s of every contender in ``rounds`` interleaved rounds: ``{name: [rate, ...]}``.
 
     In each round every contender gets a fresh iterator (so no pipeline works
@@ -198,7 +198,7 @@ def main():
     parser.add_argument("--memory_files", type=int, default=20000,
                         help="images for the large memory run")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds")
-    parser.add_argument("--batches", type=int, default=16, help="timed batches per round")
+    parser.add_argument("--batches", type=int, default=24, help="timed batches per round")
     parser.add_argument("--keep", default=None, help="folder to keep (and reuse) the data in")
     parser.add_argument("--memory_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -64,7 +64,7 @@ def folder(tmp_path_factory):
 def test_every_bad_file_is_counted_once_and_the_rest_stream(folder):
     skipped = SkippedFiles()
     ds = pipelines.celeba(str(folder), split="all", resolution=16, batch_size=2, shuffle=False,
-                          skipped=skipped)  # endless: every bad file is met again each pass
+                          deterministic=True, skipped=skipped)  # endless: bad files recur
     batches = [b.numpy() for b in ds.take(3 * GOOD // 2)]  # three passes over the good files
     assert all(b.shape == (2, 16, 16, 3) for b in batches)
     assert skipped.count == 4
@@ -85,30 +85,48 @@ def test_image_folder_counts_the_same_files(folder):
     assert (skipped.count, skipped.decode_failures, skipped.files) == (4, 2, GOOD + 4)
 
 
+@pytest.mark.parametrize("deterministic", [True, False])
 @pytest.mark.parametrize("crop", [celeba_crop(108), "center", None])
-def test_a_chunk_that_loses_every_file_is_counted_and_order_is_kept(folder, crop):
+def test_decode_failures_are_named_and_the_rest_keep_their_extras(folder, crop, deterministic):
     image_dir = folder / "img_align_celeba"
     bad = [str(image_dir / "000013.jpg"), str(image_dir / "000014.jpg")]
     good = [str(image_dir / f"{i:06d}.jpg") for i in (3, 1, 2)]
     skipped = SkippedFiles()
-    # Chunks of 2: the first holds only bad files, the third one bad and one good.
-    names = tf.data.Dataset.from_tensor_slices((bad + good[:2] + bad[:1] + good[2:],
+    # A finite stream ending in a bad file: the end of the stream settles it.
+    names = tf.data.Dataset.from_tensor_slices((bad + good[:2] + good[2:] + bad[:1],
                                                 np.arange(6, dtype=np.int64)))
-    out = list(decode_stream(names, resolution=8, crop=crop, deterministic=True,
-                             skipped=skipped, chunk=2).as_numpy_iterator())
-    assert [int(i) for _, i in out] == [2, 3, 5]
+    out = list(decode_stream(names, resolution=8, crop=crop, deterministic=deterministic,
+                             skipped=skipped).as_numpy_iterator())
+    numbers = [int(i) for _, i in out]
+    assert (numbers if deterministic else sorted(numbers)) == [2, 3, 4]
     assert all(image.shape == (8, 8, 3) and image.dtype == np.uint8 for image, _ in out)
     assert skipped.decode_failures == 2 and skipped.count == 2
+    assert sorted(p for p, _ in skipped.items()) == sorted(bad)
+
+
+def test_an_endless_unordered_stream_counts_within_the_reorder_window(folder):
+    """Without a kept order a failure is settled once REORDER_WINDOW later names came out."""
+    from pipelines.decode_files import REORDER_WINDOW
+
+    image_dir = folder / "img_align_celeba"
+    names = [str(image_dir / f"{i:06d}.jpg") for i in range(1, 11)] + [
+        str(image_dir / "000013.jpg")]
+    skipped = SkippedFiles()
+    ds = decode_stream(tf.data.Dataset.from_tensor_slices(names).repeat(), resolution=8,
+                       crop="center", skipped=skipped)
+    passes = 3 * REORDER_WINDOW // len(names)
+    assert sum(1 for _ in ds.take(passes * 10)) == passes * 10
+    assert skipped.count == skipped.decode_failures == 1
 
 
 def test_chunked_decoder_keeps_the_pixels_within_one_level(folder):
-    """The chunked decoder (crop inside the JPEG decoder, batched resize) against the per-image
+    """The stream decoder (crop inside the JPEG decoder, batched resize) against the per-image
     path and against a whole decode + crop + `tf.image.resize`: at most 1 of 255 apart."""
     paths = sorted(str(p) for p in (folder / "img_align_celeba").glob("0000[01]*.jpg"))[:GOOD]
     crop = celeba_crop(108)
     chunked = np.stack(list(decode_stream(tf.data.Dataset.from_tensor_slices(paths),
-                                          resolution=64, crop=crop, deterministic=True,
-                                          chunk=4).as_numpy_iterator())).astype(int)
+                                          resolution=64, crop=crop, deterministic=True)
+                            .as_numpy_iterator())).astype(int)
     single = np.stack([decode_crop_resize(tf.io.read_file(p), 64, crop).numpy() for p in paths])
     whole = []
     for p in paths:
@@ -130,7 +148,7 @@ def test_train_run_reports_the_skipped_files(folder, tmp_path, subprocess_env):
          "--log_every=2", "--steps_per_execution=2", "--sample_every=0", "--batch_size=4",
          "--latent_dim=4", "--num_grid=4", "--tensorboard=false", "--data_source=celeba",
          f"--data_dir={folder}", "--split=all", "--network=dcgan", "--resolution=8",
-         "--capacity=2"],
+         "--capacity=2", "--deterministic"],
         cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Input: skipped 4 of 14 input files (2 screened out, 2 failed to decode)" \
