@@ -42,8 +42,8 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
     """Batches of images decoded from ``paths`` (already screened), with ``extras`` rows alongside.
 
     Order of work: file names are sharded and shuffled (a full shuffle of the
-    names is cheap), then read + decoded + cropped + resized in parallel
-    chunks (`pipelines.decode_files.decode_stream`); files that fail to
+    names is cheap), then read + decoded + cropped in a parallel map and
+    resized per batch (`pipelines.decode_files.decode_stream`); files that fail to
     decode are left out and recorded in ``skipped`` (a
     `pipelines.skipped.SkippedFiles`, optional); batches are converted to
     float32 [-1, 1]. With ``cache`` the decoded uint8 images are cached in
