@@ -832,7 +832,8 @@ class GAN(keras.Model):
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply(grads, variables)
         if self.ema_generator is not None:
-            self._update_ema()
+            with tf.name_scope("ema_update"):
+                self._update_ema()
         return {"loss": per_example}
 
     def _update_ema(self):
@@ -854,16 +855,24 @@ class GAN(keras.Model):
                              f"in groups of pack={self.pack}: use a batch size that is a "
                              f"multiple of {self.pack} on every replica.")
         real = self._check_real_range(real)
+        # The name scopes label the phases in profiler traces (benchmarks/profile_step.py).
         for _ in range(self.d_steps):
-            d_out = self.discriminator_step(real, labels)
+            with tf.name_scope("discriminator_step"):
+                d_out = self.discriminator_step(real, labels)
         if hasattr(self.augment, "observe"):
             self.augment.observe(tf.cast(d_out["real_logits"], tf.float32)
                                  - self._decision_threshold, tf.shape(real)[0])
         for _ in range(self.g_steps):
-            g_out = self.generator_step(tf.shape(real)[0], labels, real=real)
+            with tf.name_scope("generator_step"):
+                g_out = self.generator_step(tf.shape(real)[0], labels, real=real)
         # After the label checks and the step itself: a bad batch changes no state at all.
         with tf.control_dependencies([g_out["loss"]] + ([] if labels is None else [labels])):
             self.step_counter.assign_add(1)
+        with tf.name_scope("metrics"):
+            self._update_trackers(d_out, g_out)
+        return self._logs()
+
+    def _update_trackers(self, d_out, g_out):
         t = self._trackers
         t["d_loss"].update_state(d_out["loss"])
         t["g_loss"].update_state(g_out["loss"])
@@ -875,7 +884,6 @@ class GAN(keras.Model):
         for name in ("class_loss", "class_accuracy", "info_penalty"):
             if name in t:
                 t[name].update_state(d_out[name])
-        return self._logs()
 
     def _logs(self, extra=()):
         """The trackers' results (``loss`` = ``d_loss + g_loss``), ``extra`` metrics' results
@@ -910,10 +918,16 @@ class GAN(keras.Model):
                 f"[-1, 1], so D would tell them apart by their range. Normalize them, e.g. "
                 f"dataset.map(lambda x: tf.cast(x, tf.float32) / 127.5 - 1) for uint8 "
                 f"images in [0, 255].")
-        x = tf.cast(real, tf.float32)
-        low, high = tf.reduce_min(x), tf.reduce_max(x)
-        ok = tf.logical_or(self.step_counter > 0,
-                           tf.logical_and(low >= -1.001, high <= 1.001))
+
+        def in_range():
+            x = tf.cast(real, tf.float32)
+            low, high = tf.reduce_min(x), tf.reduce_max(x)
+            return tf.logical_and(low >= -1.001, high <= 1.001), low, high
+
+        # Only the first step pays for the two reductions over the batch.
+        ok, low, high = tf.cond(self.step_counter > 0,
+                                lambda: (tf.constant(True), tf.constant(0.0), tf.constant(0.0)),
+                                in_range)
         check = tf.debugging.Assert(ok, [
             "The real images of the first batch are not in [-1, 1] (the generator's tanh "
             "range): min and max are", low, high, ". Normalize them, e.g. x / 127.5 - 1 for "
