@@ -246,7 +246,7 @@ def main():
         passed = ratio <= MEMORY_RATIO
         verdicts.append(passed)
         print("\nresident memory of one full streaming pass (fresh process each; peak = VmHWM, "
-              "after TF import + pipeline build = before):")
+              "before = after importing TensorFlow):")
         for label, m in ((args.files, m_small), (args.memory_files, m_large)):
             print(f"  {label:>6} files: peak {m['peak_mb']:6.0f} MB, at the end {m['rss_mb']:6.0f} "
                   f"MB, before {m['before_mb']:6.0f} MB  ({m['images']} images)")
