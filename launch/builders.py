@@ -56,14 +56,19 @@ def conditioning(fv):
         q_dim=codes.q_dim if codes else 0, code_dim=codes.dim if codes else 0)
 
 
-def build_dataset(fv, start_step=0):
+def build_dataset(fv, start_step=0, skipped=None):
     """The endless training dataset of global batches, from the batch of ``start_step``.
 
     Conditional runs get ``(images, labels)`` batches. With ``--deterministic``
     the pipelines keep their element order fixed, so a resumed run sees
-    exactly the batches an uninterrupted one would.
+    exactly the batches an uninterrupted one would. ``skipped``, a
+    `pipelines.skipped.SkippedFiles`, records the input files a file-reading
+    source leaves out (other sources ignore it).
     """
-    return source(fv).dataset(fv, start_step, bool(fv.conditional))
+    src = source(fv)
+    if src.reads_files and skipped is not None:
+        return src.dataset(fv, start_step, bool(fv.conditional), skipped=skipped)
+    return src.dataset(fv, start_step, bool(fv.conditional))
 
 
 def real_samples(fv, num=2000):

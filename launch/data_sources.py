@@ -24,17 +24,21 @@ class DataSource:
       shape: ``shape(fv) -> tuple``, the shape of one example.
       dataset: ``dataset(fv, start_step, labels) -> tf.data.Dataset`` of global
         batches from the batch of ``start_step`` on; ``(images, labels)`` pairs
-        when ``labels``.
+        when ``labels``. A source that ``reads_files`` also takes
+        ``skipped=``, a `pipelines.skipped.SkippedFiles` recording the files
+        it leaves out.
       num_classes: classes (class ids) or binary attributes (``multilabel``) of
         the labels it can yield; None when it has no labels.
       data_dir: what ``--data_dir`` must name, or None when it is not needed.
       face_crop: the ``--crop`` flag takes a CelebA face box size.
       check: ``check(fv) -> None``, extra flag checks (raise ValueError).
       arrays: ``arrays() -> (data, labels)`` for sources held in memory, else None.
+      reads_files: the source decodes image files (and can report skipped ones).
     """
 
     def __init__(self, name, description, shape, dataset, *, num_classes=None,
-                 multilabel=False, data_dir=None, face_crop=False, check=None, arrays=None):
+                 multilabel=False, data_dir=None, face_crop=False, check=None, arrays=None,
+                 reads_files=False):
         self.name = name
         self.description = description
         self.shape = shape
@@ -45,6 +49,7 @@ class DataSource:
         self.face_crop = face_crop
         self.check = check or (lambda fv: None)
         self.arrays = arrays
+        self.reads_files = bool(reads_files)
 
     @property
     def has_labels(self):
@@ -130,24 +135,25 @@ def _mnist(fv, start, labels, download=False):
 
 
 def _celeba(source):
-    def build(fv, start, labels):
+    def build(fv, start, labels, skipped=None):
         import pipelines
 
         path = "tfds" if source == "tfds" else fv.data_dir
         return pipelines.celeba(path, split=fv.split, resolution=fv.resolution,
                                 batch_size=fv.batch_size, crop=crop_spec(fv), labels=labels,
                                 data_dir=fv.data_dir if source == "tfds" else None,
-                                seed=fv.seed, skip_batches=start, **_determinism(fv))
+                                seed=fv.seed, skip_batches=start, skipped=skipped,
+                                **_determinism(fv))
     return build
 
 
-def _image_folder(fv, start, labels):
+def _image_folder(fv, start, labels, skipped=None):
     import pipelines
 
     return pipelines.image_folder(fv.data_dir, resolution=fv.resolution,
                                   batch_size=fv.batch_size, channels=fv.channels,
                                   crop=crop_spec(fv), seed=fv.seed, skip_batches=start,
-                                  **_determinism(fv))
+                                  skipped=skipped, **_determinism(fv))
 
 
 def _check_image_folder(fv):
@@ -177,7 +183,7 @@ register(DataSource(
 register(DataSource(
     "celeba", "CelebA from its folder or prepared TFRecords, 40 binary attributes",
     lambda fv: (fv.resolution, fv.resolution, 3), _celeba("folder"),
-    num_classes=CELEBA_ATTRIBUTES, multilabel=True, face_crop=True,
+    num_classes=CELEBA_ATTRIBUTES, multilabel=True, face_crop=True, reads_files=True,
     data_dir="the CelebA folder (img_align_celeba/ with the attribute and partition lists) "
              "or prepared TFRecords (a folder of *.tfrecord or a glob pattern)"))
 register(DataSource(
@@ -187,4 +193,5 @@ register(DataSource(
 register(DataSource(
     "image_folder", "a folder (or glob) of JPEG/PNG images, no labels",
     lambda fv: (fv.resolution, fv.resolution, fv.channels), _image_folder,
-    data_dir="a folder (or glob pattern) of JPEG/PNG images", check=_check_image_folder))
+    data_dir="a folder (or glob pattern) of JPEG/PNG images", check=_check_image_folder,
+    reads_files=True))

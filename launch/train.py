@@ -27,12 +27,13 @@ class _DataError(Exception):
     """The data set named by the flags is missing, empty or unusable."""
 
 
-def _dataset_from(start_step):
-    """The training data from the batch of ``start_step`` on (called once the step is known)."""
+def _dataset_from(start_step, skipped=None):
+    """The training data from the batch of ``start_step`` on (called once the step is known);
+    ``skipped`` records the input files left out."""
     from launch import builders
 
     try:
-        return builders.build_dataset(FLAGS, start_step)
+        return builders.build_dataset(FLAGS, start_step, skipped=skipped)
     except (FileNotFoundError, ValueError) as exc:
         raise _DataError(str(exc)) from exc
 
@@ -148,10 +149,15 @@ def _train_in(workdir, chief):
         extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir) if chief else []
     except (ValueError, FileNotFoundError) as exc:
         raise app.UsageError(str(exc))
+    from pipelines.skipped import SkippedFiles
+
+    skipped = SkippedFiles()
     start = time.time()
     try:
         result = tfgan2.train(
-            gan, _dataset_from, workdir, FLAGS.train_steps, log_every=FLAGS.log_every,
+            gan, lambda step: _dataset_from(step, skipped), workdir, FLAGS.train_steps,
+            log_values={"skipped_files": lambda: skipped.count if skipped.files else None},
+            log_every=FLAGS.log_every,
             sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
             keep_checkpoints=FLAGS.keep_checkpoints, keep_samples=FLAGS.keep_samples,
             num_samples=FLAGS.num_grid, sample_seed=FLAGS.seed,
@@ -160,6 +166,8 @@ def _train_in(workdir, chief):
         raise _usage_error(exc)
     except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError) as exc:
         sys.exit(f"tfgan2: {exc}")
+    if skipped.files:
+        print(f"Input: {skipped.summary()}", flush=True)
     return result, time.time() - start
 
 

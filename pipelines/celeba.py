@@ -96,7 +96,7 @@ def _from_tfds(*, split, data_dir, download, resolution, batch_size, labels, shu
 def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False, shuffle=True,
            repeat=True, cache=None, crop=DEFAULT_CROP, data_dir=None, download=False,
            deterministic=False, seed=None, shard=None, shuffle_buffer=SHUFFLE_BUFFER,
-           skip_batches=0):
+           skip_batches=0, skipped=None):
     """CelebA as float32 batches ``(B, resolution, resolution, 3)`` in [-1, 1].
 
     With ``labels=True`` the batches are ``(images, attributes)``,
@@ -134,7 +134,9 @@ def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False,
 
     Bad files in a folder (truncated, not images) are skipped with one
     warning giving their count; see `pipelines.image_folder` for the
-    trade-off of the header/end-marker screen.
+    trade-off of the header/end-marker screen. ``skipped``, a
+    `pipelines.skipped.SkippedFiles`, records them and the files that fail
+    to decode while streaming (folder source).
     """
     check_batch_size(batch_size)
     resolution = check_resolution(resolution)
@@ -154,6 +156,9 @@ def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False,
         return _from_tfds(split=split, data_dir=data_dir, download=download, labels=labels,
                           crop=celeba_crop(crop), **common)
     files = celeba_folder_files(path, split=split, labels=labels)
+    if skipped is not None:
+        skipped.add_listed(len(files.paths) + len(files.skipped))
+        skipped.add_screened(files.skipped)
     return stream_image_files(files.paths, crop=celeba_crop(crop, files.image_size),
-                              jpeg_only=files.formats == {"jpeg"},
+                              jpeg_only=files.formats == {"jpeg"}, skipped=skipped,
                               extras=files.attributes if labels else None, **common)

@@ -137,7 +137,7 @@ def celeba_folder_files(folder, *, split="train", labels=False):
     ``partitions`` per path (-1 without a partition file), ``attributes`` a
     uint8 ``(n, 40)`` array (or ``None`` without an attribute file),
     ``image_size`` ``(height, width)`` of the first image, ``skipped`` the
-    number of bad files. ``split="all"`` takes every file in the image folder.
+    ``(path, reason)`` pairs of the files screened out. ``split="all"`` takes every file in the image folder.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}.")
@@ -178,4 +178,4 @@ def celeba_folder_files(folder, *, split="train", labels=False):
                          "a usable image.")
     parts = [partitions.get(os.path.basename(p), -1) if partitions else -1 for p in good]
     return FolderFiles(good, np.asarray(parts, np.int64), attributes, _image_size(good[0]),
-                       len(bad), formats)
+                       bad, formats)

@@ -5,8 +5,8 @@ signature at the start and its end marker at the end (JPEG ``FF D9``, PNG
 ``IEND``). That catches non-image files and truncated downloads, the usual
 failures in a folder of 200,000 photos, for the cost of two small reads per
 file, done by 8 threads when a pipeline is built. It does not decode anything, so a
-file damaged in the middle can still pass; the decoding pipelines drop those
-at decode time (``ignore_errors``) without counting them.
+file damaged in the middle can still pass; the decoding pipelines leave those
+out at decode time and record them (`pipelines.skipped.SkippedFiles`).
 """
 import glob
 import logging
@@ -98,8 +98,11 @@ def screen_images(paths, *, what=None, threads=8, formats=None):
     return good, bad
 
 
-def find_images(path_or_glob, *, recursive=True, screen=True, formats=None):
+def find_images(path_or_glob, *, recursive=True, screen=True, formats=None, skipped=None):
     """Sorted image files under ``path_or_glob``, screened (see `screen_images`).
+
+    ``skipped``, a `pipelines.skipped.SkippedFiles`, records the files found
+    and the ones screened out.
 
     Raises `FileNotFoundError` for a missing path / empty match and
     `ValueError` when no file is a usable image.
@@ -107,7 +110,10 @@ def find_images(path_or_glob, *, recursive=True, screen=True, formats=None):
     files = list_files(path_or_glob, recursive=recursive)
     if not screen:
         return files
-    good, _ = screen_images(files, what=repr(str(path_or_glob)), formats=formats)
+    good, bad = screen_images(files, what=repr(str(path_or_glob)), formats=formats)
+    if skipped is not None:
+        skipped.add_listed(len(files))
+        skipped.add_screened(bad)
     if not good:
         raise ValueError(f"None of the {len(files)} files in {str(path_or_glob)!r} is a "
                          "complete JPEG, PNG, GIF or BMP image.")

@@ -5,8 +5,9 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.common import check_batch_size, check_shard, check_skip, finish, with_options
+from pipelines.decode_files import decode_stream
 from pipelines.image_files import find_images
-from pipelines.images import check_crop, check_resolution, decode_crop_resize, to_unit_range
+from pipelines.images import check_crop, check_resolution, to_unit_range
 
 __all__ = ["image_folder", "stream_image_files", "check_cache", "SHUFFLE_BUFFER"]
 
@@ -37,12 +38,14 @@ def _apply_cache(ds, cache):
 def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, extras=None,
                        shuffle=True, repeat=True, cache=None, seed=None, deterministic=False,
                        shard=None, shuffle_buffer=SHUFFLE_BUFFER, jpeg_only=False,
-                       skip_batches=0):
+                       skip_batches=0, skipped=None):
     """Batches of images decoded from ``paths`` (already screened), with ``extras`` rows alongside.
 
     Order of work: file names are sharded and shuffled (a full shuffle of the
-    names is cheap), then read + decoded + cropped + resized in a parallel
-    map, elements that fail to decode are dropped, batches are converted to
+    names is cheap), then read + decoded + cropped in a parallel map and
+    resized per batch (`pipelines.decode_files.decode_stream`); files that fail to
+    decode are left out and recorded in ``skipped`` (a
+    `pipelines.skipped.SkippedFiles`, optional); batches are converted to
     float32 [-1, 1]. With ``cache`` the decoded uint8 images are cached in
     a fixed (seeded random) order and shuffled afterwards with a buffer of
     ``shuffle_buffer`` images. Memory is independent of the number of files
@@ -88,13 +91,8 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
             names = names.skip(skip_batches * batch_size)
             skip_batches = 0
 
-    def load(path, *rest):
-        image = decode_crop_resize(tf.io.read_file(path), resolution, crop, channels,
-                                   jpeg_only=jpeg_only)
-        return (image, *rest) if rest else image
-
-    ds = names.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    ds = ds.ignore_errors()
+    ds = decode_stream(names, resolution=resolution, crop=crop, channels=channels,
+                       jpeg_only=jpeg_only, deterministic=deterministic, skipped=skipped)
     ds = _apply_cache(ds, cache)
 
     def normalize(images, *rest):
@@ -112,7 +110,7 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
 
 def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None, shuffle=True,
                  repeat=True, cache=None, seed=None, deterministic=False, shard=None,
-                 recursive=True, shuffle_buffer=SHUFFLE_BUFFER, skip_batches=0):
+                 recursive=True, shuffle_buffer=SHUFFLE_BUFFER, skip_batches=0, skipped=None):
     """float32 batches ``(B, resolution, resolution, channels)`` in [-1, 1] from image files.
 
     ``path_or_glob``: a folder (searched recursively unless ``recursive=False``;
@@ -125,8 +123,10 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
     Bad files: every file is screened once when the pipeline is built (format
     signature + end marker, see `pipelines.image_files`), so non-images and
     truncated files are skipped and counted in ONE warning. A file that
-    passes the screen but fails to decode is dropped during training
-    (``ignore_errors``), so training never stops on a bad file. An empty
+    passes the screen but fails to decode is left out during training, so
+    training never stops on a bad file. Both kinds are recorded in
+    ``skipped``, a `pipelines.skipped.SkippedFiles`, when given (read its
+    ``count`` at the end of a run). An empty
     folder or a pattern matching nothing raises `FileNotFoundError`; a
     folder without a single usable image raises `ValueError`.
 
@@ -143,8 +143,9 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
     check_cache(cache)
     check_shard(shard)
     formats = set()
-    paths = find_images(path_or_glob, recursive=recursive, formats=formats)
-    return stream_image_files(paths, jpeg_only=formats == {"jpeg"}, resolution=resolution,
+    paths = find_images(path_or_glob, recursive=recursive, formats=formats, skipped=skipped)
+    return stream_image_files(paths, jpeg_only=formats == {"jpeg"}, skipped=skipped,
+                              resolution=resolution,
                               batch_size=batch_size, crop=crop,
                               channels=channels, shuffle=shuffle, repeat=repeat, cache=cache,
                               seed=seed, deterministic=deterministic, shard=shard,

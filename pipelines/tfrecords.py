@@ -25,9 +25,10 @@ import tensorflow as tf
 
 from pipelines.celeba_files import SPLITS, celeba_crop, celeba_folder_files
 from pipelines.common import (check_batch_size, check_shard, finish, num_workers, with_options)
+from pipelines.decode_files import decode_stream
 from pipelines.image_files import has_glob_chars
 from pipelines.image_folder import SHUFFLE_BUFFER, _apply_cache, check_cache
-from pipelines.images import check_resolution, decode_crop_resize, to_unit_range
+from pipelines.images import check_resolution, to_unit_range
 
 __all__ = ["write_shards", "write_records", "read_tfrecords", "peek_record", "SPLITS",
            "RECORDS_PER_SHARD"]
@@ -112,24 +113,23 @@ def write_shards(source, out_dir, *, resolution=64, crop=108, num_shards=None, s
     paths = np.asarray(files.paths, dtype=object)[order].astype(str)
     partitions = np.asarray(files.partitions, np.int64)[order]
     has_attrs = files.attributes is not None
-    attrs = (files.attributes[order] if has_attrs
-             else np.zeros((n, 0), np.uint8))
+    columns = (paths, paths, partitions) + ((files.attributes[order],) if has_attrs else ())
 
-    def encode(path, partition, attributes):
-        image = decode_crop_resize(tf.io.read_file(path), resolution, crop)
+    def encode(image, path, partition, *attributes):
         data = tf.io.encode_png(image) if image_format == "png" else image
-        return data, tf.strings.split(path, os.sep)[-1], partition, attributes
+        return (data, tf.strings.split(path, os.sep)[-1], partition) + attributes
 
-    ds = tf.data.Dataset.from_tensor_slices((paths, partitions, attrs))
-    ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.ignore_errors().prefetch(tf.data.AUTOTUNE)
+    # The streaming pipelines' decoder, so that records hold exactly their pixels.
+    ds = decode_stream(tf.data.Dataset.from_tensor_slices(columns), resolution=resolution,
+                       crop=crop, jpeg_only=files.formats == {"jpeg"}, deterministic=True)
+    ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     def examples():
-        for data, name, partition, attributes in ds.as_numpy_iterator():
+        for data, name, partition, *attributes in ds.as_numpy_iterator():
             yield {"image": data if image_format == "png" else data.tobytes(),
                    "format": image_format.encode(), "height": resolution, "width": resolution,
                    "channels": 3, "filename": name, "partition": partition,
-                   "attributes": attributes if has_attrs else None}
+                   "attributes": attributes[0] if has_attrs else None}
 
     count = [0]
 
@@ -140,7 +140,7 @@ def write_shards(source, out_dir, *, resolution=64, crop=108, num_shards=None, s
 
     out = write_records(counted(), out_dir, num_shards=num_shards, prefix=prefix,
                         progress=progress, total=n)
-    skipped = files.skipped + (n - count[0])
+    skipped = len(files.skipped) + (n - count[0])
     _log.info("Wrote %d images (%dx%d, %s) into %d shards in %s; skipped %d bad files.",
               count[0], resolution, resolution, image_format, len(out), out_dir, skipped)
     return {"files": out, "images": count[0], "skipped": skipped}

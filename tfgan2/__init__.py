@@ -19,6 +19,11 @@ metrics for ``evaluate``), `export` (SavedModel of the sampler),
 (the compute precision chosen by hardware and by timed training steps),
 `optimizers` (`FusedAdam`: Keras's Adam update in one fused kernel).
 """
+# First: a too-old TensorFlow or Keras fails here with the fix, not later inside a layer.
+from tfgan2 import _versions
+
+_versions.check_installed()
+
 from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, infogan, layers,
                     losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch

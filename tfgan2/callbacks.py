@@ -381,10 +381,15 @@ class LossHistory(keras.callbacks.Callback):
     Also redraws ``losses.png`` (d_loss and g_loss against step, and D's
     probabilities / confusion shares) after each epoch. On a resumed run the
     existing rows up to the restored step are kept and new rows appended.
+    ``values``: ``{name: fn}`` read into every row as ``name: fn()`` (left out
+    when ``fn()`` is None), for numbers kept outside Keras such as the input
+    files skipped so far.
     """
 
-    def __init__(self, directory, filename="metrics.jsonl", plot_filename="losses.png"):
+    def __init__(self, directory, filename="metrics.jsonl", plot_filename="losses.png",
+                 values=None):
         super().__init__()
+        self.values = dict(values or {})
         self.path = os.path.join(directory, filename)
         self.plot_path = os.path.join(directory, plot_filename) if plot_filename else None
         self.records = []
@@ -417,6 +422,10 @@ class LossHistory(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = {"step": self.model.step, "epoch": int(epoch) + 1}
         row.update({k: float(v) for k, v in (logs or {}).items()})
+        for name, value in self.values.items():
+            value = value()
+            if value is not None:
+                row[name] = value
         self.records.append(row)
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:

@@ -481,7 +481,13 @@ class GAN(keras.Model):
         Keras replaces an evaluation's logs with this when the keys agree, so
         the sample metrics are those of all replicas' samples together.
         """
-        return {m.name: m.result() for m in self.metrics if m is not self._eval_batches}
+        results = {m.name: m.result() for m in self.metrics if m is not self._eval_batches}
+        if not tf.executing_eagerly():
+            return results
+        # Python floats, as Keras's own get_metrics_result gives (evaluate(return_dict=True)
+        # returns these); on TensorFlow 2.16 they would otherwise stay EagerTensors.
+        return {name: float(value) if getattr(value, "shape", None) == () else value
+                for name, value in results.items()}
 
     def call(self, z, training=False):
         """``G(z)``: the training generator when ``training``, else the `sampler` (EMA copy if kept)."""

@@ -42,7 +42,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def _fused_applies(self, inputs, training, mask):
         rank = len(inputs.shape)
         axis = self.axis if isinstance(self.axis, int) else None
-        return (bool(training) and self.trainable and mask is None and not self.renorm
+        return (bool(training) and self.trainable and mask is None
+                and not getattr(self, "renorm", False)
                 and not self.synchronized and keras.backend.backend() == "tensorflow"
                 and rank in (2, 4) and axis in (-1, rank - 1)
                 and inputs.shape[-1] is not None)

@@ -124,7 +124,7 @@ def _signals_to(stopper, signals=(signal.SIGTERM,)):
 
 def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500,
           checkpoint_every=1000, keep_checkpoints=3, keep_samples=None, num_samples=64,
-          sample_seed=0, real_samples=None, callbacks=(), verbose=None):
+          sample_seed=0, real_samples=None, callbacks=(), verbose=None, log_values=None):
     """Train ``gan`` on ``dataset`` until ``gan.step == train_steps``, writing ``workdir``.
 
     If ``workdir/checkpoints`` holds a checkpoint, it is restored first and
@@ -155,6 +155,9 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
       callbacks: extra Keras callbacks (run on every worker of a multi-worker run).
       verbose: Keras verbosity (default: progress bar on a terminal, one line
         per epoch otherwise).
+      log_values: ``{name: fn}``; each ``metrics.jsonl`` row also holds
+        ``name: fn()`` (left out when it returns None), e.g. the number of
+        input files skipped so far.
 
     Returns:
       A `RunResult`.
@@ -188,12 +191,13 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
                       sample_every=sample_every, checkpoint_every=checkpoint_every,
                       keep_checkpoints=keep_checkpoints, keep_samples=keep_samples,
                       num_samples=num_samples, sample_seed=sample_seed,
-                      real_samples=real_samples, callbacks=callbacks, verbose=verbose)
+                      real_samples=real_samples, callbacks=callbacks, verbose=verbose,
+                      log_values=log_values)
 
 
 def _train(gan, dataset, workdir, train_steps, chief, *, log_every, sample_every,
            checkpoint_every, keep_checkpoints, keep_samples, num_samples, sample_seed,
-           real_samples, callbacks, verbose):
+           real_samples, callbacks, verbose, log_values):
     per_call = int(getattr(gan, "steps_per_execution", 1) or 1)
     strategy = gan.distribute_strategy
     multi_worker = distribute.is_multi_worker(strategy)
@@ -231,7 +235,7 @@ def _train(gan, dataset, workdir, train_steps, chief, *, log_every, sample_every
     all_callbacks = [guard, stopper, callbacks_lib.StopAtStep(train_steps)]
     if chief:
         all_callbacks += [
-            callbacks_lib.LossHistory(workdir),
+            callbacks_lib.LossHistory(workdir, values=log_values),
             callbacks_lib.SampleGrid(os.path.join(workdir, "samples"),
                                      every_n_steps=sample_every, num_samples=num_samples,
                                      seed=sample_seed, real_samples=real_samples,
