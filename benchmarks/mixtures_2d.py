@@ -23,7 +23,6 @@ Each number is printed with the same measurement on 2,500 real points (the
 floor: 98.9% of a 2-D normal lies within 3 std) and as a ratio to it.
 """
 import json
-import os
 import time
 
 import numpy as np

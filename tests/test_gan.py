@@ -1,5 +1,4 @@
 """tfgan2.GAN: a real fit changes both networks, each phase only its own, EMA, checkpoints."""
-import os
 
 import keras
 import numpy as np

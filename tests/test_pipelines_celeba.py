@@ -1,7 +1,6 @@
 """CelebA / image-folder / TFRecord pipelines on tiny generated data."""
 import io
 import logging
-import os
 
 import numpy as np
 import pytest
