@@ -27,7 +27,7 @@ setup(
     install_requires=[
         f"tensorflow>={_MINIMUM['tensorflow']}",
         f"keras>={_MINIMUM['keras']}",
-        "tensorflow-datasets>=4.9.0",
+        "tensorflow-datasets>=4.9.3",
         # TFDS imports it to download and prepare MNIST but does not declare it.
         "importlib_resources>=6.0.0",
         "absl-py>=1.4.0",
