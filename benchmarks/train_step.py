@@ -253,20 +253,6 @@ def load_average():
 # times ``n`` units (training steps, or convolution calls) and returns
 # ``(seconds, in_loop_seconds or None)``.
 
-class _BatchTimer(keras.callbacks.Callback):
-    """Times the span from the first batch callback to the last (one per execution)."""
-
-    def __init__(self):
-        super().__init__()
-        self.first = self.last = None
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.first is None:
-            self.first = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.last = time.perf_counter()
-
 
 def make_gan_fit(x, ema_decay=None, optimizer=adam):
     """(a) `tfgan2.GAN.fit` (``ema_decay``: with an EMA generator, default ``--ema_decay``;
@@ -292,7 +278,7 @@ def make_gan_fit(x, ema_decay=None, optimizer=adam):
         if n % spe:
             raise ValueError(f"{n} steps is not a multiple of steps_per_execution={spe}.")
         before = gan.step
-        timer = _BatchTimer()
+        timer = tfgan2.precision.BatchSpan()
         start = time.perf_counter()
         gan.fit(ds, epochs=1, steps_per_epoch=n, shuffle=False, verbose=0, callbacks=[timer])
         seconds = time.perf_counter() - start

@@ -216,10 +216,10 @@ def _run_seconds(run, steps):
     return seconds
 
 
-class _BatchSpan(keras.callbacks.Callback):
-    """From the first batch's start to the last batch's end of one ``fit``."""
+class BatchSpan(keras.callbacks.Callback):
+    """From the first batch's start to the last batch's end of one ``fit`` (``clock()`` times)."""
 
-    def __init__(self, clock):
+    def __init__(self, clock=time.perf_counter):
         super().__init__()
         self.clock = clock
         self.first = self.last = None
@@ -247,7 +247,7 @@ def gan_fit_runner(gan, batch, clock=time.perf_counter):
     per_call = max(1, int(gan.steps_per_execution))
 
     def run(steps):
-        span = _BatchSpan(clock)
+        span = BatchSpan(clock)
         before = int(gan.step)
         steps = -(-int(steps) // per_call) * per_call
         gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
