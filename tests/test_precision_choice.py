@@ -53,12 +53,39 @@ def test_cpu_without_bf16_is_float32_without_measuring():
 def test_bf16_cpu_picks_bf16_only_when_measured_faster(features, f32, bf16, expected):
     timings = Timings(float32=f32, mixed_bfloat16=bf16)
     choice = precision.choose_precision(never_build, features=features, gpus=[],
-                                        measure=timings)
+                                        measure=timings, environ={})
     assert timings.calls == [("float32", "mixed_bfloat16")]
     assert choice.policy == expected
     assert choice.ms_per_step == {"float32": f32, "mixed_bfloat16": bf16}
     assert f"mixed_bfloat16 {bf16:.1f} ms vs float32 {f32:.1f} ms" in choice.reason
     assert ("amx_bf16" in choice.reason) == ("amx_bf16" in features)
+
+
+@pytest.mark.parametrize("isa,measured", [
+    ("AVX2", False), ("avx512_core", False), ("AVX2_VNNI_2", False),
+    ("AVX512_CORE_BF16", True), ("AVX512_CORE_AMX", True), ("ALL", True), ("", True),
+])
+def test_onednn_isa_limit_below_bf16_is_float32_without_measuring(isa, measured):
+    timings = Timings(float32=100.0, mixed_bfloat16=10.0)
+    choice = precision.choose_precision(never_build, features=SAPPHIRE_RAPIDS, gpus=[],
+                                        measure=timings, environ={"ONEDNN_MAX_CPU_ISA": isa})
+    assert bool(timings.calls) == measured
+    assert choice.policy == ("mixed_bfloat16" if measured else "float32")
+    if not measured:
+        assert f"ONEDNN_MAX_CPU_ISA={isa.upper()}" in choice.reason
+        assert "not measured" in choice.reason
+
+
+def test_a_failing_bf16_measurement_falls_back_to_float32():
+    def failing(build, policies):
+        raise tf.errors.AbortedError(None, None, "could not create a primitive descriptor\n"
+                                     "for the convolution")
+
+    choice = precision.choose_precision(never_build, features=ZEN4, gpus=[], measure=failing,
+                                        environ={})
+    assert choice.policy == "float32" and choice.ms_per_step == {}
+    assert "AbortedError: could not create a primitive descriptor" in choice.reason
+    assert "for the convolution" not in choice.reason  # first line only
 
 
 def test_bf16_cpu_without_a_build_is_float32():

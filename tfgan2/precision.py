@@ -14,6 +14,11 @@ reason and the milliseconds per training step measured for each candidate):
   than float32), and even with them a network of small layers can run
   slower in bfloat16 (the casts and the float32 batch norm cost more than
   the convolutions save), hence the measurement.
+* ``$ONEDNN_MAX_CPU_ISA`` set to an instruction set without bfloat16
+  (`ONEDNN_ISAS_WITHOUT_BF16`, e.g. ``AVX2``) hides those instructions from
+  oneDNN, whose bfloat16 convolutions then fail: ``float32``, not measured.
+  A measurement that raises a TensorFlow error (such as that failing
+  convolution) gives ``float32`` too, with the error in the reason.
 
 The measurement (`measure_step_times`) knows nothing of GANs: it calls
 ``build(policy)`` once per candidate with that global policy set, which
@@ -26,17 +31,23 @@ callbacks, so ``fit``'s own set-up is not timed).
 """
 import dataclasses
 import json
+import os
 import time
 
 import keras
 
-__all__ = ["POLICIES", "BF16_CPU_FEATURES", "MIN_FLOAT16_CAPABILITY", "PrecisionChoice",
+__all__ = ["POLICIES", "BF16_CPU_FEATURES", "ONEDNN_ISAS_WITHOUT_BF16",
+           "MIN_FLOAT16_CAPABILITY", "PrecisionChoice",
            "cpu_features", "gpu_compute_capabilities", "check_policy", "choose_precision",
            "measure_step_times", "gan_fit_runner", "policy_scope"]
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 # /proc/cpuinfo flags of CPUs with bfloat16 arithmetic (dot products / tile matmuls).
 BF16_CPU_FEATURES = ("amx_bf16", "avx512_bf16")
+# Values of oneDNN's $ONEDNN_MAX_CPU_ISA that stop below its bfloat16 kernels
+# (AVX512_CORE_BF16 and above, AVX10_*, ALL and DEFAULT keep them).
+ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                            "AVX512_CORE_VNNI")
 # Volta (7.0) introduced the float16 tensor cores.
 MIN_FLOAT16_CAPABILITY = (7, 0)
 
@@ -109,7 +120,7 @@ def check_policy(policy, gpus):
 
 
 def choose_precision(build, *, features=None, gpus=None, measure=None, min_speedup=1.05,
-                     **measure_kwargs):
+                     environ=None, **measure_kwargs):
     """The `PrecisionChoice` for the devices (see the module docstring for the rules).
 
     Args:
@@ -122,6 +133,8 @@ def choose_precision(build, *, features=None, gpus=None, measure=None, min_speed
       measure: ``measure(build, policies) -> {policy: ms per step}`` (default
         `measure_step_times` with ``measure_kwargs``).
       min_speedup: bfloat16 must be this many times faster than float32.
+      environ: the environment read for ``ONEDNN_MAX_CPU_ISA`` (default
+        `os.environ`).
     """
     features = cpu_features() if features is None else frozenset(features)
     gpus = gpu_compute_capabilities() if gpus is None else list(gpus)
@@ -138,12 +151,25 @@ def choose_precision(build, *, features=None, gpus=None, measure=None, min_speed
     if not has:
         return PrecisionChoice("float32", "CPU has no bfloat16 instructions (none of "
                                f"{', '.join(BF16_CPU_FEATURES)}); not measured")
+    environ = os.environ if environ is None else environ
+    isa = environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if isa in ONEDNN_ISAS_WITHOUT_BF16:
+        return PrecisionChoice("float32", f"CPU has {'+'.join(has)}, but ONEDNN_MAX_CPU_ISA="
+                               f"{isa} keeps oneDNN below its bfloat16 kernels; not measured")
     if build is None:
         return PrecisionChoice("float32", f"CPU has {'+'.join(has)}; bfloat16 not measured")
     if measure is None:
         def measure(build_fn, policies):
             return measure_step_times(build_fn, policies, **measure_kwargs)
-    ms = measure(build, ("float32", "mixed_bfloat16"))
+    import tensorflow as tf
+
+    try:
+        ms = measure(build, ("float32", "mixed_bfloat16"))
+    except tf.errors.OpError as error:
+        first_line = (str(error.message).strip().splitlines() or [type(error).__name__])[0]
+        return PrecisionChoice("float32", f"CPU has {'+'.join(has)}, but timing float32 "
+                               f"against mixed_bfloat16 raised {type(error).__name__}: "
+                               f"{first_line[:200]}")
     f32, bf16 = float(ms["float32"]), float(ms["mixed_bfloat16"])
     timing = f"mixed_bfloat16 {bf16:.1f} ms vs float32 {f32:.1f} ms per step"
     ms = {"float32": f32, "mixed_bfloat16": bf16}
