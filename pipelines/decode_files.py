@@ -12,9 +12,13 @@ How it works, and why:
   decoded); `ignore_errors` drops the files whose decoder fails, so training
   never stops on a bad file.
 * With a fixed crop box all crops have the same size, so the resize runs
-  once per batch of 64 as two matrix products over channel planes
-  (`resize_fixed`) instead of one small op chain per image. Other crops
-  (none, ``"center"`` of varying sizes) resize each image in the map.
+  once per batch (64 images, or the caller's ``batch_size``) as two banded
+  matrix products over the whole batch (`resize_fixed`) instead of one
+  small op chain per image. Other crops (none, ``"center"`` of varying
+  sizes) resize each image in the map.
+* With ``batch_size`` the resized batches are returned as they are (a
+  pipeline that neither caches nor shuffles images needs no per-image
+  stream after decoding); without it they are split into images.
 * The failures are counted without a `tf.Variable` and without a cost per
   file: the names are numbered as they enter the map, and two
   `tf.numpy_function` calls, one per 256 names and one per batch of 64
@@ -74,46 +78,52 @@ class _FailureWindow:
 
 
 def decode_stream(names, *, resolution, crop=None, channels=3, jpeg_only=False,
-                  deterministic=False, skipped=None):
+                  deterministic=False, skipped=None, batch_size=None):
     """``names`` of ``(path, *extras)`` (or bare paths) -> ``(uint8 image, *extras)`` (or images).
 
     Files whose decoder fails are left out and recorded in ``skipped`` (a
     `pipelines.skipped.SkippedFiles`, or None to only drop them).
     ``deterministic``: keep the names' order (minus the failures).
     ``crop``, ``channels``, ``jpeg_only``: as in `decode_crop_resize`.
+    ``batch_size``: None for a stream of single images; an int for batches of
+    exactly that many (``(B, ...)`` images and extras; a last, partial batch
+    of a finite stream is dropped), which saves splitting the resized
+    batches into images and batching them again.
     """
     resolution = check_resolution(resolution)
     crop = check_crop(crop)
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ValueError(f"batch_size must be None or a positive integer, got {batch_size!r}.")
     bare = not isinstance(names.element_spec, tuple)
-    if bare:
-        names = names.map(lambda path: (path,))
     fixed = isinstance(crop, CropBox)
     window = None
     if skipped is not None:
         window = _FailureWindow(skipped, window=0 if deterministic else REORDER_WINDOW)
 
     if window is not None:
-        def number(block, paths, *extras):
+        def number(block, element):
+            paths, extras = (element, ()) if bare else (element[0], tuple(element[1:]))
             numbers = block * _NAME_BLOCK + tf.range(tf.shape(paths, tf.int64)[0])
             noted = tf.numpy_function(window.went_in, [numbers, paths], tf.int64, stateful=True)
             with tf.control_dependencies([noted]):
                 return (tf.identity(numbers), paths) + extras
-        names = names.batch(_NAME_BLOCK).enumerate().map(
-            lambda block, element: number(block, *element)).unbatch()
-    else:
-        names = names.map(lambda *element: (tf.constant(0, tf.int64),) + element)
+        names = names.batch(_NAME_BLOCK).enumerate().map(number).unbatch()
 
-    def load(number, path, *extras):
+    def load(*element):
+        if window is not None:
+            number, path, *extras = element
+        else:  # no numbering: one map less per file
+            (path, *extras), number = element, tf.constant(0, tf.int64)
         data = tf.io.read_file(path)
         if fixed:
             image = tf.ensure_shape(decode_crop(data, crop, channels, jpeg_only=jpeg_only),
                                     [crop.height, crop.width, channels])
         else:
             image = decode_crop_resize(data, resolution, crop, channels, jpeg_only=jpeg_only)
-        return (image, number) + extras
+        return (image, number) + tuple(extras)
 
     ds = names.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    ds = ds.ignore_errors().batch(_BATCH)
+    ds = ds.ignore_errors().batch(batch_size or _BATCH)
     if window is not None:  # one marker batch after the last: the stream ended
         ds = ds.map(lambda *batch: batch + (False,))
         marker = tuple(tf.zeros([0] + spec.shape.as_list()[1:], spec.dtype)
@@ -132,9 +142,12 @@ def decode_stream(names, *, resolution, crop=None, channels=3, jpeg_only=False,
     def finish(images, numbers, *rest):
         if fixed:
             images = round_to_uint8(resize_fixed(images, (crop.height, crop.width), resolution))
-        images.set_shape([None, resolution, resolution, channels])
-        return (images,) + tuple(rest)
+        images.set_shape([batch_size, resolution, resolution, channels])
+        for extra in rest:  # after the filter below, batches are full: static batch size
+            extra.set_shape(tf.TensorShape([batch_size]).concatenate(extra.shape[1:]))
+        return images if bare else (images,) + tuple(rest)
 
+    if batch_size is not None:  # full batches only (the marker and a last partial one go)
+        ds = ds.filter(lambda images, *rest: tf.equal(tf.shape(images)[0], batch_size))
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    ds = ds.unbatch()
-    return ds.map(lambda image: image) if bare else ds
+    return ds if batch_size is not None else ds.unbatch()

@@ -87,22 +87,30 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
         names = names.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             names = names.repeat()
-            # Skip names, not decoded images (exact unless a file fails to decode).
-            names = names.skip(skip_batches * batch_size)
+            if skip_batches:  # skip names, not decoded images (exact unless a file fails)
+                names = names.skip(skip_batches * batch_size)
             skip_batches = 0
-
-    ds = decode_stream(names, resolution=resolution, crop=crop, channels=channels,
-                       jpeg_only=jpeg_only, deterministic=deterministic, skipped=skipped)
-    ds = _apply_cache(ds, cache)
 
     def normalize(images, *rest):
         if rest:
             return to_unit_range(images), tf.cast(rest[0], tf.float32)
         return to_unit_range(images)
 
-    ds = finish(ds, batch_size, shuffle=shuffle and not shuffle_names,
-                repeat=repeat and not shuffle_names, seed=seed, buffer_size=shuffle_buffer,
-                batch_map=normalize, deterministic=deterministic, skip_batches=skip_batches)
+    shuffle_images, repeat_images = shuffle and not shuffle_names, repeat and not shuffle_names
+    decode = dict(resolution=resolution, crop=crop, channels=channels, jpeg_only=jpeg_only,
+                  deterministic=deterministic, skipped=skipped)
+    if cache is None and not shuffle_images and not repeat_images:
+        # Nothing happens per image after decoding: the decoder's batches are the batches.
+        ds = decode_stream(names, batch_size=batch_size, **decode)
+        if skip_batches:
+            ds = ds.skip(skip_batches)
+        ds = ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=deterministic).prefetch(tf.data.AUTOTUNE)
+    else:
+        ds = _apply_cache(decode_stream(names, **decode), cache)
+        ds = finish(ds, batch_size, shuffle=shuffle_images, repeat=repeat_images, seed=seed,
+                    buffer_size=shuffle_buffer, batch_map=normalize,
+                    deterministic=deterministic, skip_batches=skip_batches)
     policy = (tf.data.experimental.AutoShardPolicy.OFF if shard is not None
               else tf.data.experimental.AutoShardPolicy.DATA)
     return with_options(ds, deterministic=deterministic, auto_shard=policy)

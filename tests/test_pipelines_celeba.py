@@ -236,6 +236,18 @@ def test_fixed_size_resize_matches_tf_image_resize(size_in, size_out):
     np.testing.assert_allclose(resize_fixed(image, size_in, size_out), expected, atol=1e-3)
 
 
+def test_fixed_size_resize_of_a_uint8_batch_and_of_an_empty_one():
+    images = tf.cast(tf.random.stateless_uniform([5, 108, 108, 3], seed=[3, 4], maxval=256.0),
+                     tf.uint8)
+    out = resize_fixed(images, (108, 108), 64)
+    assert out.shape == (5, 64, 64, 3) and out.dtype == tf.float32
+    for image, resized in zip(images, out):  # each image of the batch on its own
+        np.testing.assert_allclose(resized, tf.image.resize(image, [64, 64], antialias=True),
+                                   atol=1e-3)
+    assert resize_fixed(tf.zeros([0, 108, 108, 3], tf.uint8), (108, 108), 64).shape == (
+        0, 64, 64, 3)
+
+
 def test_default_crop_is_the_108_face_box():
     assert tuple(face_box()) == (67, 35, 108, 108)
     inside = np.zeros((H, W, 3), np.uint8)
