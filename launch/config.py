@@ -67,7 +67,7 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("string", "workdir", "runs/digits",
       "Run directory: flags.cfg, checkpoints/, samples/, metrics.jsonl, losses.png. "
       "A directory holding a checkpoint is resumed.")
-    d("integer", "train_steps", 10000, "Total training steps (batches).", lower_bound=1)
+    d("integer", "train_steps", 15000, "Total training steps (batches).", lower_bound=1)
     d("integer", "log_every", 500, "Steps between metrics.jsonl rows (one Keras epoch).",
       lower_bound=1)
     d("integer", "sample_every", 1000, "Steps between sample pictures (0: only at the end).",
