@@ -751,10 +751,7 @@ class GAN(keras.Model):
             if self.r1_gamma > 0:
                 per_example += 0.5 * self.r1_gamma * r1
             aux = self._auxiliary_terms(real_out, fake_out, labels, z)
-            for term, weight in ((aux.get("class_loss"), self.classifier_weight),
-                                 (aux.get("info_penalty"), self.info_weight)):
-                if term is not None:
-                    per_example += weight * term
+            per_example = self._with_auxiliary_losses(per_example, aux)
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
@@ -765,6 +762,15 @@ class GAN(keras.Model):
                                 for v in variables])
         return {"loss": per_example, "real_logits": real_out["logits"],
                 "fake_logits": fake_out["logits"], **aux}
+
+    def _with_auxiliary_losses(self, per_example, aux):
+        """``per_example + classifier_weight * class_loss + info_weight * info_penalty``
+        (the terms `_auxiliary_terms` returned; absent ones count 0)."""
+        for term, weight in ((aux.get("class_loss"), self.classifier_weight),
+                             (aux.get("info_penalty"), self.info_weight)):
+            if term is not None:
+                per_example += weight * term
+        return per_example
 
     def _auxiliary_terms(self, real_out, fake_out, labels, z):
         """Per-example ACGAN class loss (and accuracy on real data) and InfoGAN penalty.
@@ -829,10 +835,7 @@ class GAN(keras.Model):
                     fake_out["logits"], real_logits,
                     **self._global_means(real_logits, fake_out["logits"]))
             aux = self._auxiliary_terms(None, fake_out, labels, z)
-            for term, weight in ((aux.get("class_loss"), self.classifier_weight),
-                                 (aux.get("info_penalty"), self.info_weight)):
-                if term is not None:
-                    per_example += weight * term
+            per_example = self._with_auxiliary_losses(per_example, aux)
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
