@@ -21,7 +21,7 @@ How it works, and why:
   stream after decoding); without it they are split into images.
 * The failures are counted without a `tf.Variable` and without a cost per
   file: the names are numbered as they enter the map, and two
-  `tf.numpy_function` calls, one per 256 names and one per batch of 64
+  `tf.numpy_function` calls, one per 256 names and one per batch of
   decoded images (in sequential maps, so calls happen in stream order),
   tell a `_FailureWindow` which numbers went in and which came out. With
   ``deterministic`` (order kept) a number still missing when a later one
@@ -37,6 +37,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from pipelines.common import check_batch_size
 from pipelines.images import CropBox, check_crop, check_resolution, decode_crop, \
     decode_crop_resize, resize_fixed, round_to_uint8
 
@@ -92,8 +93,8 @@ def decode_stream(names, *, resolution, crop=None, channels=3, jpeg_only=False,
     """
     resolution = check_resolution(resolution)
     crop = check_crop(crop)
-    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
-        raise ValueError(f"batch_size must be None or a positive integer, got {batch_size!r}.")
+    if batch_size is not None:
+        batch_size = check_batch_size(batch_size)
     bare = not isinstance(names.element_spec, tuple)
     fixed = isinstance(crop, CropBox)
     window = None

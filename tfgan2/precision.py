@@ -39,7 +39,7 @@ import keras
 __all__ = ["POLICIES", "BF16_CPU_FEATURES", "ONEDNN_ISAS_WITHOUT_BF16",
            "MIN_FLOAT16_CAPABILITY", "PrecisionChoice",
            "cpu_features", "gpu_compute_capabilities", "check_policy", "choose_precision",
-           "measure_step_times", "gan_fit_runner", "policy_scope"]
+           "measure_step_times", "BatchSpan", "gan_fit_runner", "policy_scope"]
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 # /proc/cpuinfo flags of CPUs with bfloat16 arithmetic (dot products / tile matmuls).
