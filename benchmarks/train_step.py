@@ -73,6 +73,9 @@ with "cores" = process CPU time / wall time of that round (2 on an idle
     cross-check of M_D and M_G). The
     seed's loop (b) computes the same convolutions (its G forward in
     ``predict`` and D in the stacked model use inference-mode batch norm).
+(f) (a') with the stride-1 convolutions' gradients computed as forward
+    convolutions (`tfgan2.conv_gradients`, what ``launch.train
+    --conv_gradients=auto`` picks where it measures faster); DCGAN only.
 (e) A same-run convolution microbenchmark: ``tf.nn.conv2d`` (batch 32, 32x32,
     64->128 channels, 5x5, SAME; TF's default oneDNN kernel, no XLA) called
     --conv_iters times per round from a ``tf.function``, at the precision's
@@ -140,10 +143,10 @@ flags.DEFINE_integer("seed", 0, "Random seed of weights, data and noise.")
 flags.DEFINE_integer("intra_op_threads", 0, "TF intra-op thread pool size (0: TF's default, "
                      "one thread per usable CPU).")
 flags.DEFINE_integer("inter_op_threads", 0, "TF inter-op thread pool size (0: TF's default).")
-flags.DEFINE_list("contenders", ["a", "a'", "b", "c", "c'", "e"],
+flags.DEFINE_list("contenders", ["a", "a'", "b", "c", "c'", "e", "f"],
                   "Contenders to run (a GAN.fit, a' GAN.fit with tfgan2's FusedAdam, b seed "
-                  "loop, c and c' plain loops, e the "
-                  "convolutions); the ratios need a, c and e.")
+                  "loop, c and c' plain loops, e the convolutions, f GAN.fit with FusedAdam "
+                  "and forward conv gradients); the ratios need a, c and e.")
 flags.DEFINE_string("json", None, "Also write the medians and ratios as JSON here.")
 FLAGS = flags.FLAGS
 
@@ -189,17 +192,19 @@ def timed_steps():
     return 200 if FLAGS.network == "mlp" else 20
 
 
-def build_networks():
-    """Fresh ``(generator, discriminator)`` of ``--network`` under the current policy."""
+def build_networks(conv_gradient="native"):
+    """Fresh ``(generator, discriminator)`` of ``--network`` under the current policy, their
+    stride-1 convolutions with ``conv_gradient`` gradients (`tfgan2.conv_gradients`)."""
     keras.utils.set_random_seed(FLAGS.seed)
-    if FLAGS.network == "mlp":
-        return (networks.mlp_generator(latent_dim=MLP_LATENT_DIM, image_shape=MLP_SHAPE),
-                networks.mlp_discriminator(image_shape=MLP_SHAPE))
-    return (networks.dcgan_generator(latent_dim=LATENT_DIM, resolution=RESOLUTION,
-                                     channels=CHANNELS, capacity=CAPACITY,
-                                     filter_size=FILTER_SIZE),
-            networks.dcgan_discriminator(resolution=RESOLUTION, channels=CHANNELS,
-                                         capacity=CAPACITY, filter_size=FILTER_SIZE))
+    with tfgan2.conv_gradients.method_scope(conv_gradient):
+        if FLAGS.network == "mlp":
+            return (networks.mlp_generator(latent_dim=MLP_LATENT_DIM, image_shape=MLP_SHAPE),
+                    networks.mlp_discriminator(image_shape=MLP_SHAPE))
+        return (networks.dcgan_generator(latent_dim=LATENT_DIM, resolution=RESOLUTION,
+                                         channels=CHANNELS, capacity=CAPACITY,
+                                         filter_size=FILTER_SIZE),
+                networks.dcgan_discriminator(resolution=RESOLUTION, channels=CHANNELS,
+                                             capacity=CAPACITY, filter_size=FILTER_SIZE))
 
 
 def adam():
@@ -254,12 +259,13 @@ def load_average():
 # ``(seconds, in_loop_seconds or None)``.
 
 
-def make_gan_fit(x, ema_decay=None, optimizer=adam):
+def make_gan_fit(x, ema_decay=None, optimizer=adam, conv_gradient="native"):
     """(a) `tfgan2.GAN.fit` (``ema_decay``: with an EMA generator, default ``--ema_decay``;
-    ``optimizer``: builds each network's optimizer; (a') passes `fused_adam`)."""
+    ``optimizer``: builds each network's optimizer; (a') passes `fused_adam`, (f) also
+    ``conv_gradient="forward"``)."""
     spe = FLAGS.steps_per_execution
     ema_decay = FLAGS.ema_decay if ema_decay is None else ema_decay
-    generator, discriminator = build_networks()
+    generator, discriminator = build_networks(conv_gradient)
     gan = tfgan2.GAN(generator, discriminator, latent_dim=latent_dim(), seed=FLAGS.seed,
                      ema_decay=ema_decay)
     gan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(), loss="non_saturating",
@@ -553,6 +559,10 @@ def main(argv):
             if "a'" in FLAGS.contenders:
                 contenders.append(("a'", precision, steps, flops,
                                    make_gan_fit(x, optimizer=fused_adam)))
+            if with_conv and "f" in FLAGS.contenders:
+                contenders.append(("f", precision, steps, flops,
+                                   make_gan_fit(x, optimizer=fused_adam,
+                                                conv_gradient="forward")))
             if precision == primary:
                 if "b" in FLAGS.contenders:
                     contenders.append(("b", precision, steps, flops, make_seed_loop(x)))
@@ -595,6 +605,7 @@ def main(argv):
     labels = {
         "a": "(a) tfgan2.GAN.fit",
         "a'": "(a') GAN.fit, tfgan2 FusedAdam",
+        "f": "(f) (a') + forward conv gradients",
         "b": "(b) seed Keras loop",
         "c": "(c) plain tf.function, 1 step/call",
         "c'": f"(c') plain tf.function, {spe} steps/call",
@@ -638,6 +649,12 @@ def main(argv):
                      per_round(("c", primary), ("a'", primary)), 1.0))
         rows.append(("c/a' plain loop / GAN.fit FusedAdam, CPU",
                      per_round(("c", primary), ("a'", primary), cpu_ms), None))
+    if "f" in present and "a'" in present:
+        rows.append(("a'/f forward conv gradients speed-up",
+                     per_round(("a'", primary), ("f", primary)), None))
+    if "f" in present and "c" in present:
+        rows.append(("c/f plain loop / GAN.fit, forward grads",
+                     per_round(("c", primary), ("f", primary)), 1.0))
     if "c'" in present:
         rows.append((f"c'/a plain, {spe} steps/call / GAN.fit",
                      per_round(("c'", primary), ("a", primary)), None))
@@ -647,6 +664,10 @@ def main(argv):
             rows.append((f"FLOP/s(a) / FLOP/s(e) ({precision})",
                          [r * flops / conv_flops(REFERENCE_CONV)
                           for r in per_round(("e", precision), ("a", precision))], 0.70))
+            if "f" in present:
+                rows.append((f"FLOP/s(f) / FLOP/s(e) ({precision})",
+                             [r * flops / conv_flops(REFERENCE_CONV)
+                              for r in per_round(("e", precision), ("f", precision))], 0.70))
     if len(precisions) == 2:
         rows.append(("bfloat16 speedup of (a)",
                      per_round(("a", "float32"), ("a", "mixed_bfloat16")), None))

@@ -80,12 +80,21 @@ def real_samples(fv, num=2000):
     return None
 
 
-def build_networks(fv):
-    """``(generator, discriminator)`` for the configured network, data shape and conditioning."""
+def build_networks(fv, conv_gradient=None):
+    """``(generator, discriminator)`` for the configured network, data shape and conditioning.
+
+    Their stride-1 convolutions take ``conv_gradient`` gradients (default
+    ``fv.conv_gradients``; ``auto`` unresolved builds ``native``, which is
+    what generating from a run needs).
+    """
+    import tfgan2
+
+    method = conv_gradient or fv.conv_gradients
     shape = data_shape(fv)
     fam = family(fv)
     fam.check(shape)
-    return fam.build(fv, shape, conditioning(fv))
+    with tfgan2.conv_gradients.method_scope("native" if method == "auto" else method):
+        return fam.build(fv, shape, conditioning(fv))
 
 
 def learning_rate(fv, base, updates_per_step):
@@ -96,18 +105,19 @@ def learning_rate(fv, base, updates_per_step):
     return base
 
 
-def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None):
+def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None,
+              conv_gradient=None):
     """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers (`tfgan2.optimizers.FusedAdam`) unless told not to.
 
     ``precision`` (default ``fv.precision``) is the Keras policy it is built
     under; ``auto`` unresolved (`launch.precision_choice` resolves it for
     training) builds float32, which is what generating from a run needs.
-    ``steps_per_execution`` overrides the flag's.
+    ``steps_per_execution`` and ``conv_gradient`` (`build_networks`) override the flags'.
     """
     keras.utils.set_random_seed(fv.seed)
     precision = precision or fv.precision
     keras.mixed_precision.set_global_policy("float32" if precision == "auto" else precision)
-    generator, discriminator = build_networks(fv)
+    generator, discriminator = build_networks(fv, conv_gradient)
     num_classes, multilabel = label_spec(fv)
     gan = tfgan2.GAN(generator, discriminator, latent_dim=fv.latent_dim,
                      latent_distribution=fv.latent_distribution,

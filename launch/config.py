@@ -41,6 +41,21 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 PRECISION_ENV = "TFGAN2_PRECISION"
 
 
+# --conv_gradients: "auto" and tfgan2.conv_gradients.METHODS; its default comes from this
+# variable when set (the tests fix it so that no start measures).
+CONV_GRADIENTS = ("auto", "native", "forward")
+CONV_GRADIENTS_ENV = "TFGAN2_CONV_GRADIENTS"
+
+
+def conv_gradients_default():
+    """``--conv_gradients``' default: ``$TFGAN2_CONV_GRADIENTS`` if set, else ``"auto"``."""
+    value = os.environ.get(CONV_GRADIENTS_ENV, "auto")
+    if value not in CONV_GRADIENTS:
+        raise ValueError(f"{CONV_GRADIENTS_ENV}={value!r} is not a convolution gradient "
+                         f"method: use one of {', '.join(CONV_GRADIENTS)} (or unset it for auto).")
+    return value
+
+
 def precision_default():
     """``--precision``'s default: ``$TFGAN2_PRECISION`` if set, else ``"auto"``."""
     value = os.environ.get(PRECISION_ENV, "auto")
@@ -192,6 +207,13 @@ def define_train_flags(flag_values=flags.FLAGS):
       "run keeps its recorded precision; the choice and its measurement go to "
       f"<workdir>/precision.json. ${PRECISION_ENV} replaces the default auto.",
       enum_values=list(PRECISIONS))
+    d("enum", "conv_gradients", conv_gradients_default(), "How stride-1 convolutions take "
+      "their gradients: native (TensorFlow's backward kernels), forward (as forward "
+      "convolutions, tfgan2.conv_gradients; same values to float rounding) or auto: forward "
+      "if a few timed training steps of this run's networks are 1.05x faster with it. A "
+      "resumed run keeps its recorded method; the choice goes to "
+      f"<workdir>/conv_gradients.json. ${CONV_GRADIENTS_ENV} replaces the default auto.",
+      enum_values=list(CONV_GRADIENTS))
     d("bool", "jit_compile", False, "Compile the training step with XLA.")
     d("integer", "steps_per_execution", 10,
       "Training steps run per call into the compiled step function (fewer Python round "

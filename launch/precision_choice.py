@@ -30,19 +30,27 @@ def run_gpus(fv):
     return precision.gpu_compute_capabilities()
 
 
-def recorded(workdir):
-    """The `tfgan2.precision.PrecisionChoice` of the run in ``workdir``, or None when
-    there is nothing to resume (no checkpoint, or no ``flags.cfg`` naming a policy)."""
+def resumed_flag(workdir, name):
+    """``(value of flag name in <workdir>/flags.cfg, that file's path)`` when ``workdir``
+    holds a run to resume (a checkpoint and ``flags.cfg``), else None."""
     import tfgan2
-    from tfgan2 import precision
 
     flagfile = os.path.join(workdir, "flags.cfg")
     if not os.path.isfile(flagfile) or tfgan2.callbacks.latest_checkpoint_step(
             os.path.join(workdir, "checkpoints")) is None:
         return None
-    policy = config.read_flagfile(flagfile).precision
-    if policy == AUTO:
+    return getattr(config.read_flagfile(flagfile), name, None), flagfile
+
+
+def recorded(workdir):
+    """The `tfgan2.precision.PrecisionChoice` of the run in ``workdir``, or None when
+    there is nothing to resume (no checkpoint, or no ``flags.cfg`` naming a policy)."""
+    from tfgan2 import precision
+
+    found = resumed_flag(workdir, "precision")
+    if found is None or found[0] == AUTO:
         return None
+    policy, flagfile = found
     reason = f"{flagfile}"
     path = os.path.join(workdir, PRECISION_FILE)
     ms = {}

@@ -13,8 +13,8 @@ def undone_on_failed_start(workdir, errors):
     The launcher passes its usage errors (bad flags, missing or unusable
     data), which happen before the first training step, so all this start
     left is the directory itself (if it created it, it is removed with the
-    parents it created) or a new ``flags.cfg`` and ``precision.json`` (the
-    previous ones are put back, or they are removed).
+    parents it created) or a new ``flags.cfg``, ``precision.json`` and
+    ``conv_gradients.json`` (the previous ones are put back, or they are removed).
     """
     workdir = os.path.abspath(workdir)
     created = None
@@ -23,7 +23,7 @@ def undone_on_failed_start(workdir, errors):
         created, parent = parent, os.path.dirname(parent)
     # What a start writes before training: these files are put back or removed.
     written = {}
-    for name in ("flags.cfg", "precision.json"):
+    for name in ("flags.cfg", "precision.json", "conv_gradients.json"):
         path = os.path.join(workdir, name)
         written[path] = None
         if os.path.isfile(path):

@@ -13,7 +13,7 @@ import time
 
 from absl import app, flags
 
-from launch import config, precision_choice, run_dir
+from launch import config, conv_gradient_choice, precision_choice, run_dir
 
 config.define_train_flags()
 # The flags live in launch.config: make them this launcher's own for --helpshort / --help.
@@ -104,6 +104,36 @@ def _precision(workdir, strategy):
         raise app.UsageError(str(exc))
 
 
+def _conv_gradients(workdir, strategy):
+    """``(MethodChoice, fresh)`` of `launch.conv_gradient_choice.resolve`; auto measures this
+    run's GAN (one step per execution, in the chosen precision) with either method."""
+    import tfgan2
+    from launch import builders
+
+    batch = []
+
+    def build(method):
+        if not batch:
+            batch.append(next(iter(builders.build_dataset(FLAGS, 0))))
+        with strategy.scope():
+            gan = builders.build_gan(FLAGS, steps_per_execution=1, conv_gradient=method)
+        return tfgan2.precision.gan_fit_runner(gan, batch[0])
+
+    not_measured = None
+    if FLAGS.strategy in ("multi_worker", "tpu"):
+        not_measured = f"--strategy={FLAGS.strategy}: every worker must use the same method"
+    elif FLAGS.deterministic:
+        not_measured = "--deterministic: a timed choice could differ between two runs"
+    networks = builders.build_networks(FLAGS, "native")
+    if FLAGS.conv_gradients == "auto" and not not_measured and \
+            conv_gradient_choice.recorded(workdir) is None and \
+            tfgan2.conv_gradients.uses_forward_gradients(networks):
+        print("tfgan2: --conv_gradients=auto: timing the convolution gradient methods",
+              flush=True)
+    return conv_gradient_choice.resolve(FLAGS, workdir, build, networks,
+                                        not_measured=not_measured)
+
+
 def _train_in(workdir, chief):
     """Build and train the run of FLAGS in ``workdir``; ``(RunResult, seconds)``."""
     import tfgan2
@@ -137,6 +167,12 @@ def _train_in(workdir, chief):
     took = f" (chosen in {time.time() - started:.1f} s)" if choice.ms_per_step and fresh else ""
     print(f"tfgan2: precision {choice.describe()}{took}", flush=True)
     FLAGS.precision = choice.policy  # what flags.cfg records
+    started = time.time()
+    conv_choice, conv_fresh = _conv_gradients(workdir, strategy)
+    took = (f" (chosen in {time.time() - started:.1f} s)"
+            if conv_choice.ms_per_step and conv_fresh else "")
+    print(f"tfgan2: convolution gradients {conv_choice.describe()}{took}", flush=True)
+    FLAGS.conv_gradients = conv_choice.method  # what flags.cfg records
     with strategy.scope():
         gan = builders.build_gan(FLAGS)
     _refuse_unfitting_checkpoints(workdir, gan)
@@ -144,6 +180,8 @@ def _train_in(workdir, chief):
         config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
         if fresh:
             precision_choice.write(choice, workdir)
+        if conv_fresh:
+            conv_gradient_choice.write(conv_choice, workdir)
     from launch import eval_lib
     try:
         extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir) if chief else []

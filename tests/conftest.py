@@ -6,6 +6,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Launcher runs in the tests use float32 instead of measuring a precision at every start
 # (tests/test_precision_choice.py passes --precision=auto where it tests the measurement).
 os.environ["TFGAN2_PRECISION"] = "float32"
+# Likewise the convolution gradients (tests/test_conv_gradient_choice.py tests auto).
+os.environ["TFGAN2_CONV_GRADIENTS"] = "native"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)

@@ -17,7 +17,8 @@ metrics for ``evaluate``), `export` (SavedModel of the sampler),
 `serialization` and `optimizer_pair` (what makes `GAN` a whole
 `keras.Model`: configs and ``model.optimizer`` for callbacks), `precision`
 (the compute precision chosen by hardware and by timed training steps),
-`optimizers` (`FusedAdam`: Keras's Adam update in one fused kernel).
+`optimizers` (`FusedAdam`: Keras's Adam update in one fused kernel),
+`conv_gradients` (stride-1 convolution gradients as forward convolutions).
 """
 # First: a too-old TensorFlow or Keras fails here with the fix, not later inside a layer.
 from tfgan2 import _versions
@@ -27,14 +28,15 @@ _versions.check_installed()
 from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, infogan, layers,
                     losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
-from tfgan2 import optimizers, precision, sliced_wasserstein, task_losses
+from tfgan2 import conv_gradients, optimizers, precision, sliced_wasserstein, task_losses
 # Registers every tfgan2 Keras class, so keras.models.load_model needs only `import tfgan2`.
 from tfgan2 import export, optimizer_pair, sample_metrics, serialization
 from tfgan2.gan import GAN
 from tfgan2.training import train
 
 __version__ = "0.1.0"
-__all__ = ["GAN", "train", "augment", "callbacks", "classifier", "conditioning", "evaluation",
+__all__ = ["GAN", "train", "augment", "callbacks", "classifier", "conditioning", "conv_gradients",
+           "evaluation",
            "export", "features", "infogan", "latent", "layers", "losses", "metrics", "networks",
            "optimizer_pair", "optimizers", "precision", "regularizers", "run_directory", "sample_metrics", "serialization",
            "sliced_wasserstein", "summaries", "task_losses", "visualize", "watch",

@@ -35,7 +35,7 @@ import keras
 from keras import layers
 
 from tfgan2.conditioning import ConditionalBatchNormalization, ProjectionLogit
-from tfgan2.layers import FusedBatchNormalization, SpectralNormalization
+from tfgan2.layers import Conv2D, FusedBatchNormalization, SpectralNormalization
 
 __all__ = [
     "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
@@ -88,7 +88,7 @@ def _check_normalization(normalization):
 
 
 def _conv(filters, size, strides, normalization, name):
-    conv = layers.Conv2D(filters, size, strides=strides, padding="same", name=name)
+    conv = Conv2D(filters, size, strides=strides, padding="same", name=name)
     if normalization == "spectral":
         return SpectralNormalization(conv, name=name + "_sn")
     return conv
@@ -239,8 +239,8 @@ def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
                                    name=f"block{i}_deconv")(x)
         x = _generator_norm(x, label, conditioning, f"block{i}_bn", sync_batchnorm)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
-    outputs = layers.Conv2D(channels, filter_size, padding="same", activation="tanh",
-                            dtype="float32", name="image")(x)
+    outputs = Conv2D(channels, filter_size, padding="same", activation="tanh",
+                     dtype="float32", name="image")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -316,10 +316,10 @@ def conv_discriminator(channels=1, name="conv_discriminator"):
     Flatten, Dense(4*4*64)-LReLU(0.01), Dense(1).
     """
     inputs = keras.Input((28, 28, channels), name="image")
-    x = layers.Conv2D(32, 5, name="conv1")(inputs)
+    x = Conv2D(32, 5, name="conv1")(inputs)
     x = layers.LeakyReLU(0.01, name="lrelu1")(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Conv2D(64, 5, name="conv2")(x)
+    x = Conv2D(64, 5, name="conv2")(x)
     x = layers.LeakyReLU(0.01, name="lrelu2")(x)
     x = layers.MaxPooling2D(2, name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)

@@ -194,8 +194,12 @@ class policy_scope:
 
 
 def measure_step_times(build, policies, *, steps=20, rounds=3, budget_seconds=6.0,
-                       clock=time.perf_counter):
+                       clock=time.perf_counter, scope=None):
     """``{policy: best milliseconds per step}`` of ``run = build(policy)`` per policy.
+
+    ``scope(policy)``: the context each build and run happens in (default
+    `policy_scope`, the global Keras policy); candidates that are not
+    policies (e.g. `tfgan2.conv_gradients` methods) pass their own.
 
     Each ``run`` is built under its policy and warmed up with a single
     untimed step (tracing). Then every policy runs one timed step in turn:
@@ -213,13 +217,14 @@ def measure_step_times(build, policies, *, steps=20, rounds=3, budget_seconds=6.
     if steps < 1 or rounds < 1 or budget_seconds <= 0:
         raise ValueError(f"steps and rounds must be >= 1 and budget_seconds > 0, got "
                          f"steps={steps}, rounds={rounds}, budget_seconds={budget_seconds}.")
+    scope = policy_scope if scope is None else scope
     runs, best = {}, {}
     for policy in policies:
-        with policy_scope(policy):
+        with scope(policy):
             runs[policy] = build(policy)
             runs[policy](1)
     for policy in policies:  # after the others ran: a switch's first step can be slow
-        with policy_scope(policy):
+        with scope(policy):
             best[policy] = _run_seconds(runs[policy], 1)
     estimate = sum(best.values())  # seconds of one step of every policy
     steps = max(1, min(steps, int(budget_seconds / (rounds * max(estimate, 1e-9)))))
@@ -227,7 +232,7 @@ def measure_step_times(build, policies, *, steps=20, rounds=3, budget_seconds=6.
     for r in range(rounds):
         round_start = clock()
         for policy in (policies if r % 2 == 0 else tuple(reversed(policies))):
-            with policy_scope(policy):
+            with scope(policy):
                 best[policy] = min(best[policy], _run_seconds(runs[policy], steps))
         now = clock()
         if now - start + (now - round_start) > budget_seconds:
