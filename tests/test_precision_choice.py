@@ -88,6 +88,13 @@ def test_a_failing_bf16_measurement_falls_back_to_float32():
     assert "for the convolution" not in choice.reason  # first line only
 
 
+def test_error_summary_keeps_the_type_and_at_most_200_characters_of_the_first_line():
+    error = tf.errors.InternalError(None, None, "x" * 300 + "\nsecond line")
+    assert precision.error_summary(error) == "InternalError: " + "x" * 200
+    assert precision.error_summary(tf.errors.UnknownError(None, None, "")) == \
+        "UnknownError: UnknownError"
+
+
 def test_bf16_cpu_without_a_build_is_float32():
     choice = precision.choose_precision(None, features=SAPPHIRE_RAPIDS, gpus=[])
     assert choice.policy == "float32" and "not measured" in choice.reason

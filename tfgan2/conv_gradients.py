@@ -184,9 +184,8 @@ def choose_method(build, *, measure=None, min_speedup=1.05, **measure_kwargs):
     try:
         ms = measure(build, METHODS)
     except tf.errors.OpError as error:
-        first_line = (str(error.message).strip().splitlines() or [type(error).__name__])[0]
         return MethodChoice("native", f"timing the forward gradients raised "
-                            f"{type(error).__name__}: {first_line[:200]}")
+                            f"{precision.error_summary(error)}")
     native, forward = float(ms["native"]), float(ms["forward"])
     timing = f"forward {forward:.1f} ms vs native {native:.1f} ms per step"
     ms = {"native": native, "forward": forward}

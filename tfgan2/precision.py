@@ -39,7 +39,8 @@ import keras
 __all__ = ["POLICIES", "BF16_CPU_FEATURES", "ONEDNN_ISAS_WITHOUT_BF16",
            "MIN_FLOAT16_CAPABILITY", "PrecisionChoice",
            "cpu_features", "gpu_compute_capabilities", "check_policy", "choose_precision",
-           "measure_step_times", "BatchSpan", "gan_fit_runner", "policy_scope"]
+           "error_summary", "measure_step_times", "BatchSpan", "gan_fit_runner",
+           "policy_scope"]
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 # /proc/cpuinfo flags of CPUs with bfloat16 arithmetic (dot products / tile matmuls).
@@ -166,10 +167,8 @@ def choose_precision(build, *, features=None, gpus=None, measure=None, min_speed
     try:
         ms = measure(build, ("float32", "mixed_bfloat16"))
     except tf.errors.OpError as error:
-        first_line = (str(error.message).strip().splitlines() or [type(error).__name__])[0]
         return PrecisionChoice("float32", f"CPU has {'+'.join(has)}, but timing float32 "
-                               f"against mixed_bfloat16 raised {type(error).__name__}: "
-                               f"{first_line[:200]}")
+                               f"against mixed_bfloat16 raised {error_summary(error)}")
     f32, bf16 = float(ms["float32"]), float(ms["mixed_bfloat16"])
     timing = f"mixed_bfloat16 {bf16:.1f} ms vs float32 {f32:.1f} ms per step"
     ms = {"float32": f32, "mixed_bfloat16": bf16}
@@ -191,6 +190,14 @@ class policy_scope:
 
     def __exit__(self, *exc):
         keras.mixed_precision.set_global_policy(self.previous)
+
+
+def error_summary(error):
+    """``"TypeName: first line of the message"`` (at most 200 characters of it) of a
+    TensorFlow error, for the reason of a choice that fell back to the safe default."""
+    first_line = (str(getattr(error, "message", error)).strip().splitlines()
+                  or [type(error).__name__])[0]
+    return f"{type(error).__name__}: {first_line[:200]}"
 
 
 def measure_step_times(build, policies, *, steps=20, rounds=3, budget_seconds=6.0,
