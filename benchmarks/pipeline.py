@@ -13,6 +13,8 @@ measures images per second of
   (c) the folder pipeline with ``cache="memory"``, after its first pass,
   (d) the plain loop a user would write: PIL open, crop the same face box,
       resize to 64x64, scale to [-1, 1], stack batches of 64,
+  (a0), (b0) (a) and (b) with ``threads=None``: tf.data's default thread pools
+      instead of the pipelines' own (`pipelines.common.with_options`),
 
 all producing batches of 64 float32 64x64x3 images. The contenders are timed
 in interleaved rounds (the machine's cores are shared), and each round's
@@ -136,6 +138,12 @@ def contenders(folder, count):
     timings["prepare"] = time.perf_counter() - start
     record_ds = pipelines.celeba(os.path.join(records, "*.tfrecord"), split="all",
                                  resolution=RESOLUTION, batch_size=BATCH)
+    # The same two pipelines on tf.data's default threads (the shared pools, ops that
+    # split themselves over the intra-op threads), to show what threads="auto" gives.
+    folder_tf = pipelines.celeba(folder, split="all", resolution=RESOLUTION, batch_size=BATCH,
+                                 threads=None)
+    record_tf = pipelines.celeba(os.path.join(records, "*.tfrecord"), split="all",
+                                 resolution=RESOLUTION, batch_size=BATCH, threads=None)
     cache_ds = pipelines.celeba(folder, split="all", resolution=RESOLUTION, batch_size=BATCH,
                                 cache="memory")
     it = iter(cache_ds)  # the first pass fills the in-memory cache, shared by later iterators
@@ -144,11 +152,14 @@ def contenders(folder, count):
     del it
     pil = pil_batches(folder, celeba_crop(108, (H, W)))
     return {"(a) folder": lambda: iter(folder_ds), "(b) tfrecord": lambda: iter(record_ds),
-            "(c) cache": lambda: iter(cache_ds), "(d) PIL loop": lambda: pil}, timings
+            "(c) cache": lambda: iter(cache_ds), "(d) PIL loop": lambda: pil,
+            "(a0) folder, tf.data threads": lambda: iter(folder_tf),
+            "(b0) tfrecord, tf.data threads": lambda: iter(record_tf)}, timings
 
 
 def measure_rounds(starts, rounds, batches, warmup=6):
-    """Images/s of every contender in ``rounds`` interleaved rounds: ``{name: [rate, ...]}``.
+    """Images/s and CPU ms per image of every contender in ``rounds`` interleaved rounds:
+    ``({name: [rate, ...]}, {name: [cpu_ms, ...]})`` (CPU = this process, all threads).
 
     In each round every contender gets a fresh iterator (so no pipeline works
     in the background while another is timed), yields ``warmup`` untimed
@@ -156,18 +167,20 @@ def measure_rounds(starts, rounds, batches, warmup=6):
     interleaving exposes all of them to the same load of a shared machine.
     """
     rates = {name: [] for name in starts}
+    cpu_ms = {name: [] for name in starts}
     for _ in range(rounds):
         for name, start_iterator in starts.items():
             it = start_iterator()
             for _ in range(warmup):
                 next(it)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for _ in range(batches):
                 next(it)
             rates[name].append(batches * BATCH / (time.perf_counter() - start))
+            cpu_ms[name].append((time.process_time() - cpu) * 1e3 / (batches * BATCH))
             del it
             gc.collect()  # ends the iterator's threads before the next contender
-    return rates
+    return rates, cpu_ms
 
 
 def memory_child(folder):
@@ -218,15 +231,15 @@ def main():
               f"{time.perf_counter() - start:.0f} s under {root}")
 
         starts, timings = contenders(small, args.files)
-        rates = measure_rounds(starts, args.rounds, args.batches)
+        rates, cpu_ms = measure_rounds(starts, args.rounds, args.batches)
         base = rates["(d) PIL loop"]
         print(f"\nspeed: {args.files} CelebA-shaped files, 108x108 face crop -> "
               f"{RESOLUTION}x{RESOLUTION} in [-1, 1], batch {BATCH}; {os.cpu_count()} CPUs "
               f"({cpu_model()}); {args.rounds} interleaved rounds of {args.batches} batches "
               f"(pipeline build incl. file screen {timings['build']:.2f} s, "
               f"TFRecord preparation {timings['prepare']:.1f} s)")
-        print(f"{'source':<14}{'images/s median':>16}{'(min-max)':>16}{'vs (d) median':>15}"
-              f"{'(min-max)':>16}  target")
+        print(f"{'source':<31}{'images/s median':>16}{'(min-max)':>16}{'vs (d) median':>15}"
+              f"{'(min-max)':>16}{'CPU ms/image':>14}  target")
         verdicts = []
         for name, values in rates.items():
             ratios = [r / b for r, b in zip(values, base)]  # same round, same load
@@ -236,9 +249,10 @@ def main():
                 passed = float(np.median(ratios)) >= target
                 verdicts.append(passed)
                 verdict = f">= {target:.0f}x  {'PASS' if passed else 'MISS'}"
-            print(f"{name:<14}{np.median(values):>16.0f}{f'({min(values):.0f}-{max(values):.0f})':>16}"
+            print(f"{name:<31}{np.median(values):>16.0f}"
+                  f"{f'({min(values):.0f}-{max(values):.0f})':>16}"
                   f"{np.median(ratios):>14.2f}x{f'({min(ratios):.2f}-{max(ratios):.2f})':>16}"
-                  f"  {verdict}")
+                  f"{np.median(cpu_ms[name]):>14.3f}  {verdict}")
         del starts
 
         m_small, m_large = memory(small), memory(large)

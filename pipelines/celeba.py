@@ -55,7 +55,7 @@ def _source_kind(source):
 
 
 def _from_tfds(*, split, data_dir, download, resolution, batch_size, labels, shuffle, repeat,
-               cache, crop, seed, deterministic, shard, shuffle_buffer, skip_batches):
+               cache, crop, seed, deterministic, shard, shuffle_buffer, skip_batches, threads):
     import tensorflow_datasets as tfds  # heavy import, only for this source
 
     tfds_split = "train+validation+test" if split == "all" else split
@@ -90,13 +90,13 @@ def _from_tfds(*, split, data_dir, download, resolution, batch_size, labels, shu
                 skip_batches=skip_batches)
     policy = (tf.data.experimental.AutoShardPolicy.OFF if shard is not None
               else tf.data.experimental.AutoShardPolicy.DATA)
-    return with_options(ds, deterministic=deterministic, auto_shard=policy)
+    return with_options(ds, deterministic=deterministic, auto_shard=policy, threads=threads)
 
 
 def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False, shuffle=True,
            repeat=True, cache=None, crop=DEFAULT_CROP, data_dir=None, download=False,
            deterministic=False, seed=None, shard=None, shuffle_buffer=SHUFFLE_BUFFER,
-           skip_batches=0, skipped=None):
+           skip_batches=0, skipped=None, threads="auto"):
     """CelebA as float32 batches ``(B, resolution, resolution, 3)`` in [-1, 1].
 
     With ``labels=True`` the batches are ``(images, attributes)``,
@@ -137,6 +137,10 @@ def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False,
     trade-off of the header/end-marker screen. ``skipped``, a
     `pipelines.skipped.SkippedFiles`, records them and the files that fail
     to decode while streaming (folder source).
+
+    ``threads``: the pipeline's thread pool, see `pipelines.common.with_options`
+    (``"auto"``: a private pool of usable CPUs + 1 with single-threaded ops;
+    ``None``: tf.data's defaults).
     """
     check_batch_size(batch_size)
     resolution = check_resolution(resolution)
@@ -149,7 +153,7 @@ def celeba(source, *, split="train", resolution=64, batch_size=64, labels=False,
     kind, path = _source_kind(source)
     common = dict(resolution=resolution, batch_size=batch_size, shuffle=shuffle, repeat=repeat,
                   cache=cache, seed=seed, deterministic=deterministic, shard=shard,
-                  shuffle_buffer=shuffle_buffer, skip_batches=skip_batches)
+                  shuffle_buffer=shuffle_buffer, skip_batches=skip_batches, threads=threads)
     if kind == "tfrecord":
         return read_tfrecords(path, split=split, labels=labels, **common)
     if kind == "tfds":

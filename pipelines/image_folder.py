@@ -38,7 +38,7 @@ def _apply_cache(ds, cache):
 def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, extras=None,
                        shuffle=True, repeat=True, cache=None, seed=None, deterministic=False,
                        shard=None, shuffle_buffer=SHUFFLE_BUFFER, jpeg_only=False,
-                       skip_batches=0, skipped=None):
+                       skip_batches=0, skipped=None, threads="auto"):
     """Batches of images decoded from ``paths`` (already screened), with ``extras`` rows alongside.
 
     Order of work: file names are sharded and shuffled (a full shuffle of the
@@ -57,6 +57,10 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
     starts the stream that many batches in: without a cache the skipped
     file names are never read (a resumed run starts at once); with a cache
     the skipped batches are read from it.
+
+    ``threads``: the pipeline's thread pool, see `pipelines.common.with_options`
+    (``"auto"``: a private pool of usable CPUs + 1 with single-threaded ops;
+    ``None``: tf.data's defaults).
     """
     batch_size = check_batch_size(batch_size)
     resolution = check_resolution(resolution)
@@ -113,12 +117,13 @@ def stream_image_files(paths, *, resolution, batch_size, crop=None, channels=3, 
                     deterministic=deterministic, skip_batches=skip_batches)
     policy = (tf.data.experimental.AutoShardPolicy.OFF if shard is not None
               else tf.data.experimental.AutoShardPolicy.DATA)
-    return with_options(ds, deterministic=deterministic, auto_shard=policy)
+    return with_options(ds, deterministic=deterministic, auto_shard=policy, threads=threads)
 
 
 def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None, shuffle=True,
                  repeat=True, cache=None, seed=None, deterministic=False, shard=None,
-                 recursive=True, shuffle_buffer=SHUFFLE_BUFFER, skip_batches=0, skipped=None):
+                 recursive=True, shuffle_buffer=SHUFFLE_BUFFER, skip_batches=0, skipped=None,
+                 threads="auto"):
     """float32 batches ``(B, resolution, resolution, channels)`` in [-1, 1] from image files.
 
     ``path_or_glob``: a folder (searched recursively unless ``recursive=False``;
@@ -144,6 +149,10 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
     element order fixed (ordered parallel maps, seed 0 unless ``seed``).
     ``skip_batches`` starts the stream that many batches in (see
     `stream_image_files`).
+
+    ``threads``: the pipeline's thread pool, see `pipelines.common.with_options`
+    (``"auto"``: a private pool of usable CPUs + 1 with single-threaded ops;
+    ``None``: tf.data's defaults).
     """
     check_batch_size(batch_size)
     check_resolution(resolution)
@@ -157,4 +166,5 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
                               batch_size=batch_size, crop=crop,
                               channels=channels, shuffle=shuffle, repeat=repeat, cache=cache,
                               seed=seed, deterministic=deterministic, shard=shard,
-                              shuffle_buffer=shuffle_buffer, skip_batches=skip_batches)
+                              shuffle_buffer=shuffle_buffer, skip_batches=skip_batches,
+                              threads=threads)

@@ -168,7 +168,7 @@ def peek_record(files):
 
 def read_tfrecords(pattern, *, split="all", resolution=64, batch_size=64, labels=False,
                    shuffle=True, repeat=True, cache=None, seed=None, deterministic=False,
-                   shard=None, shuffle_buffer=SHUFFLE_BUFFER, skip_batches=0):
+                   shard=None, shuffle_buffer=SHUFFLE_BUFFER, skip_batches=0, threads="auto"):
     """Batches from prepared shards: float32 images in [-1, 1] (and float32 0/1 attributes).
 
     ``pattern``: a glob (``"DIR/*.tfrecord"``), one file, or a folder holding
@@ -178,6 +178,10 @@ def read_tfrecords(pattern, *, split="all", resolution=64, batch_size=64, labels
     with ``shard=(n, i)`` worker ``i`` reads every n-th file (every n-th
     record when there are fewer files than workers), otherwise multi-worker
     runs auto-shard by FILE when there are at least as many files as workers.
+
+    ``threads``: the pipeline's thread pool, see `pipelines.common.with_options`
+    (``"auto"``: a private pool of usable CPUs + 1 with single-threaded ops;
+    ``None``: tf.data's defaults).
     """
     batch_size = check_batch_size(batch_size)
     resolution = check_resolution(resolution)
@@ -261,4 +265,4 @@ def read_tfrecords(pattern, *, split="all", resolution=64, batch_size=64, labels
         policy = tf.data.experimental.AutoShardPolicy.FILE
     else:
         policy = tf.data.experimental.AutoShardPolicy.DATA
-    return with_options(ds, deterministic=deterministic, auto_shard=policy)
+    return with_options(ds, deterministic=deterministic, auto_shard=policy, threads=threads)
