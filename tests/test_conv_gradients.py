@@ -1,4 +1,4 @@
-"""Stride-1 convolution gradients as forward convolutions (`tfgan2.conv_gradients`)."""
+"""Convolution gradients (and transposed convolutions) as forward convolutions (`tfgan2.conv_gradients`)."""
 import keras
 import numpy as np
 import pytest
@@ -6,20 +6,42 @@ import tensorflow as tf
 
 import tfgan2
 from tfgan2 import conv_gradients
-from tfgan2.layers import Conv2D
+from tfgan2.layers import Conv2D, Conv2DTranspose
 
 
-def _gradients(method, x, kernel, padding):
+def _gradients(method, x, kernel, padding, strides=1):
     """First derivatives of a nonlinear loss of the convolution, and the second derivatives of
     the squared input gradient (the R1 pattern), w.r.t. the input and the kernel."""
     with tf.GradientTape(persistent=True) as outer:
         outer.watch([x, kernel])
         with tf.GradientTape() as inner:
             inner.watch([x, kernel])
-            loss = tf.reduce_sum(tf.sin(conv_gradients.conv2d(x, kernel, padding, method)))
+            y = conv_gradients.conv2d(x, kernel, padding, method, strides=strides)
+            loss = tf.reduce_sum(tf.sin(y))
         dx, dk = inner.gradient(loss, [x, kernel])
         penalty = tf.reduce_sum(tf.square(dx))
     return [dx, dk] + outer.gradient(penalty, [x, kernel])
+
+
+def _transposed(method, x, kernel, output_hw, strides, padding):
+    """The transposed convolution, the same derivatives as `_gradients`."""
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch([x, kernel])
+        with tf.GradientTape() as inner:
+            inner.watch([x, kernel])
+            y = conv_gradients.conv2d_transpose(x, kernel, output_hw, strides, padding, method)
+            loss = tf.reduce_sum(tf.sin(y))
+        dx, dk = inner.gradient(loss, [x, kernel])
+        penalty = tf.reduce_sum(tf.square(dx))
+    return [y, dx, dk] + outer.gradient(penalty, [x, kernel])
+
+
+def _assert_close(reference, values, names):
+    for name, a, b in zip(names, reference, values):
+        assert a.shape == b.shape, name
+        scale = float(tf.reduce_max(tf.abs(a)))
+        assert scale > 0, name
+        assert float(tf.reduce_max(tf.abs(a - b))) <= 1e-5 * scale, name
 
 
 @pytest.mark.parametrize("padding", ["SAME", "valid"])
@@ -30,13 +52,46 @@ def test_forward_gradients_match_tensorflows(padding, kernel_shape):
     kernel = tf.constant(rng.normal(size=kernel_shape), tf.float32)
     forward = conv_gradients.conv2d(x, kernel, padding, "forward")
     np.testing.assert_array_equal(forward, conv_gradients.conv2d(x, kernel, padding, "native"))
-    for name, a, b in zip(("dx", "dkernel", "d2x", "d2kernel"),
-                          _gradients("native", x, kernel, padding),
-                          _gradients("forward", x, kernel, padding)):
-        assert a.shape == b.shape, name
-        scale = float(tf.reduce_max(tf.abs(a)))
-        assert scale > 0, name
-        assert float(tf.reduce_max(tf.abs(a - b))) <= 1e-5 * scale, name
+    _assert_close(_gradients("native", x, kernel, padding),
+                  _gradients("forward", x, kernel, padding),
+                  ("dx", "dkernel", "d2x", "d2kernel"))
+
+
+# Even and odd sizes, kernels larger, equal and smaller than the stride, both paddings.
+STRIDED = [((8, 8), (5, 5), 2, "SAME"), ((9, 7), (4, 4), 2, "SAME"), ((6, 11), (3, 2), 2, "VALID"),
+           ((9, 7), (1, 1), 2, "SAME"), ((10, 9), (5, 3), 3, "SAME"), ((11, 8), (2, 2), 3, "VALID")]
+
+
+@pytest.mark.parametrize("size, kernel_size, strides, padding", STRIDED)
+def test_strided_input_gradient_by_phases_matches_tensorflows(size, kernel_size, strides,
+                                                              padding):
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=(2, *size, 3)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(*kernel_size, 3, 4)), tf.float32)
+    forward = conv_gradients.conv2d(x, kernel, padding, "forward", strides=strides)
+    np.testing.assert_array_equal(
+        forward, conv_gradients.conv2d(x, kernel, padding, "native", strides=strides))
+    _assert_close(_gradients("native", x, kernel, padding, strides),
+                  _gradients("forward", x, kernel, padding, strides),
+                  ("dx", "dkernel", "d2x", "d2kernel"))
+    dy = tf.constant(rng.normal(size=forward.shape), tf.float32)
+    expected = tf.raw_ops.Conv2DBackpropInput(
+        input_sizes=x.shape, filter=kernel, out_backprop=dy,
+        strides=[1, strides, strides, 1], padding=padding.upper())
+    _assert_close([expected], [conv_gradients.phase_input_gradient(
+        dy, kernel, size, strides, padding)], ["phase"])
+
+
+@pytest.mark.parametrize("size, kernel_size, strides, padding", STRIDED)
+def test_transposed_convolution_by_phases_matches_tensorflows(size, kernel_size, strides,
+                                                              padding):
+    rng = np.random.default_rng(2)
+    kernel = tf.constant(rng.normal(size=(*kernel_size, 3, 4)), tf.float32)
+    small = tf.nn.conv2d(tf.zeros((2, *size, 3)), kernel, strides, padding.upper()).shape
+    x = tf.constant(rng.normal(size=small), tf.float32)
+    _assert_close(_transposed("native", x, kernel, size, strides, padding),
+                  _transposed("forward", x, kernel, size, strides, padding),
+                  ("y", "dx", "dkernel", "d2x", "d2kernel"))
 
 
 def test_forward_gradients_inside_tf_function_bfloat16():
@@ -100,24 +155,49 @@ def test_layer_config_round_trip_and_checkpoint_compatibility(tmp_path):
     np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs", [dict(strides=2), dict(dilation_rate=2)])
-def test_strided_or_dilated_layers_keep_tensorflows_gradients(kwargs):
-    layer = Conv2D(3, 3, padding="same", gradient="forward", **kwargs)
-    x = tf.random.stateless_normal((1, 8, 8, 2), seed=[0, 1])
+@pytest.mark.parametrize("layer_type, kwargs, applies", [
+    (Conv2D, dict(strides=2), True), (Conv2D, dict(strides=(2, 1)), False),
+    (Conv2D, dict(dilation_rate=2), False), (Conv2DTranspose, dict(strides=2), True),
+    (Conv2DTranspose, dict(strides=2, output_padding=1), False),
+    (Conv2DTranspose, dict(strides=(1, 2)), False)])
+def test_layers_match_keras_and_fall_back_where_they_must(layer_type, kwargs, applies):
+    layer = layer_type(3, 3, padding="same", gradient="forward", **kwargs)
+    x = tf.random.stateless_normal((2, 8, 8, 2), seed=[0, 1])
     layer.build(x.shape)
-    assert not layer._forward_gradients_apply()
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = layer(x)
-    grad = tape.gradient(y, x)
-    reference = keras.layers.Conv2D(3, 3, padding="same", **kwargs)
+    assert layer.forward_gradients_possible() == applies
+    assert conv_gradients.uses_forward_gradients([keras.Sequential([layer])]) == applies
+    reference = getattr(keras.layers, layer_type.__name__)(3, 3, padding="same", **kwargs)
     reference.build(x.shape)
     reference.set_weights(layer.get_weights())
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y_ref = reference(x)
-    np.testing.assert_allclose(y, y_ref, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(grad, tape.gradient(y_ref, x), rtol=1e-5, atol=1e-6)
+    results = []
+    for model in (layer, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model(x)
+            loss = tf.reduce_sum(tf.sin(y))
+        results.append([y, *tape.gradient(loss, [x, *model.trainable_weights])])
+    for ours, keras_value in zip(*results):
+        np.testing.assert_allclose(ours, keras_value, rtol=1e-5, atol=1e-5)
+
+
+def test_transposed_layer_config_and_checkpoint_compatibility(tmp_path):
+    layer = Conv2DTranspose(4, 5, strides=2, padding="same", gradient="forward", name="t")
+    model = keras.Sequential([keras.Input((4, 4, 3)), layer])
+    assert Conv2DTranspose.from_config(layer.get_config()).gradient == "forward"
+    plain = keras.Sequential([keras.Input((4, 4, 3)),
+                              keras.layers.Conv2DTranspose(4, 5, strides=2, padding="same",
+                                                           name="t")])
+    path = str(tmp_path / "plain.weights.h5")
+    plain.save_weights(path)
+    model.load_weights(path)
+    x = np.random.default_rng(3).normal(size=(2, 4, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(model(x), plain(x), rtol=1e-5, atol=1e-5)
+    saved = str(tmp_path / "model.keras")
+    model.save(saved)
+    loaded = keras.models.load_model(saved)
+    assert isinstance(loaded.layers[-1], Conv2DTranspose)
+    assert loaded.layers[-1].gradient == "forward"
+    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6, atol=1e-6)
 
 
 def _train(method, r1_gamma):
@@ -129,8 +209,10 @@ def _train(method, r1_gamma):
             resolution=16, channels=1, capacity=4, filter_size=3, normalization="spectral")
     layers = [l.layer if hasattr(l, "layer") else l for l in
               generator.layers + discriminator.layers]
-    convs = [l for l in layers if isinstance(l, Conv2D)]
-    assert convs and all(l.gradient == method for l in convs)
+    convs = [l for l in layers if isinstance(l, (Conv2D, Conv2DTranspose))]
+    assert {type(l) for l in convs} == {Conv2D, Conv2DTranspose}
+    assert any(tuple(l.strides) == (2, 2) for l in convs if isinstance(l, Conv2D))
+    assert all(l.gradient == method for l in convs)
     gan = tfgan2.GAN(generator, discriminator, latent_dim=8, seed=3)
     gan.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3),
                 loss="hinge", r1_gamma=r1_gamma)

@@ -12,18 +12,29 @@ define it: the raw kernel stays the variable and the forward pass uses
 ``W / sigma(W)``; Keras's layer of that name instead overwrites the kernel
 with ``W / sigma`` on every training-mode call.
 
-`Conv2D` is `keras.layers.Conv2D` whose stride-1 convolutions can take their
-gradients as forward convolutions (`tfgan2.conv_gradients`), faster on some
-CPUs; same variables and forward values.
+`Conv2D` and `Conv2DTranspose` are the Keras layers whose backward-data
+convolutions (gradients, and a transposed convolution's forward pass) can run
+as forward convolutions (`tfgan2.conv_gradients`), faster on some CPUs; same
+variables and values.
 """
 import keras
 import tensorflow as tf
 
 from tfgan2 import conv_gradients
 
-__all__ = ["Conv2D", "FusedBatchNormalization", "SpectralNormalization",
+__all__ = ["Conv2D", "Conv2DTranspose", "FusedBatchNormalization", "SpectralNormalization",
            "spectral_normalization_layers", "advance_power_iterations",
            "has_keras_spectral_normalization"]
+
+
+def _equal_stride(layer):
+    strides = tuple(layer.strides)
+    return strides[0] if len(set(strides)) == 1 else None
+
+
+def _forward_possible(layer):
+    return (tuple(layer.dilation_rate) == (1, 1) and _equal_stride(layer) is not None
+            and layer.data_format == "channels_last" and keras.backend.backend() == "tensorflow")
 
 
 @keras.saving.register_keras_serializable(package="tfgan2")
@@ -31,13 +42,14 @@ class Conv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` with a choice of how its gradients are computed.
 
     ``gradient``: ``"native"`` (TensorFlow's backward kernels) or
-    ``"forward"`` (forward convolutions, `tfgan2.conv_gradients`); ``None``
-    takes `tfgan2.conv_gradients.default_method()` at construction (see
-    `tfgan2.conv_gradients.method_scope`), and the layer's config records
-    the method. ``"forward"`` applies to stride-1, undilated, channels-last
-    convolutions on the TensorFlow backend; other configurations use the
-    Keras layer's own op. Variables, checkpoints and forward values are those
-    of `keras.layers.Conv2D`.
+    ``"forward"`` (forward convolutions, `tfgan2.conv_gradients`: both
+    gradients at stride 1, the input gradient at larger equal strides);
+    ``None`` takes `tfgan2.conv_gradients.default_method()` at construction
+    (see `tfgan2.conv_gradients.method_scope`), and the layer's config records
+    the method. ``"forward"`` applies to undilated, ungrouped, channels-last
+    convolutions with equal strides on the TensorFlow backend; other
+    configurations use the Keras layer's own op. Variables, checkpoints and
+    forward values are those of `keras.layers.Conv2D`.
     """
 
     def __init__(self, *args, gradient=None, **kwargs):
@@ -45,16 +57,61 @@ class Conv2D(keras.layers.Conv2D):
         self.gradient = conv_gradients.check_method(
             conv_gradients.default_method() if gradient is None else gradient)
 
+    def forward_gradients_possible(self):
+        """Whether ``gradient="forward"`` would change how this layer is differentiated."""
+        return _forward_possible(self) and self.groups == 1
+
     def _forward_gradients_apply(self):
-        return (self.gradient == "forward" and tuple(self.strides) == (1, 1)
-                and tuple(self.dilation_rate) == (1, 1) and self.groups == 1
-                and self.data_format == "channels_last"
-                and keras.backend.backend() == "tensorflow")
+        return self.gradient == "forward" and self.forward_gradients_possible()
 
     def convolution_op(self, inputs, kernel):
         if not self._forward_gradients_apply():
             return super().convolution_op(inputs, kernel)
-        return conv_gradients.conv2d(inputs, kernel, self.padding, method="forward")
+        return conv_gradients.conv2d(inputs, kernel, self.padding, method="forward",
+                                     strides=_equal_stride(self))
+
+    def get_config(self):
+        return {**super().get_config(), "gradient": self.gradient}
+
+
+@keras.saving.register_keras_serializable(package="tfgan2")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose` with a choice of how it is computed and differentiated.
+
+    ``gradient``: ``"native"`` (TensorFlow's ``Conv2DBackpropInput`` forward,
+    its registered gradients) or ``"forward"``
+    (`tfgan2.conv_gradients.conv2d_transpose`: the forward pass as one
+    stride-1 forward convolution and a depth-to-space shuffle, the input
+    gradient as the strided convolution); ``None`` takes
+    `tfgan2.conv_gradients.default_method()` at construction. ``"forward"``
+    applies to undilated, channels-last layers with equal strides and no
+    ``output_padding`` on the TensorFlow backend, given the spatial input
+    size; the rest runs the Keras layer's own op. Variables, checkpoints and
+    (to float rounding) outputs are those of `keras.layers.Conv2DTranspose`.
+    """
+
+    def __init__(self, *args, gradient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gradient = conv_gradients.check_method(
+            conv_gradients.default_method() if gradient is None else gradient)
+
+    def forward_gradients_possible(self):
+        """Whether ``gradient="forward"`` would change how this layer is computed."""
+        return _forward_possible(self) and self.output_padding is None
+
+    def call(self, inputs):
+        hw = tuple(inputs.shape[1:3])
+        if self.gradient != "forward" or not self.forward_gradients_possible() or None in hw:
+            return super().call(inputs)
+        _, height, width, _ = self.compute_output_shape(tuple(inputs.shape))
+        outputs = conv_gradients.conv2d_transpose(
+            inputs, self.kernel, (height, width), _equal_stride(self), self.padding,
+            method="forward")
+        if self.use_bias:
+            outputs = outputs + tf.cast(self.bias, outputs.dtype)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
 
     def get_config(self):
         return {**super().get_config(), "gradient": self.gradient}

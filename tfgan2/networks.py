@@ -35,7 +35,7 @@ import keras
 from keras import layers
 
 from tfgan2.conditioning import ConditionalBatchNormalization, ProjectionLogit
-from tfgan2.layers import Conv2D, FusedBatchNormalization, SpectralNormalization
+from tfgan2.layers import Conv2D, Conv2DTranspose, FusedBatchNormalization, SpectralNormalization
 
 __all__ = [
     "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
@@ -235,7 +235,7 @@ def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
     x = layers.Reshape((4, 4, capacity * 8), name="reshape")(x)
     for i in range(blocks):
         filters = capacity * max(4 // 2 ** i, 1)
-        x = layers.Conv2DTranspose(filters, filter_size, strides=2, padding="same",
+        x = Conv2DTranspose(filters, filter_size, strides=2, padding="same",
                                    name=f"block{i}_deconv")(x)
         x = _generator_norm(x, label, conditioning, f"block{i}_bn", sync_batchnorm)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
@@ -300,10 +300,10 @@ def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
     x = layers.Dense(7 * 7 * 128, activation="relu", name="fc2")(x)
     x = _batch_norm("bn2")(x)
     x = layers.Reshape((7, 7, 128), name="reshape")(x)
-    x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu",
+    x = Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu",
                                name="deconv1")(x)
     x = _batch_norm("bn3")(x)
-    outputs = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
+    outputs = Conv2DTranspose(channels, 4, strides=2, padding="same",
                                      activation="tanh", dtype="float32", name="image")(x)
     return keras.Model(inputs, outputs, name=name)
 
