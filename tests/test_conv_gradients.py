@@ -59,7 +59,8 @@ def test_forward_gradients_match_tensorflows(padding, kernel_shape):
 
 # Even and odd sizes, kernels larger, equal and smaller than the stride, both paddings.
 STRIDED = [((8, 8), (5, 5), 2, "SAME"), ((9, 7), (4, 4), 2, "SAME"), ((6, 11), (3, 2), 2, "VALID"),
-           ((9, 7), (1, 1), 2, "SAME"), ((10, 9), (5, 3), 3, "SAME"), ((11, 8), (2, 2), 3, "VALID")]
+           ((9, 7), (1, 1), 2, "SAME"), ((10, 9), (5, 3), 3, "SAME"), ((11, 8), (2, 2), 3, "VALID"),
+           ((7, 6), (3, 3), 1, "SAME"), ((7, 6), (3, 2), 1, "VALID")]
 
 
 @pytest.mark.parametrize("size, kernel_size, strides, padding", STRIDED)
@@ -94,17 +95,27 @@ def test_transposed_convolution_by_phases_matches_tensorflows(size, kernel_size,
                   ("y", "dx", "dkernel", "d2x", "d2kernel"))
 
 
-def test_forward_gradients_inside_tf_function_bfloat16():
+@pytest.mark.parametrize("op", ["conv", "strided conv", "transposed conv"])
+def test_forward_gradients_inside_tf_function_bfloat16(op):
     x = tf.cast(tf.random.stateless_normal((2, 6, 6, 3), seed=[1, 2]), tf.bfloat16)
     kernel = tf.cast(tf.random.stateless_normal((3, 3, 3, 4), seed=[3, 4]), tf.bfloat16)
+    if op == "transposed conv":
+        kernel = tf.transpose(kernel, [0, 1, 3, 2])  # (k, k, C_out = 4, C_in = 3)
+
+    def apply(method):
+        if op == "conv":
+            return conv_gradients.conv2d(x, kernel, "SAME", method)
+        if op == "strided conv":
+            return conv_gradients.conv2d(x, kernel, "SAME", method, strides=2)
+        return conv_gradients.conv2d_transpose(x, kernel, (12, 12), 2, "SAME", method)
 
     @tf.function
     def grads(method):
         with tf.GradientTape() as tape:
             tape.watch([x, kernel])
-            y = tf.cast(conv_gradients.conv2d(x, kernel, "SAME", method), tf.float32)
-            loss = tf.reduce_sum(y * y)
-        return tape.gradient(loss, [x, kernel])
+            y = apply(method)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+        return [y] + tape.gradient(loss, [x, kernel])
 
     for a, b in zip(grads("native"), grads("forward")):
         assert b.dtype == tf.bfloat16
@@ -158,6 +169,7 @@ def test_layer_config_round_trip_and_checkpoint_compatibility(tmp_path):
 @pytest.mark.parametrize("layer_type, kwargs, applies", [
     (Conv2D, dict(strides=2), True), (Conv2D, dict(strides=(2, 1)), False),
     (Conv2D, dict(dilation_rate=2), False), (Conv2DTranspose, dict(strides=2), True),
+    (Conv2DTranspose, dict(strides=1), True),
     (Conv2DTranspose, dict(strides=2, output_padding=1), False),
     (Conv2DTranspose, dict(strides=(1, 2)), False)])
 def test_layers_match_keras_and_fall_back_where_they_must(layer_type, kwargs, applies):

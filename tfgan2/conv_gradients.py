@@ -142,7 +142,8 @@ def phase_input_gradient(dy, kernel, input_hw, strides, padding):
     dy = tf.pad(dy, [[0, 0], [n_h - 1, rows - min(h_o, rows)], [n_w - 1, cols - min(w_o, cols)],
                      [0, 0]])
     phases = tf.nn.conv2d(dy, w, 1, "VALID")                       # (B, rows, cols, s*s*C)
-    return tf.nn.depth_to_space(phases, s)[:, top:top + height, left:left + width, :]
+    full = tf.nn.depth_to_space(phases, s) if s > 1 else phases
+    return full[:, top:top + height, left:left + width, :]
 
 
 def _strides_of(strides):
