@@ -83,7 +83,7 @@ def real_samples(fv, num=2000):
 def build_networks(fv, conv_gradient=None):
     """``(generator, discriminator)`` for the configured network, data shape and conditioning.
 
-    Their stride-1 convolutions take ``conv_gradient`` gradients (default
+    Their convolutions take ``conv_gradient`` gradients (default
     ``fv.conv_gradients``; ``auto`` unresolved builds ``native``, which is
     what generating from a run needs).
     """

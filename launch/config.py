@@ -207,9 +207,10 @@ def define_train_flags(flag_values=flags.FLAGS):
       "run keeps its recorded precision; the choice and its measurement go to "
       f"<workdir>/precision.json. ${PRECISION_ENV} replaces the default auto.",
       enum_values=list(PRECISIONS))
-    d("enum", "conv_gradients", conv_gradients_default(), "How stride-1 convolutions take "
-      "their gradients: native (TensorFlow's backward kernels), forward (as forward "
-      "convolutions, tfgan2.conv_gradients; same values to float rounding) or auto: forward "
+    d("enum", "conv_gradients", conv_gradients_default(), "How convolutions take their "
+      "gradients (and transposed convolutions their outputs): native (TensorFlow's "
+      "backward kernels), forward (as forward convolutions, tfgan2.conv_gradients; same "
+      "values to float rounding) or auto: forward "
       "if a few timed training steps of this run's networks are 1.05x faster with it. A "
       "resumed run keeps its recorded method; the choice goes to "
       f"<workdir>/conv_gradients.json. ${CONV_GRADIENTS_ENV} replaces the default auto.",

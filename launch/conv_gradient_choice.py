@@ -51,7 +51,7 @@ def resolve(fv, workdir, build, networks, *, not_measured=None, measure=None):
     """``(MethodChoice, fresh)`` for this start of the run of flags ``fv``.
 
     ``build(method) -> run`` goes to `tfgan2.conv_gradients.choose_method`;
-    ``networks``: the run's models, looked through for stride-1 convolutions
+    ``networks``: the run's models, looked through for convolutions
     (without any, ``native`` is kept unmeasured); ``not_measured``: why this
     run must not measure (``native`` then). ``fresh`` is False when the
     choice was read from the run directory.
@@ -65,8 +65,8 @@ def resolve(fv, workdir, build, networks, *, not_measured=None, measure=None):
     if previous is not None:
         return previous, False
     if not conv_gradients.uses_forward_gradients(networks):
-        return conv_gradients.MethodChoice("native", "no stride-1 convolutions in these "
-                                           "networks; not measured"), True
+        return conv_gradients.MethodChoice("native", "no convolutions in these networks; "
+                                           "not measured"), True
     if not_measured:
         return conv_gradients.MethodChoice(
             "native", f"{not_measured}; pass --conv_gradients to choose"), True

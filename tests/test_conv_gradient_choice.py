@@ -122,7 +122,7 @@ def test_launcher_resolution(tmp_path):
     mlp = [tfgan2.networks.mlp_discriminator(image_shape=(8, 8, 1))]
     choice, _ = conv_gradient_choice.resolve(train_flags(), str(tmp_path / "new"), never_build,
                                              mlp, measure=timings)
-    assert choice.method == "native" and "no stride-1 convolutions" in choice.reason
+    assert choice.method == "native" and "no convolutions" in choice.reason
     choice, _ = conv_gradient_choice.resolve(train_flags(), str(tmp_path / "new"), never_build,
                                              nets, measure=timings, not_measured="workers agree")
     assert choice.method == "native" and "workers agree; pass --conv_gradients" in choice.reason

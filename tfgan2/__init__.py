@@ -18,7 +18,8 @@ metrics for ``evaluate``), `export` (SavedModel of the sampler),
 `keras.Model`: configs and ``model.optimizer`` for callbacks), `precision`
 (the compute precision chosen by hardware and by timed training steps),
 `optimizers` (`FusedAdam`: Keras's Adam update in one fused kernel),
-`conv_gradients` (stride-1 convolution gradients as forward convolutions).
+`conv_gradients` (convolution gradients and transposed convolutions as
+forward convolutions).
 """
 # First: a too-old TensorFlow or Keras fails here with the fix, not later inside a layer.
 from tfgan2 import _versions
