@@ -3,6 +3,7 @@
     python -m benchmarks.small_data                       # 100% and 10%, with/without augment
     python -m benchmarks.small_data --fractions=0.1 --augments=none,diffaugment
     python -m benchmarks.small_data --train_flag=--train_steps=1000
+    python -m benchmarks.small_data --report=none.json,diffaugment.json  # join runs
 
 The 1,797 digits (8x8, 16 grey levels) are upsampled bilinearly to 32x32 and
 written as PNG files (all of them, or a stratified share). Each run is
@@ -38,6 +39,8 @@ flags.DEFINE_string("json", None, "Also write the results table as JSON here.")
 flags.DEFINE_string("augment_grid", None, "Write what D sees to PATH_diffaugment.png and "
                     "PATH_ada.png: 8 real 32x32 digits, each followed by 7 augmentations "
                     "(DiffAugment; ADA at p=0.6), then exit.")
+flags.DEFINE_list("report", None, "Print the table and targets of these --json files of earlier "
+                  "runs (e.g. runs made side by side), then exit.")
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -104,6 +107,45 @@ def measure(samples):
     }
 
 
+# The issue's targets: with all the data, FD <= 2x the floor and every class share within
+# 0.07-0.13; with 10% of it, augmentation at least halves FD and samples are no copies.
+FD_RATIO_MAX = 2.0
+SHARE_RANGE = (0.07, 0.13)
+AUGMENTED_FD_MAX = 0.5
+NN_RATIO_MIN = 0.9
+
+
+def verdicts(rows):
+    """Lines ``measure  value  target  PASS|MISS`` for the rows that have a target.
+
+    Full-data rows (fraction 1) are held to ``FD_RATIO_MAX`` and ``SHARE_RANGE``;
+    each augmented row of a smaller fraction is compared with that fraction's
+    ``augment == "none"`` row (FD ratio <= ``AUGMENTED_FD_MAX``) and held to
+    ``NN_RATIO_MIN``. Rows without a partner are skipped.
+    """
+    lines = []
+
+    def line(measure, value, target, ok):
+        lines.append(f"{measure:<58} {value:>11}  {target:>10}  {'PASS' if ok else 'MISS'}")
+
+    by_key = {(r["fraction"], r["augment"]): r for r in rows}
+    for r in rows:
+        tag = f"{r['fraction']:.0%} of the data, --augment={r['augment']}"
+        if r["fraction"] == 1.0:
+            line(f"{tag}: FD / floor", f"{r['fd_ratio']:.2f}", f"<= {FD_RATIO_MAX:g}",
+                 r["fd_ratio"] <= FD_RATIO_MAX)
+            low, high = SHARE_RANGE
+            line(f"{tag}: class shares", f"{r['share_min']:.3f}-{r['share_max']:.3f}",
+                 f"{low:g}-{high:g}", low <= r["share_min"] and r["share_max"] <= high)
+        elif r["augment"] != "none" and (r["fraction"], "none") in by_key:
+            ratio = r["frechet_distance"] / by_key[(r["fraction"], "none")]["frechet_distance"]
+            line(f"{tag}: FD / FD without", f"{ratio:.2f}", f"<= {AUGMENTED_FD_MAX:g}",
+                 ratio <= AUGMENTED_FD_MAX)
+            line(f"{tag}: NN ratio", f"{r['nn_ratio']:.2f}", f">= {NN_RATIO_MIN:g}",
+                 r["nn_ratio"] >= NN_RATIO_MIN)
+    return lines
+
+
 def augment_grids(prefix):
     import tensorflow as tf
 
@@ -120,10 +162,31 @@ def augment_grids(prefix):
         print(f"wrote {path}")
 
 
+def report(rows):
+    """Print the results table and the target verdicts."""
+    print(f"\n{'data':>6} {'images':>6} {'augment':>30} {'FD':>7} {'FD/floor':>8} {'IS':>6} "
+          f"{'shares min-max':>15} {'NN ratio':>8} {'min':>5}")
+    for r in rows:
+        print(f"{r['fraction']:>6.0%} {r['images']:>6} {r['augment']:>30} "
+              f"{r['frechet_distance']:>7.2f} {r['fd_ratio']:>8.2f} {r['inception_score']:>6.2f} "
+              f"{r['share_min']:>7.3f}-{r['share_max']:.3f} {r['nn_ratio']:>8.2f} "
+              f"{r['seconds'] / 60:>5.1f}")
+    print()
+    for line in verdicts(rows):
+        print(line)
+
+
 def main(argv):
     del argv
     if FLAGS.augment_grid:
         augment_grids(FLAGS.augment_grid)
+        return
+    if FLAGS.report:
+        rows = []
+        for path in FLAGS.report:
+            with open(path, encoding="utf-8") as f:
+                rows.extend(json.load(f))
+        report(rows)
         return
     base = FLAGS.keep or tempfile.mkdtemp(prefix="tfgan2_small_data_")
     rows = []
@@ -145,21 +208,7 @@ def main(argv):
                    **measure(np.load(out)["images"])}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(f"\n{'data':>6} {'images':>6} {'augment':>30} {'FD':>7} {'FD/floor':>8} {'IS':>6} "
-          f"{'shares min-max':>15} {'NN ratio':>8} {'min':>5}")
-    for r in rows:
-        print(f"{r['fraction']:>6.0%} {r['images']:>6} {r['augment']:>30} "
-              f"{r['frechet_distance']:>7.2f} {r['fd_ratio']:>8.2f} {r['inception_score']:>6.2f} "
-              f"{r['share_min']:>7.3f}-{r['share_max']:.3f} {r['nn_ratio']:>8.2f} "
-              f"{r['seconds'] / 60:>5.1f}")
-    by_key = {(r["fraction"], r["augment"]): r for r in rows}
-    for fraction in sorted({r["fraction"] for r in rows}):
-        if (fraction, "none") in by_key:
-            for spec in FLAGS.augments:
-                if spec != "none" and (fraction, spec) in by_key:
-                    ratio = (by_key[(fraction, spec)]["frechet_distance"]
-                             / by_key[(fraction, "none")]["frechet_distance"])
-                    print(f"{fraction:.0%} of the data: FD with {spec} / FD without = {ratio:.2f}")
+    report(rows)
     if FLAGS.json:
         with open(FLAGS.json, "w", encoding="utf-8") as f:
             json.dump(rows, f, indent=2)

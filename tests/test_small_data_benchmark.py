@@ -1,0 +1,70 @@
+"""The folder export and the target verdicts of `benchmarks.small_data`."""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pipelines
+from benchmarks import small_data
+
+
+def test_export_is_a_stratified_share_of_the_digits(tmp_path):
+    count = small_data.export_digits(str(tmp_path), 0.1)
+    files = sorted(os.listdir(tmp_path))
+    images, labels = pipelines.digits_arrays()
+    per_class = np.bincount(labels, minlength=10)
+    assert count == len(files) == int(np.sum(np.round(0.1 * per_class)))
+    exported = np.stack([np.asarray(Image.open(tmp_path / f)) for f in files])
+    assert exported.shape == (count, 32, 32) and exported.dtype == np.uint8
+    # Each file shrinks back to one of the digits (up to 8-bit rounding), no digit twice,
+    # and the digits found keep every class's share.
+    back = small_data.shrink(exported.astype(np.float32)[..., None] / 127.5 - 1.0)
+    real = small_data.round_trip(images)
+    distance = np.abs(back.reshape(count, 1, 64) - real.reshape(1, -1, 64)).max(axis=2)
+    nearest = distance.argmin(axis=1)
+    assert distance.min(axis=1).max() < 0.01
+    assert len(set(nearest.tolist())) == count
+    np.testing.assert_array_equal(np.bincount(labels[nearest], minlength=10),
+                                  np.round(0.1 * per_class))
+
+
+def row(fraction, augment, fd, *, floor=20.0, shares=(0.09, 0.11), nn=1.2):
+    return {"fraction": fraction, "images": 1, "augment": augment, "seconds": 60.0,
+            "frechet_distance": fd, "fd_ratio": fd / floor, "inception_score": 7.0,
+            "share_min": shares[0], "share_max": shares[1], "nn_ratio": nn,
+            "near_copy_share": 0.0}
+
+
+def test_verdicts_hold_each_row_to_its_target():
+    lines = small_data.verdicts([
+        row(1.0, "diffaugment", 39.0),                        # 1.95x floor: pass
+        row(1.0, "ada", 41.0, shares=(0.055, 0.14)),          # 2.05x, shares out: miss both
+        row(0.1, "none", 60.0),
+        row(0.1, "diffaugment", 30.0),                        # exactly half: pass
+        row(0.1, "ada", 31.0, nn=0.8),                        # 0.52 and copies: miss both
+        row(0.5, "diffaugment", 10.0),                        # no partner: no verdict
+    ])
+    # "<run>: <measure> ... PASS|MISS" -> {"<run>:<first word of measure>": verdict}
+    verdict = {line.split(":")[0] + ":" + line.split(":")[1].split()[0]: line.split()[-1]
+               for line in lines}
+    assert len(lines) == 8
+    assert verdict == {
+        "100% of the data, --augment=diffaugment:FD": "PASS",
+        "100% of the data, --augment=diffaugment:class": "PASS",
+        "100% of the data, --augment=ada:FD": "MISS",
+        "100% of the data, --augment=ada:class": "MISS",
+        "10% of the data, --augment=diffaugment:FD": "PASS",
+        "10% of the data, --augment=diffaugment:NN": "PASS",
+        "10% of the data, --augment=ada:FD": "MISS",
+        "10% of the data, --augment=ada:NN": "MISS",
+    }
+    assert any("0.52" in line for line in lines)
+
+
+@pytest.mark.parametrize("share_min, share_max, ok", [(0.07, 0.13, True), (0.069, 0.12, False),
+                                                      (0.08, 0.131, False)])
+def test_class_share_bounds_are_inclusive(share_min, share_max, ok):
+    lines = small_data.verdicts([row(1.0, "none", 20.0, shares=(share_min, share_max))])
+    shares = [line for line in lines if "class shares" in line]
+    assert len(shares) == 1 and shares[0].endswith("PASS" if ok else "MISS")
