@@ -30,17 +30,23 @@ import time
 import numpy as np
 from absl import app, flags
 
-flags.DEFINE_list("fractions", ["1.0", "0.1"], "Shares of the digits in the folder.")
-flags.DEFINE_list("augments", ["none", "diffaugment"], "--augment values to compare.")
-flags.DEFINE_multi_string("train_flag", [], "Extra launch.train flag, repeatable.")
-flags.DEFINE_string("config", "images.cfg", "Flagfile to train.")
-flags.DEFINE_string("keep", None, "Keep the folders and runs here instead of a temp dir.")
-flags.DEFINE_string("json", None, "Also write the results table as JSON here.")
-flags.DEFINE_string("augment_grid", None, "Write what D sees to PATH_diffaugment.png and "
-                    "PATH_ada.png: 8 real 32x32 digits, each followed by 7 augmentations "
-                    "(DiffAugment; ADA at p=0.6), then exit.")
-flags.DEFINE_list("report", None, "Print the table and targets of these --json files of earlier "
-                  "runs (e.g. runs made side by side), then exit.")
+
+def define_flags():
+    """The command line's flags; defined only when run as a script, so that tests can import
+    the helpers beside other benchmark modules that define flags of the same names."""
+    flags.DEFINE_list("fractions", ["1.0", "0.1"], "Shares of the digits in the folder.")
+    flags.DEFINE_list("augments", ["none", "diffaugment"], "--augment values to compare.")
+    flags.DEFINE_multi_string("train_flag", [], "Extra launch.train flag, repeatable.")
+    flags.DEFINE_string("config", "images.cfg", "Flagfile to train.")
+    flags.DEFINE_string("keep", None, "Keep the folders and runs here instead of a temp dir.")
+    flags.DEFINE_string("json", None, "Also write the results table as JSON here.")
+    flags.DEFINE_string("augment_grid", None, "Write what D sees to PATH_diffaugment.png and "
+                        "PATH_ada.png: 8 real 32x32 digits, each followed by 7 augmentations "
+                        "(DiffAugment; ADA at p=0.6), then exit.")
+    flags.DEFINE_list("report", None, "Print the table and targets of these --json files of "
+                      "earlier runs (e.g. runs made side by side), then exit.")
+
+
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -215,4 +221,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
