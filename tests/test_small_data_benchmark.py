@@ -68,3 +68,31 @@ def test_class_share_bounds_are_inclusive(share_min, share_max, ok):
     lines = small_data.verdicts([row(1.0, "none", 20.0, shares=(share_min, share_max))])
     shares = [line for line in lines if "class shares" in line]
     assert len(shares) == 1 and shares[0].endswith("PASS" if ok else "MISS")
+
+
+@pytest.mark.parametrize("none_fd, augmented_fd, note", [
+    (36.0, 30.0, True),     # 1.8x floor without: halving asks 0.9x, below a real sample
+    (40.0, 30.0, False),    # 2.0x: halving asks 1.0x, reachable in principle
+    (36.0, 18.0, False),    # met (a copying run could): no excuse needed
+])
+def test_a_halving_below_the_real_sample_floor_is_flagged(none_fd, augmented_fd, note):
+    lines = small_data.verdicts([row(0.1, "none", none_fd), row(0.1, "diffaugment",
+                                                                augmented_fd)])
+    notes = [line for line in lines if line.lstrip().startswith("note:")]
+    assert len(notes) == int(note)
+    if note:
+        assert f"{0.5 * none_fd / 20.0:.2f}x the floor" in notes[0]
+        assert f"{small_data.REAL_SAMPLE_FD_RATIO:g}x" in notes[0]
+    fd_line = [line for line in lines if "FD / FD without" in line]
+    assert len(fd_line) == 1
+    assert fd_line[0].endswith("PASS" if augmented_fd / none_fd <= 0.5 else "MISS")
+
+
+def test_report_names_the_rarest_digit(capsys):
+    shares = [0.107, 0.051, 0.128, 0.122, 0.126, 0.087, 0.079, 0.082, 0.062, 0.156]
+    r = dict(row(1.0, "diffaugment", 40.0, shares=(min(shares), max(shares))),
+             class_shares=shares)
+    small_data.report([r])
+    out = capsys.readouterr().out
+    assert "rarest 1, commonest 9" in out
+    assert "0.051 0.128" in out
