@@ -198,6 +198,9 @@ def report(rows):
               f"{r['share_min']:>7.3f}-{r['share_max']:.3f} {r['nn_ratio']:>8.2f} "
               f"{r['seconds'] / 60:>5.1f}")
     for r in rows:
+        if r.get("train_flags"):
+            print(f"{r['fraction']:>6.0%} {r['augment']:>30}: trained with "
+                  f"{' '.join(r['train_flags'])}")
         if "class_shares" in r:
             shares = np.asarray(r["class_shares"])
             print(f"{r['fraction']:>6.0%} {r['augment']:>30}: class shares by digit 0-9 "
@@ -237,6 +240,7 @@ def main(argv):
             out = os.path.join(base, f"{name}.npz")
             _run(["launch.sample", f"--workdir={workdir}", "--num=1000", f"--out={out}"], base)
             row = {"fraction": fraction, "images": count, "augment": spec, "seconds": seconds,
+                   "train_flags": list(FLAGS.train_flag),
                    **measure(np.load(out)["images"])}
             rows.append(row)
             print(json.dumps(row), flush=True)
