@@ -144,6 +144,9 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "filter_size", 5, "dcgan convolution kernel size.", lower_bound=1)
     d("enum", "d_normalization", "batch", "Normalization in the dcgan discriminator.",
       enum_values=list(NORMALIZATIONS))
+    d("integer", "minibatch_std", 0, "dcgan discriminator: group size of the minibatch "
+      "standard deviation feature map added before its last block (Karras et al. 2018; "
+      "0: none, else >= 2).", lower_bound=0)
     d("integer", "g_hidden", 0, "Hidden width of the mlp/gaussian generator (0: the "
       "network's published width: mlp 1024, gaussian 256).", lower_bound=0)
     d("integer", "d_hidden", 0, "Hidden width of the mlp/gaussian discriminator (0: the "
@@ -316,6 +319,12 @@ def validate(fv):
     if fv.augment.strip().lower() != "none" and len(source.shape(fv)) != 3:
         raise ValueError(f"--augment={fv.augment} augments images; --data_source="
                          f"{fv.data_source} holds vectors: use --augment=none.")
+    if fv.minibatch_std and fv.network != "dcgan":
+        raise ValueError(f"--minibatch_std={fv.minibatch_std} needs --network=dcgan (the other "
+                         f"discriminators have no minibatch standard deviation feature).")
+    if fv.minibatch_std == 1:
+        raise ValueError("--minibatch_std=1 is invalid: a group of one sample has no spread; "
+                         "use 0 (off) or a group size >= 2, e.g. 4.")
     if fv.batch_size % fv.pack:
         raise ValueError(f"--batch_size={fv.batch_size} is invalid with --pack={fv.pack}: it "
                          f"must be a multiple of --pack.")
@@ -344,7 +353,7 @@ def _check_codes(spec):
 NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
                  "filter_size", "d_normalization", "latent_dim", "g_hidden", "d_hidden",
                  "gaussian_size", "conditional", "num_classes", "conditioning",
-                 "discriminator_conditioning", "infogan_codes", "pack")
+                 "discriminator_conditioning", "infogan_codes", "pack", "minibatch_std")
 
 
 def network_flag_changes(old, new):

@@ -97,7 +97,7 @@ def _dcgan(fv, shape, cond):
                                      filter_size=fv.filter_size,
                                      normalization=fv.d_normalization,
                                      sync_batchnorm=fv.sync_batchnorm, pack=fv.pack,
-                                     **cond.d_kwargs()))
+                                     minibatch_std=fv.minibatch_std, **cond.d_kwargs()))
 
 
 def _check_images(shape):

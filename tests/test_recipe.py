@@ -28,12 +28,12 @@ def image_folder(path, n=16):
     return path
 
 
-def test_recipe_trains_with_ada_and_packing(tmp_path, subprocess_env):
+def test_recipe_trains_with_ada_packing_and_minibatch_std(tmp_path, subprocess_env):
     data = image_folder(tmp_path / "images")
     workdir = tmp_path / "run"
     proc = run(subprocess_env, "launch.train", f"--flagfile={ROOT}/images.cfg",
                f"--data_dir={data}", f"--workdir={workdir}", *TINY, "--augment=ada",
-               "--ada_speed=64", "--pack=2")
+               "--ada_speed=64", "--pack=2", "--minibatch_std=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [3, 6]
@@ -43,6 +43,7 @@ def test_recipe_trains_with_ada_and_packing(tmp_path, subprocess_env):
     assert rows[-1]["ada_p"] in (0.0, 0.5)
     cfg = (workdir / "flags.cfg").read_text()
     assert "--augment=ada" in cfg and "--pack=2" in cfg and "--ema_decay=0.999" in cfg
+    assert "--minibatch_std=2" in cfg
     png = tmp_path / "augmented.png"
     proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--mode=augment",
                "--num=3", "--scale=1", f"--out={png}")
@@ -53,11 +54,14 @@ def test_recipe_trains_with_ada_and_packing(tmp_path, subprocess_env):
 @pytest.mark.parametrize("flag,message", [
     ("--augment=blur", "--augment=blur is invalid"),
     ("--pack=3", "--batch_size=8 is invalid with --pack=3"),
+    ("--minibatch_std=1", "--minibatch_std=1 is invalid"),
+    ("--network=mlp --minibatch_std=4", "--minibatch_std=4 needs --network=dcgan"),
 ])
 def test_invalid_augment_and_pack_flags(tmp_path, subprocess_env, flag, message):
     data = image_folder(tmp_path / "images")
     proc = run(subprocess_env, "launch.train", f"--flagfile={ROOT}/images.cfg",
-               f"--data_dir={data}", f"--workdir={tmp_path / 'never'}", *TINY, flag, timeout=120)
+               f"--data_dir={data}", f"--workdir={tmp_path / 'never'}", *TINY, *flag.split(),
+               timeout=120)
     assert proc.returncode != 0
     assert message in proc.stderr
     assert not (tmp_path / "never").exists()

@@ -16,6 +16,10 @@ with ``W / sigma`` on every training-mode call.
 convolutions (gradients, and a transposed convolution's forward pass) can run
 as forward convolutions (`tfgan2.conv_gradients`), faster on some CPUs; same
 variables and values.
+
+`MinibatchStdDev` appends the minibatch standard deviation feature of
+Karras et al. (2018) to a discriminator's feature maps, so D can tell a batch
+of too-similar samples from real ones.
 """
 import keras
 import tensorflow as tf
@@ -24,7 +28,7 @@ from tfgan2 import conv_gradients
 
 __all__ = ["Conv2D", "Conv2DTranspose", "FusedBatchNormalization", "SpectralNormalization",
            "spectral_normalization_layers", "advance_power_iterations",
-           "has_keras_spectral_normalization"]
+           "has_keras_spectral_normalization", "MinibatchStdDev"]
 
 
 def _equal_stride(layer):
@@ -277,6 +281,61 @@ class SpectralNormalization(keras.layers.Wrapper):
 
     def get_config(self):
         return {**super().get_config(), "power_iterations": self.power_iterations}
+
+
+@keras.saving.register_keras_serializable(package="tfgan2")
+class MinibatchStdDev(keras.layers.Layer):
+    """The minibatch standard deviation feature (Karras et al. 2018, arXiv:1710.10196, sec. 3).
+
+    The batch ``x`` of shape ``(B, H, W, C)`` is cut into groups of
+    ``group_size`` consecutive samples (the last group holds the
+    ``B mod group_size`` left over, if any). For a group ``S``::
+
+        s(S) = mean over (h, w, c) of sqrt(Var_{i in S}[x_i[h, w, c]] + 1e-8)
+
+    (the population variance over the group's samples), and every sample of
+    ``S`` gets ``s(S)`` as one extra feature map: the output is
+    ``(B, H, W, C + 1)``. A generator that collapses to few outputs makes
+    ``s`` small, which D then sees. No variables; the statistic is computed in
+    float32 and the gradient flows through it to every member of the group.
+
+    Groups are consecutive rows, and `tfgan2.GAN` gives each replica
+    consecutive rows of the global batch, so 1 and N replicas form the same
+    groups whenever the per-replica batch is a multiple of ``group_size``.
+    Real and generated samples go to D in separate calls, so a group never
+    mixes them.
+    """
+
+    def __init__(self, group_size=4, **kwargs):
+        super().__init__(**kwargs)
+        if int(group_size) != group_size or group_size < 2:
+            raise ValueError(f"group_size must be an integer >= 2 (samples per group), "
+                             f"got {group_size!r}.")
+        self.group_size = int(group_size)
+
+    def call(self, inputs):
+        x = tf.cast(tf.convert_to_tensor(inputs), tf.float32)
+        if x.shape.rank != 4:
+            raise ValueError(f"MinibatchStdDev takes feature maps (B, H, W, C), got shape "
+                             f"{x.shape}.")
+        n = tf.shape(x)[0]
+        ids = tf.range(n) // self.group_size
+        groups = (n + self.group_size - 1) // self.group_size
+        mean = tf.math.unsorted_segment_mean(x, ids, groups)
+        variance = tf.math.unsorted_segment_mean(tf.square(x - tf.gather(mean, ids)), ids,
+                                                 groups)
+        stat = tf.reduce_mean(tf.sqrt(variance + 1e-8), axis=[1, 2, 3])
+        shape = tf.shape(x)
+        feature = tf.broadcast_to(tf.reshape(tf.gather(stat, ids), [-1, 1, 1, 1]),
+                                  tf.concat([shape[:3], [1]], axis=0))
+        return tf.cast(tf.concat([x, feature], axis=-1), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (None if input_shape[-1] is None
+                                          else input_shape[-1] + 1,)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size}
 
 
 def _all_layers(model):

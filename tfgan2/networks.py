@@ -35,7 +35,8 @@ import keras
 from keras import layers
 
 from tfgan2.conditioning import ConditionalBatchNormalization, ProjectionLogit
-from tfgan2.layers import Conv2D, Conv2DTranspose, FusedBatchNormalization, SpectralNormalization
+from tfgan2.layers import (Conv2D, Conv2DTranspose, FusedBatchNormalization, MinibatchStdDev,
+                           SpectralNormalization)
 
 __all__ = [
     "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
@@ -181,7 +182,7 @@ def _discriminator_outputs(image, features, num_classes, conditioning, q_dim, sp
 @_scoped
 def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
                         normalization="batch", sync_batchnorm=False, num_classes=None,
-                        conditioning="projection", q_dim=0, pack=1,
+                        conditioning="projection", q_dim=0, pack=1, minibatch_std=0,
                         name="dcgan_discriminator"):
     """DCGAN discriminator: ``log2(resolution) - 2`` encoder blocks, then GAP and a logit.
 
@@ -192,15 +193,22 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
     no batch statistics; `tfgan2.layers.SpectralNormalization`). ``sync_batchnorm``
     computes batch statistics over the global batch of all replicas instead of
     each replica's share. ``pack``: the input holds that many images
-    concatenated along channels (``GAN(..., pack=pack)``). The logit is
+    concatenated along channels (``GAN(..., pack=pack)``). ``minibatch_std``:
+    the group size of a `tfgan2.layers.MinibatchStdDev` feature map added
+    before the last block (Karras et al. 2018; 0: none). The logit is
     float32 under any mixed-precision policy.
     """
     _check_channels(channels)
     _check_normalization(normalization)
     blocks = _num_doublings(resolution)
+    if int(minibatch_std) != minibatch_std or minibatch_std < 0 or minibatch_std == 1:
+        raise ValueError(f"minibatch_std must be 0 (off) or a group size >= 2, "
+                         f"got {minibatch_std!r}.")
     inputs = keras.Input((resolution, resolution, channels * _check_pack(pack)), name="image")
     x = inputs
     for i in range(blocks):
+        if minibatch_std and i == blocks - 1:
+            x = MinibatchStdDev(int(minibatch_std), name="minibatch_std")(x)
         filters = capacity * min(2 ** i, 8)
         for j, strides in enumerate((1, 2)):
             x = _conv(filters, filter_size, strides, normalization, f"block{i}_conv{j}")(x)
