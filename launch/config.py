@@ -321,7 +321,8 @@ def validate(fv):
                          f"{fv.data_source} holds vectors: use --augment=none.")
     if fv.minibatch_std and fv.network != "dcgan":
         raise ValueError(f"--minibatch_std={fv.minibatch_std} needs --network=dcgan (the other "
-                         f"discriminators have no minibatch standard deviation feature).")
+                         f"discriminators have no minibatch standard deviation feature); "
+                         f"use --minibatch_std=0 with --network={fv.network}.")
     if fv.minibatch_std == 1:
         raise ValueError("--minibatch_std=1 is invalid: a group of one sample has no spread; "
                          "use 0 (off) or a group size >= 2, e.g. 4.")
