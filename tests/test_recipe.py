@@ -57,7 +57,7 @@ def test_recipe_trains_with_ada_packing_and_minibatch_std(tmp_path, subprocess_e
     ("--minibatch_std=1", "--minibatch_std=1 is invalid"),
     ("--network=mlp --minibatch_std=4", "--minibatch_std=4 needs --network=dcgan"),
 ])
-def test_invalid_augment_and_pack_flags(tmp_path, subprocess_env, flag, message):
+def test_invalid_recipe_flags(tmp_path, subprocess_env, flag, message):
     data = image_folder(tmp_path / "images")
     proc = run(subprocess_env, "launch.train", f"--flagfile={ROOT}/images.cfg",
                f"--data_dir={data}", f"--workdir={tmp_path / 'never'}", *TINY, *flag.split(),

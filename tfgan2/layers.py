@@ -318,14 +318,14 @@ class MinibatchStdDev(keras.layers.Layer):
         if x.shape.rank != 4:
             raise ValueError(f"MinibatchStdDev takes feature maps (B, H, W, C), got shape "
                              f"{x.shape}.")
-        n = tf.shape(x)[0]
+        shape = tf.shape(x)
+        n = shape[0]
         ids = tf.range(n) // self.group_size
         groups = (n + self.group_size - 1) // self.group_size
         mean = tf.math.unsorted_segment_mean(x, ids, groups)
         variance = tf.math.unsorted_segment_mean(tf.square(x - tf.gather(mean, ids)), ids,
                                                  groups)
         stat = tf.reduce_mean(tf.sqrt(variance + 1e-8), axis=[1, 2, 3])
-        shape = tf.shape(x)
         feature = tf.broadcast_to(tf.reshape(tf.gather(stat, ids), [-1, 1, 1, 1]),
                                   tf.concat([shape[:3], [1]], axis=0))
         return tf.cast(tf.concat([x, feature], axis=-1), self.compute_dtype)
