@@ -96,3 +96,20 @@ def test_report_names_the_rarest_digit(capsys):
     out = capsys.readouterr().out
     assert "rarest 1, commonest 9" in out
     assert "0.051 0.128" in out
+
+
+def test_warp_moves_pixels_smoothly_and_zero_is_the_identity():
+    rng = np.random.default_rng(3)
+    images = rng.uniform(-1, 1, (5, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_array_equal(small_data.warp(images, 0.0), images)
+    # A horizontal ramp shows each pixel's source column: the warp only moves pixels
+    # (values are copied), by a few pixels at amplitude 1, differently per image, and
+    # neighbours move together (a smooth field).
+    ramp = np.broadcast_to(np.arange(32, dtype=np.float32)[None, None, :, None],
+                           (5, 32, 32, 1)).copy()
+    shift = small_data.warp(ramp, 1.0)[..., 0] - ramp[..., 0]
+    assert np.all(shift == np.rint(shift))
+    assert 0.3 < np.abs(shift).mean() < 2.0 and np.abs(shift).max() <= 6
+    assert not np.array_equal(shift[0], shift[1])
+    assert np.abs(np.diff(shift, axis=2)).mean() < 0.5 * np.abs(shift).mean()
+    assert np.array_equal(small_data.warp(ramp, 1.0, seed=0), small_data.warp(ramp, 1.0))
