@@ -59,7 +59,6 @@ RESOLUTION = 32
 
 def export_digits(folder, fraction, seed=0):
     """Write a stratified ``fraction`` of the digits as 32x32 grayscale PNGs; returns the count."""
-    import tensorflow as tf
     from PIL import Image
 
     import pipelines
@@ -69,7 +68,7 @@ def export_digits(folder, fraction, seed=0):
     keep = np.concatenate([
         rng.permutation(np.flatnonzero(labels == c))[:max(1, int(round(fraction * np.sum(
             labels == c))))] for c in range(10)])
-    big = tf.image.resize(images[keep], (RESOLUTION, RESOLUTION), method="bilinear").numpy()
+    big = upsample(images[keep])
     os.makedirs(folder, exist_ok=True)
     for i, img in enumerate(big):
         pixels = np.clip(np.rint((img[..., 0] + 1.0) * 127.5), 0, 255).astype(np.uint8)
@@ -77,12 +76,17 @@ def export_digits(folder, fraction, seed=0):
     return len(keep)
 
 
+def upsample(images):
+    """``(N, 8, 8, 1) -> (N, 32, 32, 1)`` bilinearly, as the folder's digits are made."""
+    import tensorflow as tf
+
+    return tf.image.resize(images, (RESOLUTION, RESOLUTION), method="bilinear").numpy()
+
+
 def round_trip(images):
     """8x8 digits as a perfect generator of the 32x32 folder would give them back: upsampled
     like the export, then shrunk (the resampling alone blurs them)."""
-    import tensorflow as tf
-
-    return shrink(tf.image.resize(images, (RESOLUTION, RESOLUTION), method="bilinear").numpy())
+    return shrink(upsample(images))
 
 
 def shrink(images):
@@ -113,19 +117,22 @@ def warp(images, amplitude, seed=0):
 def warp_check(amplitudes):
     """Print the class shares of the held-out real digits, upsampled, warped and shrunk
     back like samples: the part of a share deviation that wobbly strokes alone explain."""
-    import tensorflow as tf
-
     from benchmarks import digits_quality
 
     held = digits_quality.heldout_images()
-    big = tf.image.resize(held, (RESOLUTION, RESOLUTION), method="bilinear").numpy()
+    big = upsample(held)
     print(f"{len(held)} held-out real digits; class shares by digit 0-9")
     for amplitude in amplitudes:
         result = digits_quality.evaluate_digit_samples(shrink(warp(big, amplitude)))
         shares = np.asarray(result["class_shares"])
-        print(f"warp {amplitude:g} px: {' '.join(f'{x:.3f}' for x in shares)}  "
+        print(f"warp {amplitude:g} px: {format_shares(shares)}  "
               f"(min-max {shares.min():.3f}-{shares.max():.3f}, FD "
               f"{result['frechet_distance']:.1f})")
+
+
+def format_shares(shares):
+    """Ten class shares as ``0.098 0.109 ...``, digit 0 first."""
+    return " ".join(f"{x:.3f}" for x in shares)
 
 
 def _run(args, cwd):
@@ -214,13 +221,11 @@ def verdicts(rows):
 
 
 def augment_grids(prefix):
-    import tensorflow as tf
-
     import pipelines
     import tfgan2
 
     images, _ = pipelines.digits_arrays()
-    real = tf.image.resize(images[:8], (RESOLUTION, RESOLUTION), method="bilinear").numpy()
+    real = upsample(images[:8])
     for name, layer in (("diffaugment", tfgan2.augment.DiffAugment()),
                         ("ada", tfgan2.augment.AdaptiveAugment(target=None, initial_p=0.6))):
         grid = tfgan2.augment.grid_of_augmentations(layer, real, num_versions=8)
@@ -245,7 +250,7 @@ def report(rows):
         if "class_shares" in r:
             shares = np.asarray(r["class_shares"])
             print(f"{r['fraction']:>6.0%} {r['augment']:>30}: class shares by digit 0-9 "
-                  f"{' '.join(f'{x:.3f}' for x in shares)} (rarest {int(shares.argmin())}, "
+                  f"{format_shares(shares)} (rarest {int(shares.argmin())}, "
                   f"commonest {int(shares.argmax())})")
     print()
     for line in verdicts(rows):
