@@ -228,3 +228,29 @@ def test_layers_round_trip_through_keras_config():
                   augment.AdaptiveAugment(target=0.5, interval=8, ops=("xflip", "rotate"))):
         clone = type(layer).from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("name", ["mixed_bfloat16", "mixed_float16"])
+def test_augmentation_under_a_mixed_policy_is_the_float32_augmentation(name):
+    """Made under a mixed policy (as launch.train does with --precision), both layers still
+    compute in float32: the same pixels as under float32, and ADA's p adapts in fit."""
+    x = images()
+    expected = [run(augment.DiffAugment(), x), run(ada(augment.ADA_OPS, p=0.7), x)]
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        layers = [augment.DiffAugment(), ada(augment.ADA_OPS, p=0.7)]
+        for layer, want in zip(layers, expected):
+            assert layer.compute_dtype == "float32"
+            np.testing.assert_array_equal(run(layer, x), want)
+            low = tf.cast(x, name.split("_")[1])  # what a mixed-precision G hands D
+            out = layer(low, training=True, seed=SEED)
+            assert out.dtype == tf.float32
+            np.testing.assert_allclose(out.numpy(), want, atol=0.02)
+        adaptive = augment.AdaptiveAugment(target=0.6, initial_p=0.5, interval=1,
+                                           speed_images=400)
+        gan = _gan(adaptive, d_bias=50.0, penalties=False)
+        history = gan.fit(_data(), steps_per_epoch=3, epochs=1, verbose=0).history
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert history["ada_p"][-1] == pytest.approx(0.5 + 3 * 8 / 400, abs=1e-6)
+    assert np.isfinite(history["g_loss"][-1])

@@ -127,6 +127,10 @@ class _Augment(keras.layers.Layer):
     """Shared call protocol: identity unless training with a seed."""
 
     def __init__(self, **kwargs):
+        # Computed in float32 whatever the global policy: under a mixed policy Keras would
+        # hand ADA's p to call() cast to bfloat16/float16, and the random draws are float32.
+        # The output is float32; D casts it to its own compute dtype.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         # No weights depend on the input shape: built from the start, so a GAN holding
         # the layer needs no symbolic build.
