@@ -113,3 +113,28 @@ def test_warp_moves_pixels_smoothly_and_zero_is_the_identity():
     assert not np.array_equal(shift[0], shift[1])
     assert np.abs(np.diff(shift, axis=2)).mean() < 0.5 * np.abs(shift).mean()
     assert np.array_equal(small_data.warp(ramp, 1.0, seed=0), small_data.warp(ramp, 1.0))
+
+
+def test_pixel_classifier_reads_real_digits_evenly_and_follows_the_class():
+    from benchmarks import digits_quality
+    from tfgan2 import classifier
+
+    images, labels = pipelines.digits_arrays()
+    _, held = classifier.stratified_split(labels, digits_quality.HOLDOUT_FRACTION,
+                                          seed=digits_quality.SEED)
+    shares = small_data.pixel_classifier_shares(small_data.round_trip(images[held]))
+    assert shares.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(shares, np.bincount(labels[held], minlength=10) / len(held),
+                               atol=0.015)
+    eights = small_data.round_trip(images[labels == 8][:40])
+    assert small_data.pixel_classifier_shares(eights)[8] >= 0.95
+
+
+def test_report_prints_the_second_opinion(capsys):
+    r = dict(row(1.0, "diffaugment", 40.0), class_shares=[0.1] * 10,
+             pixel_classifier_shares=[0.075, 0.125] + [0.1] * 8)
+    small_data.report([r])
+    out = capsys.readouterr().out
+    assert "pixel SVM 0.075 0.125 0.100" in out and "min-max 0.075-0.125" in out
+    # the verdict stays the CNN's
+    assert not any("SVM" in line for line in small_data.verdicts([r]))
