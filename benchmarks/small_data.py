@@ -176,8 +176,9 @@ _PIXEL_CLASSIFIER = None
 def measure(samples):
     from benchmarks import digits_quality
 
-    result = digits_quality.evaluate_digit_samples(shrink(samples))
-    pixel_shares = pixel_classifier_shares(shrink(samples))
+    digits = shrink(samples)
+    result = digits_quality.evaluate_digit_samples(digits)
+    pixel_shares = pixel_classifier_shares(digits)
     real = digits_quality.evaluate_digit_samples(round_trip(digits_quality.heldout_images()))
     shares = np.asarray(result["class_shares"])
     return {
