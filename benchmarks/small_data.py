@@ -1,16 +1,20 @@
-"""Small data: scikit-learn's digits as a 32x32 PNG folder, trained through ``images.cfg``.
+"""Small data: scikit-learn's digits as a PNG folder, trained through ``images.cfg``.
 
     python -m benchmarks.small_data                       # 100% and 10%, with/without augment
     python -m benchmarks.small_data --fractions=0.1 --augments=none,diffaugment
     python -m benchmarks.small_data --train_flag=--train_steps=1000
+    python -m benchmarks.small_data --resolution=64 --channels=3   # tinted 64x64 RGB digits
     python -m benchmarks.small_data --report=none.json,diffaugment.json  # join runs
 
-The 1,797 digits (8x8, 16 grey levels) are upsampled bilinearly to 32x32 and
-written as PNG files (all of them, or a stratified share). Each run is
-``python -m launch.train --flagfile=images.cfg --data_source=image_folder
---channels=1 --resolution=32 --augment=A`` in a fresh directory, exactly as a
-user would train a folder; 1,000 samples from ``launch.sample`` are shrunk
-back to 8x8 (mean of 4x4 blocks) and measured as `benchmarks.digits_quality`
+The 1,797 digits (8x8, 16 grey levels) are upsampled bilinearly to 32x32 (or
+64x64) and written as PNG files (all of them, or a stratified share). With
+``--channels=3`` each digit is drawn in its own colour on black (`tint`: hue
+uniform, saturation 0.5-1, value 1), so the largest channel is the grey digit.
+Each run is ``python -m launch.train --flagfile=images.cfg
+--data_source=image_folder --channels=C --resolution=R --augment=A`` in a fresh
+directory, exactly as a user would train a folder; 1,000 samples from
+``launch.sample`` are reduced to their largest channel, shrunk back to 8x8
+(mean of R/8 x R/8 blocks) and measured as `benchmarks.digits_quality`
 does (classifier features trained on the real digits): Fréchet distance as a
 ratio to the real-vs-real floor (held-out digits, upsampled and shrunk back
 the same way, against the train split: the resampling alone moves the
@@ -19,7 +23,8 @@ printed as a pixel SVM reads them, a second opinion), and
 the nearest-neighbour ratio (median pixel distance of the samples to their
 nearest training digit over the same for the round-tripped held-out digits;
 below 1 means samples sit closer to training images than new real digits do,
-i.e. copies).
+i.e. copies). RGB runs also report how far the samples' stroke colours are
+from the real ones (`colour_distance`).
 """
 import json
 import os
@@ -39,6 +44,9 @@ def define_flags():
     flags.DEFINE_list("augments", ["none", "diffaugment"], "--augment values to compare.")
     flags.DEFINE_multi_string("train_flag", [], "Extra launch.train flag, repeatable.")
     flags.DEFINE_string("config", "images.cfg", "Flagfile to train.")
+    flags.DEFINE_enum("resolution", "32", ["32", "64"], "Size of the folder's images.")
+    flags.DEFINE_enum("channels", "1", ["1", "3"], "1: grey digits; 3: each digit tinted "
+                      "its own colour on black.")
     flags.DEFINE_string("keep", None, "Keep the folders and runs here instead of a temp dir.")
     flags.DEFINE_string("json", None, "Also write the results table as JSON here.")
     flags.DEFINE_string("augment_grid", None, "Write what D sees to PATH_diffaugment.png and "
@@ -56,10 +64,14 @@ FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESOLUTION = 32
+TINT_SEED = 1
 
 
-def export_digits(folder, fraction, seed=0):
-    """Write a stratified ``fraction`` of the digits as 32x32 grayscale PNGs; returns the count."""
+def export_digits(folder, fraction, seed=0, resolution=RESOLUTION, channels=1):
+    """Write a stratified ``fraction`` of the digits as ``resolution``-square PNGs, grey
+    (``channels=1``) or tinted (``channels=3``, see `tint`); returns the count. A digit's
+    colour depends on its index among all 1,797, so every fraction draws the same digit
+    in the same colour."""
     from PIL import Image
 
     import pipelines
@@ -69,31 +81,73 @@ def export_digits(folder, fraction, seed=0):
     keep = np.concatenate([
         rng.permutation(np.flatnonzero(labels == c))[:max(1, int(round(fraction * np.sum(
             labels == c))))] for c in range(10)])
-    big = upsample(images[keep])
+    big = upsample(images, resolution)
+    if channels == 3:
+        big = tint(big)
+    big = big[keep]
     os.makedirs(folder, exist_ok=True)
     for i, img in enumerate(big):
-        pixels = np.clip(np.rint((img[..., 0] + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels, "L").save(os.path.join(folder, f"digit_{i:04d}.png"))
+        pixels = np.clip(np.rint((img + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels[..., 0], "L") if channels == 1 else Image.fromarray(
+            pixels, "RGB")
+        image.save(os.path.join(folder, f"digit_{i:04d}.png"))
     return len(keep)
 
 
-def upsample(images):
-    """``(N, 8, 8, 1) -> (N, 32, 32, 1)`` bilinearly, as the folder's digits are made."""
+def upsample(images, resolution=RESOLUTION):
+    """``(N, 8, 8, 1) -> (N, R, R, 1)`` bilinearly, as the folder's digits are made."""
     import tensorflow as tf
 
-    return tf.image.resize(images, (RESOLUTION, RESOLUTION), method="bilinear").numpy()
+    return tf.image.resize(images, (resolution, resolution), method="bilinear").numpy()
 
 
-def round_trip(images):
-    """8x8 digits as a perfect generator of the 32x32 folder would give them back: upsampled
+def tint(images, seed=TINT_SEED):
+    """Grey images ``(N, H, W, 1)`` in [-1, 1] drawn in colour on black: with intensity
+    t = (x + 1) / 2 and image i's colour c_i (hue uniform, saturation uniform in
+    [0.5, 1], value 1, so max(c_i) = 1), the result is 2 t c_i - 1, ``(N, H, W, 3)``.
+    The largest channel gives the grey image back exactly; c_i is a function of
+    (seed, i) only."""
+    import colorsys
+
+    rng = np.random.default_rng(seed)
+    n = len(images)
+    hues, saturations = rng.uniform(0.0, 1.0, n), rng.uniform(0.5, 1.0, n)
+    colours = np.array([colorsys.hsv_to_rgb(h, s, 1.0) for h, s in zip(hues, saturations)],
+                       dtype=np.float32)
+    return (images + 1.0) * colours[:, None, None, :] - 1.0
+
+
+def stroke_colours(images):
+    """Each RGB image's stroke colour ``(N, 3)``: the least-squares c in rgb = t c, with
+    rgb and t (the largest channel) mapped to [0, 1]; exactly c_i for a `tint`ed image."""
+    rgb = (np.asarray(images, np.float64) + 1.0) / 2.0
+    t = rgb.max(axis=-1, keepdims=True)
+    return (t * rgb).sum(axis=(1, 2)) / np.maximum((t * t).sum(axis=(1, 2)), 1e-12)
+
+
+def colour_distance(samples, real_train, real_heldout):
+    """Fréchet distance of the samples' `stroke_colours` to the real training digits'
+    (3-d Gaussians), and of held-out real digits' to the same: ``(samples, floor)``."""
+    from tfgan2 import metrics
+
+    train = stroke_colours(real_train)
+    return (metrics.frechet_distance(stroke_colours(samples), train),
+            metrics.frechet_distance(stroke_colours(real_heldout), train))
+
+
+def round_trip(images, resolution=RESOLUTION):
+    """8x8 digits as a perfect generator of the folder would give them back: upsampled
     like the export, then shrunk (the resampling alone blurs them)."""
-    return shrink(upsample(images))
+    return shrink(upsample(images, resolution))
 
 
 def shrink(images):
-    """``(N, 32, 32, 1) -> (N, 8, 8, 1)`` by averaging 4x4 blocks."""
-    n = len(images)
-    return images.reshape(n, 8, 4, 8, 4, 1).mean(axis=(2, 4))
+    """``(N, R, R, C) -> (N, 8, 8, 1)``: the largest channel (the grey digit of a tinted
+    one), averaged over (R/8)x(R/8) blocks."""
+    images = np.asarray(images).max(axis=-1)
+    n, size = len(images), images.shape[1]
+    k = size // 8
+    return images.reshape(n, 8, k, 8, k).mean(axis=(2, 4))[..., None]
 
 
 def warp(images, amplitude, seed=0):
@@ -174,13 +228,27 @@ _PIXEL_CLASSIFIER = None
 
 
 def measure(samples):
+    """The row of measurements of samples ``(N, R, R, C)`` in [-1, 1] of the digits folder
+    (see the module docstring); RGB samples also get ``colour_distance`` and its floor."""
+    import pipelines
     from benchmarks import digits_quality
+    from tfgan2 import classifier
 
+    samples = np.asarray(samples)
     digits = shrink(samples)
     result = digits_quality.evaluate_digit_samples(digits)
     pixel_shares = pixel_classifier_shares(digits)
-    real = digits_quality.evaluate_digit_samples(round_trip(digits_quality.heldout_images()))
+    real = digits_quality.evaluate_digit_samples(round_trip(digits_quality.heldout_images(),
+                                                            samples.shape[1]))
     shares = np.asarray(result["class_shares"])
+    colour = {}
+    if samples.shape[-1] == 3:
+        images, labels = pipelines.digits_arrays()
+        train, held = classifier.stratified_split(labels, digits_quality.HOLDOUT_FRACTION,
+                                                  seed=digits_quality.SEED)
+        tinted = tint(images)        # 8x8 is enough: a tinted digit's colour is exact at any size
+        colour_fd, colour_floor = colour_distance(samples, tinted[train], tinted[held])
+        colour = {"colour_distance": colour_fd, "colour_distance_floor": colour_floor}
     return {
         "frechet_distance": result["frechet_distance"],
         "fd_ratio": result["frechet_distance"] / real["frechet_distance"],
@@ -190,6 +258,7 @@ def measure(samples):
         "pixel_classifier_shares": [round(float(x), 4) for x in pixel_shares],
         "nn_ratio": result["nn_distance_median"] / real["nn_distance_median"],
         "near_copy_share": result["near_copy_share"],
+        **colour,
     }
 
 
@@ -226,20 +295,25 @@ def verdicts(rows):
     def line(measure, value, target, ok):
         lines.append(f"{measure:<58} {value:>11}  {target:>10}  {'PASS' if ok else 'MISS'}")
 
-    by_key = {(r["fraction"], r["augment"]): r for r in rows}
+    def key(r, augment):
+        return (_folder(r), r["fraction"], augment)
+
+    by_key = {key(r, r["augment"]): r for r in rows}
     for r in rows:
         tag = f"{r['fraction']:.0%} of the data, --augment={r['augment']}"
+        if _folder(r) != _folder({}):
+            tag = f"{_folder(r)}, {tag}"
         if r["fraction"] == 1.0:
             line(f"{tag}: FD / floor", f"{r['fd_ratio']:.2f}", f"<= {FD_RATIO_MAX:g}",
                  r["fd_ratio"] <= FD_RATIO_MAX)
             low, high = SHARE_RANGE
             line(f"{tag}: class shares", f"{r['share_min']:.3f}-{r['share_max']:.3f}",
                  f"{low:g}-{high:g}", low <= r["share_min"] and r["share_max"] <= high)
-        elif r["augment"] != "none" and (r["fraction"], "none") in by_key:
-            ratio = r["frechet_distance"] / by_key[(r["fraction"], "none")]["frechet_distance"]
+        elif r["augment"] != "none" and key(r, "none") in by_key:
+            none = by_key[key(r, "none")]
+            ratio = r["frechet_distance"] / none["frechet_distance"]
             line(f"{tag}: FD / FD without", f"{ratio:.2f}", f"<= {AUGMENTED_FD_MAX:g}",
                  ratio <= AUGMENTED_FD_MAX)
-            none = by_key[(r["fraction"], "none")]
             needed = AUGMENTED_FD_MAX * none["fd_ratio"]   # in units of the floor
             if needed < REAL_SAMPLE_FD_RATIO and ratio > AUGMENTED_FD_MAX:
                 lines.append(f"  note: halving needs {needed:.2f}x the floor; 1,000 new real "
@@ -249,6 +323,13 @@ def verdicts(rows):
             line(f"{tag}: NN ratio", f"{r['nn_ratio']:.2f}", f">= {NN_RATIO_MIN:g}",
                  r["nn_ratio"] >= NN_RATIO_MIN)
     return lines
+
+
+def _folder(row):
+    """``"32x32x1"``: the size and channels of the folder a row was trained on (rows of
+    files written before RGB runs existed are 32x32 grey)."""
+    resolution = row.get("resolution", RESOLUTION)
+    return f"{resolution}x{resolution}x{row.get('channels', 1)}"
 
 
 def augment_grids(prefix):
@@ -267,10 +348,10 @@ def augment_grids(prefix):
 
 def report(rows):
     """Print the results table and the target verdicts."""
-    print(f"\n{'data':>6} {'images':>6} {'augment':>30} {'FD':>7} {'FD/floor':>8} {'IS':>6} "
-          f"{'shares min-max':>15} {'NN ratio':>8} {'min':>5}")
+    print(f"\n{'folder':>8} {'data':>5} {'images':>6} {'augment':>26} {'FD':>7} {'FD/floor':>8} "
+          f"{'IS':>6} {'shares min-max':>15} {'NN ratio':>8} {'min':>5}")
     for r in rows:
-        print(f"{r['fraction']:>6.0%} {r['images']:>6} {r['augment']:>30} "
+        print(f"{_folder(r):>8} {r['fraction']:>5.0%} {r['images']:>6} {r['augment']:>26} "
               f"{r['frechet_distance']:>7.2f} {r['fd_ratio']:>8.2f} {r['inception_score']:>6.2f} "
               f"{r['share_min']:>7.3f}-{r['share_max']:.3f} {r['nn_ratio']:>8.2f} "
               f"{r['seconds'] / 60:>5.1f}")
@@ -288,6 +369,10 @@ def report(rows):
             print(f"{r['fraction']:>6.0%} {r['augment']:>30}: the same by a pixel SVM "
                   f"{format_shares(shares)} (min-max {shares.min():.3f}-{shares.max():.3f}; "
                   f"a second opinion, not a target)")
+        if "colour_distance" in r:
+            print(f"{r['fraction']:>6.0%} {r['augment']:>30}: stroke colours' Fréchet distance "
+                  f"{r['colour_distance']:.4f} (held-out real digits "
+                  f"{r['colour_distance_floor']:.4f}; not a target)")
     print()
     for line in verdicts(rows):
         print(line)
@@ -311,20 +396,24 @@ def main(argv):
     base = FLAGS.keep or tempfile.mkdtemp(prefix="tfgan2_small_data_")
     rows = []
     for fraction in (float(f) for f in FLAGS.fractions):
-        folder = os.path.join(base, f"digits32_{fraction:g}")
-        count = export_digits(folder, fraction)
+        resolution, channels = int(FLAGS.resolution), int(FLAGS.channels)
+        folder = os.path.join(base, f"digits{resolution}x{channels}_{fraction:g}")
+        count = export_digits(folder, fraction, resolution=resolution, channels=channels)
         for spec in FLAGS.augments:
             name = f"{fraction:g}_{spec.replace(':', '_').replace('+', '_')}"
+            if (resolution, channels) != (RESOLUTION, 1):
+                name = f"{resolution}x{channels}_{name}"
             workdir = os.path.join(base, "runs", name)
             args = ["launch.train", f"--flagfile={os.path.join(ROOT, FLAGS.config)}",
-                    f"--workdir={workdir}", f"--data_dir={folder}", "--channels=1",
-                    f"--resolution={RESOLUTION}", f"--augment={spec}", *FLAGS.train_flag]
+                    f"--workdir={workdir}", f"--data_dir={folder}", f"--channels={channels}",
+                    f"--resolution={resolution}", f"--augment={spec}", *FLAGS.train_flag]
             print(f"[{fraction:g} of the data = {count} images, --augment={spec}] "
                   f"python -m {' '.join(args)}", flush=True)
             seconds = _run(args, cwd=base)
             out = os.path.join(base, f"{name}.npz")
             _run(["launch.sample", f"--workdir={workdir}", "--num=1000", f"--out={out}"], base)
             row = {"fraction": fraction, "images": count, "augment": spec, "seconds": seconds,
+                   "resolution": resolution, "channels": channels,
                    "train_flags": list(FLAGS.train_flag),
                    **measure(np.load(out)["images"])}
             rows.append(row)

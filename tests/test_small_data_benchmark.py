@@ -138,3 +138,54 @@ def test_report_prints_the_second_opinion(capsys):
     assert "pixel SVM 0.075 0.125 0.100" in out and "min-max 0.075-0.125" in out
     # the verdict stays the CNN's
     assert not any("SVM" in line for line in small_data.verdicts([r]))
+
+
+def test_rgb_export_tints_each_digit_and_its_largest_channel_is_the_grey_digit(tmp_path):
+    count = small_data.export_digits(str(tmp_path), 0.1, resolution=64, channels=3)
+    files = sorted(os.listdir(tmp_path))
+    exported = np.stack([np.asarray(Image.open(tmp_path / f)) for f in files])
+    assert count == len(files) and exported.shape == (count, 64, 64, 3)
+    rgb = exported.astype(np.float32) / 127.5 - 1.0
+    # The largest channel shrinks back to a digit (8-bit rounding only), as the grey
+    # export does, and the ten classes keep their shares.
+    images, labels = pipelines.digits_arrays()
+    back = small_data.shrink(rgb)
+    assert back.shape == (count, 8, 8, 1)
+    real = small_data.round_trip(images, 64)
+    distance = np.abs(back.reshape(count, 1, 64) - real.reshape(1, -1, 64)).max(axis=2)
+    nearest = distance.argmin(axis=1)
+    assert distance.min(axis=1).max() < 0.01
+    np.testing.assert_array_equal(np.bincount(labels[nearest], minlength=10),
+                                  np.round(0.1 * np.bincount(labels, minlength=10)))
+    # Each image has one colour of value 1 and saturation >= 0.5, the colours differ
+    # between images, and a digit keeps its colour whatever share is exported.
+    colours = small_data.stroke_colours(rgb)
+    np.testing.assert_allclose(colours.max(axis=1), 1.0, atol=0.01)
+    assert colours.min(axis=1).max() <= 0.51
+    assert np.std(colours, axis=0).min() > 0.15
+    tinted = small_data.tint(small_data.upsample(images, 64))
+    np.testing.assert_allclose(colours, small_data.stroke_colours(tinted[nearest]), atol=0.01)
+
+
+def test_stroke_colour_is_exact_for_a_tinted_image_and_the_colour_distance_sees_grey():
+    images, _ = pipelines.digits_arrays()
+    tinted = small_data.tint(images[:600])
+    hues = small_data.stroke_colours(tinted)
+    # exact: tint's own colours (same seed) come back
+    np.testing.assert_allclose(small_data.tint(np.ones((600, 1, 1, 1)))[:, 0, 0] / 2 + 0.5,
+                               hues, atol=1e-5)
+    same, floor = small_data.colour_distance(tinted[:300], tinted[300:], tinted[300:])
+    grey = np.repeat(images[:300], 3, axis=-1)           # right digits, no colour
+    off, _ = small_data.colour_distance(grey, tinted[300:], tinted[300:])
+    assert floor == pytest.approx(0.0, abs=1e-9)
+    assert same < 0.02 and off > 10 * same
+
+
+def test_verdicts_pair_runs_of_the_same_folder_only():
+    rgb = dict(row(0.1, "none", 60.0), resolution=64, channels=3)
+    lines = small_data.verdicts([rgb, row(0.1, "diffaugment", 20.0)])
+    assert lines == []                   # a grey 32x32 run is no partner of an RGB 64 one
+    lines = small_data.verdicts([rgb, dict(row(0.1, "diffaugment", 20.0), resolution=64,
+                                           channels=3)])
+    assert lines[0].startswith("64x64x3, 10% of the data, --augment=diffaugment: FD / FD")
+    assert lines[0].endswith("PASS")
