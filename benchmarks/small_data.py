@@ -50,7 +50,8 @@ def define_flags():
     flags.DEFINE_string("keep", None, "Keep the folders and runs here instead of a temp dir.")
     flags.DEFINE_string("json", None, "Also write the results table as JSON here.")
     flags.DEFINE_string("augment_grid", None, "Write what D sees to PATH_diffaugment.png and "
-                        "PATH_ada.png: 8 real 32x32 digits, each followed by 7 augmentations "
+                        "PATH_ada.png: 8 real digits of the folder (--resolution, --channels), "
+                        "each followed by 7 augmentations "
                         "(DiffAugment; ADA at p=0.6), then exit.")
     flags.DEFINE_list("warp_check", None, "Print the class shares the classifier gives the "
                       "held-out real digits (upsampled to 32x32) under random smooth warps of "
@@ -332,17 +333,18 @@ def _folder(row):
     return f"{resolution}x{resolution}x{row.get('channels', 1)}"
 
 
-def augment_grids(prefix):
+def augment_grids(prefix, resolution=RESOLUTION, channels=1):
     import pipelines
     import tfgan2
 
     images, _ = pipelines.digits_arrays()
-    real = upsample(images[:8])
+    real = upsample(images, resolution)
+    real = (tint(real) if channels == 3 else real)[:8]
     for name, layer in (("diffaugment", tfgan2.augment.DiffAugment()),
                         ("ada", tfgan2.augment.AdaptiveAugment(target=None, initial_p=0.6))):
         grid = tfgan2.augment.grid_of_augmentations(layer, real, num_versions=8)
         path = f"{prefix}_{name}.png"
-        tfgan2.visualize.save_image_grid(path, grid, cols=8, scale=2)
+        tfgan2.visualize.save_image_grid(path, grid, cols=8, scale=max(1, 64 // resolution))
         print(f"wrote {path}")
 
 
@@ -381,7 +383,7 @@ def report(rows):
 def main(argv):
     del argv
     if FLAGS.augment_grid:
-        augment_grids(FLAGS.augment_grid)
+        augment_grids(FLAGS.augment_grid, int(FLAGS.resolution), int(FLAGS.channels))
         return
     if FLAGS.warp_check:
         warp_check([float(a) for a in FLAGS.warp_check])
