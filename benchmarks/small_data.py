@@ -82,10 +82,7 @@ def export_digits(folder, fraction, seed=0, resolution=RESOLUTION, channels=1):
     keep = np.concatenate([
         rng.permutation(np.flatnonzero(labels == c))[:max(1, int(round(fraction * np.sum(
             labels == c))))] for c in range(10)])
-    big = upsample(images, resolution)
-    if channels == 3:
-        big = tint(big)
-    big = big[keep]
+    big = folder_images(images, resolution, channels)[keep]
     os.makedirs(folder, exist_ok=True)
     for i, img in enumerate(big):
         pixels = np.clip(np.rint((img + 1.0) * 127.5), 0, 255).astype(np.uint8)
@@ -100,6 +97,13 @@ def upsample(images, resolution=RESOLUTION):
     import tensorflow as tf
 
     return tf.image.resize(images, (resolution, resolution), method="bilinear").numpy()
+
+
+def folder_images(images, resolution=RESOLUTION, channels=1):
+    """All 8x8 digits ``images`` as the folder holds them: upsampled, and `tint`ed for
+    ``channels=3`` (before any subset is taken, so a digit's colour follows its index)."""
+    big = upsample(images, resolution)
+    return tint(big) if channels == 3 else big
 
 
 def tint(images, seed=TINT_SEED):
@@ -338,8 +342,7 @@ def augment_grids(prefix, resolution=RESOLUTION, channels=1):
     import tfgan2
 
     images, _ = pipelines.digits_arrays()
-    real = upsample(images, resolution)
-    real = (tint(real) if channels == 3 else real)[:8]
+    real = folder_images(images, resolution, channels)[:8]
     for name, layer in (("diffaugment", tfgan2.augment.DiffAugment()),
                         ("ada", tfgan2.augment.AdaptiveAugment(target=None, initial_p=0.6))):
         grid = tfgan2.augment.grid_of_augmentations(layer, real, num_versions=8)
@@ -397,8 +400,8 @@ def main(argv):
         return
     base = FLAGS.keep or tempfile.mkdtemp(prefix="tfgan2_small_data_")
     rows = []
+    resolution, channels = int(FLAGS.resolution), int(FLAGS.channels)
     for fraction in (float(f) for f in FLAGS.fractions):
-        resolution, channels = int(FLAGS.resolution), int(FLAGS.channels)
         folder = os.path.join(base, f"digits{resolution}x{channels}_{fraction:g}")
         count = export_digits(folder, fraction, resolution=resolution, channels=channels)
         for spec in FLAGS.augments:
