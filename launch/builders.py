@@ -10,7 +10,7 @@ import tfgan2
 from launch import data_sources, network_families
 
 __all__ = ["data_shape", "source", "family", "label_spec", "conditioning", "build_dataset",
-           "build_networks", "build_gan", "real_samples", "crop_spec"]
+           "build_networks", "build_gan", "real_samples", "crop_spec", "r1_gamma"]
 
 crop_spec = data_sources.crop_spec
 
@@ -105,6 +105,21 @@ def learning_rate(fv, base, updates_per_step):
     return base
 
 
+def r1_gamma(fv):
+    """The R1 weight of the run: ``--r1_gamma``, or with ``--r1_reference_size=S``
+    ``r1_gamma * H * W / S**2`` for the data's H x W images.
+
+    R1 is the squared gradient of D summed over pixels; a D that reads the same
+    picture at twice the size spreads each gradient over four pixels, so the
+    sum is a quarter as large and gamma must grow with the pixel count to
+    weigh the same (StyleGAN2-ADA's heuristic also scales gamma with H * W).
+    """
+    if not fv.r1_reference_size:
+        return fv.r1_gamma
+    height, width = data_shape(fv)[:2]
+    return fv.r1_gamma * height * width / fv.r1_reference_size ** 2
+
+
 def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None,
               conv_gradient=None):
     """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers (`tfgan2.optimizers.FusedAdam`) unless told not to.
@@ -133,7 +148,7 @@ def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None,
             g_optimizer=tfgan2.optimizers.FusedAdam(learning_rate(fv, fv.g_lr, fv.g_steps),
                                                     beta_1=fv.beta1, beta_2=fv.beta2),
             loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
-            gradient_penalty=fv.gradient_penalty, r1_gamma=fv.r1_gamma,
+            gradient_penalty=fv.gradient_penalty, r1_gamma=r1_gamma(fv),
             classifier_weight=fv.classifier_weight, info_weight=fv.info_weight,
             gradient_penalty_mode=fv.gp_mode, label_smoothing=fv.label_smoothing,
             weight_clip=fv.weight_clip or None,

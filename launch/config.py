@@ -174,6 +174,10 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "weight_clip", 0.0, "Clip every D weight to [-c, c] after each D update "
       "(WGAN weight clipping, e.g. 0.01; 0: off).", lower_bound=0.0)
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
+    d("integer", "r1_reference_size", 0,
+      "Image size S at which --r1_gamma is given: the gamma used is r1_gamma * H * W / S^2 for "
+      "H x W images, since R1 sums the squared gradient over pixels (e.g. 32 with "
+      "--r1_gamma=4 uses 16 at --resolution=64). 0: --r1_gamma as given.", lower_bound=0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
     # Augmentation of D's inputs and packing.
@@ -300,6 +304,10 @@ def validate(fv):
         raise ValueError(f"--label_smoothing={fv.label_smoothing} is invalid with "
                          f"--loss={fv.loss}: it smooths a cross-entropy target, use one of "
                          f"{', '.join(LABEL_SMOOTHING_LOSSES)} (or --label_smoothing=0).")
+    if fv.r1_reference_size and source.is_vector(fv):
+        raise ValueError(f"--r1_reference_size={fv.r1_reference_size} is invalid with "
+                         f"--data_source={fv.data_source}: its examples are vectors, not images "
+                         f"to scale R1 by; use --r1_reference_size=0.")
     family.check(source.shape(fv))
     if fv.conditional and not source.has_labels:
         labelled = [s.name for s in data_sources.SOURCES.values() if s.has_labels]

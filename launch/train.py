@@ -162,6 +162,11 @@ def _train_in(workdir, chief):
     print(f"tfgan2: {FLAGS.network} on {FLAGS.data_source}, {FLAGS.train_steps} steps of "
           f"batch {FLAGS.batch_size} over {replicas} replica(s), loss {FLAGS.loss}; "
           f"run directory {workdir}", flush=True)
+    if FLAGS.r1_reference_size:
+        height, width = builders.data_shape(FLAGS)[:2]
+        print(f"tfgan2: R1 gamma {builders.r1_gamma(FLAGS):g} (--r1_gamma={FLAGS.r1_gamma:g} at "
+              f"{FLAGS.r1_reference_size}x{FLAGS.r1_reference_size}, scaled to {height}x{width})",
+              flush=True)
     started = time.time()
     choice, fresh = _precision(workdir, strategy)
     took = f" (chosen in {time.time() - started:.1f} s)" if choice.ms_per_step and fresh else ""

@@ -89,6 +89,8 @@ def test_gaussian_run_writes_histograms_and_vectors(tmp_path, subprocess_env):
     ("--data_source=celeba", "--data_source=celeba needs --data_dir"),
     ("--crop=sideways", "--crop=sideways is invalid"),
     ("--label_smoothing=0.25 --loss=hinge", "--label_smoothing=0.25 is invalid with --loss=hinge"),
+    ("--data_source=gaussian --network=gaussian --r1_gamma=1 --r1_reference_size=32",
+     "--r1_reference_size=32 is invalid with --data_source=gaussian"),
 ])
 def test_invalid_flags_fail_before_any_work(tmp_path, subprocess_env, flag, message):
     workdir = tmp_path / "never"
@@ -143,6 +145,24 @@ def test_training_option_flags_reach_compile():
     assert gan.weight_clip == 0.02 and gan.gradient_penalty_mode == "one_sided"
     fv(["x", "--weight_clip=0"])
     assert builders.build_gan(fv).weight_clip is None
+
+
+def test_r1_gamma_scales_with_the_pixel_count():
+    from absl import flags
+
+    from launch import builders, config
+
+    fv = config.define_train_flags(flags.FlagValues())
+    fv(["x", "--r1_gamma=4", "--steps_per_execution=1"])
+    config.validate(fv)
+    assert builders.r1_gamma(fv) == 4.0 and builders.build_gan(fv).r1_gamma == 4.0
+    fv(["x", "--r1_reference_size=32"])  # the digits are 8x8: 4 * 64 / 1024
+    config.validate(fv)
+    assert builders.r1_gamma(fv) == 0.25 and builders.build_gan(fv).r1_gamma == 0.25
+    fv(["x", "--data_source=image_folder", "--resolution=64", "--channels=3"])
+    assert builders.r1_gamma(fv) == 16.0
+    fv(["x", "--resolution=32", "--r1_gamma=0"])
+    assert builders.r1_gamma(fv) == 0.0
 
 
 def test_mirrored_on_logical_cpus(tmp_path, subprocess_env):

@@ -35,6 +35,8 @@ def test_recipe_trains_with_ada_packing_and_minibatch_std(tmp_path, subprocess_e
                f"--data_dir={data}", f"--workdir={workdir}", *TINY, "--augment=ada",
                "--ada_speed=64", "--pack=2", "--minibatch_std=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # images.cfg gives R1 gamma 4 at 32x32: a quarter as many pixels take a sixteenth.
+    assert "R1 gamma 0.25 (--r1_gamma=4 at 32x32, scaled to 8x8)" in proc.stdout
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [3, 6]
     for row in rows:
