@@ -126,22 +126,33 @@ def test_train_rejects_bad_schedule(tmp_path):
         tfgan2.train(small_gan(), data(), str(tmp_path), 5, sample_every=-1)
 
 
-def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, capsys):
+@pytest.mark.parametrize("relative", [False, True])
+def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, capsys, monkeypatch, relative):
+    # A relative run directory ("runs/a", as the shipped flagfiles give) must resume,
+    # fall back and list its checkpoints exactly as an absolute one.
+    monkeypatch.chdir(tmp_path)
+    workdir = "runs/a" if relative else str(tmp_path / "runs" / "a")
+    ckpt_dir = f"{workdir}/checkpoints"
     gan = small_gan()
-    tfgan2.train(gan, data(), str(tmp_path), 4, log_every=2, checkpoint_every=2, verbose=0)
-    ckpts = tmp_path / "checkpoints"
+    tfgan2.train(gan, data(), workdir, 4, log_every=2, checkpoint_every=2, verbose=0)
+    ckpts = tmp_path / "runs" / "a" / "checkpoints"
+    assert [step for step, _ in tfgan2.watch.listed_checkpoints(ckpt_dir)] == [2, 4]
+    assert callbacks.Checkpointer(ckpt_dir).restore(small_gan(seed=3), set_aside=False) == 4
     (data_file,) = ckpts.glob("ckpt-4.data-*")
     data_file.write_bytes(data_file.read_bytes()[:50])  # truncated by a crash or a full disk
     fresh = small_gan(seed=4)
-    assert callbacks.Checkpointer(str(ckpts)).restore(fresh) == 2
+    assert callbacks.Checkpointer(ckpt_dir).restore(fresh) == 2
     assert "ckpt-4 does not restore" in capsys.readouterr().out
     assert sorted(p.name for p in ckpts.glob("broken-*")) == [
         "broken-ckpt-4.data-00000-of-00001", "broken-ckpt-4.index"]
-    assert callbacks.latest_checkpoint_step(str(ckpts)) == 2
+    # The state file keeps entries relative to its directory, as the manager writes them.
+    assert 'all_model_checkpoint_paths: "ckpt-2"' in (ckpts / "checkpoint").read_text()
+    assert callbacks.latest_checkpoint_step(ckpt_dir) == 2
+    assert tfgan2.watch.listed_checkpoints(ckpt_dir) == [(2, f"{ckpt_dir}/ckpt-2")]
     # Training goes on from step 2 and writes a fresh step-4 checkpoint.
-    result = tfgan2.train(fresh, data(), str(tmp_path), 4, log_every=2, verbose=0)
+    result = tfgan2.train(fresh, data(), workdir, 4, log_every=2, verbose=0)
     assert result.start_step == 2 and result.final_step == 4
-    assert callbacks.Checkpointer(str(ckpts)).restore(small_gan(seed=5)) == 4
+    assert callbacks.Checkpointer(ckpt_dir).restore(small_gan(seed=5)) == 4
 
 
 def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):

@@ -62,6 +62,24 @@ def test_train_then_sample_end_to_end(tmp_path, subprocess_env):
     assert (workdir / "flags.cfg").read_text() == before
 
 
+def test_relative_workdir_resumes_and_samples(tmp_path, subprocess_env):
+    # The shipped flagfiles give relative run directories (--workdir=runs/images).
+    def launch(*args):
+        return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=subprocess_env,
+                              timeout=300, capture_output=True, text=True)
+
+    proc = launch("launch.train", "--workdir=runs/a", *TINY, "--sample_every=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = launch("launch.train", "--workdir=runs/a", *TINY, "--sample_every=0",
+                  "--train_steps=9")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Resuming from step 6" in proc.stdout and "Done: step 9" in proc.stdout
+    proc = launch("launch.sample", "--workdir=runs/a", "--num=4", "--out=s.npz")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "runs/a/checkpoints/ckpt-9 to s.npz" in proc.stdout
+    assert np.load(tmp_path / "s.npz")["images"].shape == (4, 8, 8, 1)
+
+
 def test_gaussian_run_writes_histograms_and_vectors(tmp_path, subprocess_env):
     workdir = tmp_path / "g"
     proc = run(subprocess_env, "launch.train", f"--flagfile={ROOT}/gaussian.cfg",

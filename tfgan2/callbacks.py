@@ -16,7 +16,7 @@ from tfgan2 import distribute, visualize
 
 __all__ = ["StepInterval", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
            "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step",
-           "error_summary"]
+           "checkpoint_paths", "error_summary"]
 
 
 class StepInterval:
@@ -156,6 +156,17 @@ def make_checkpoint(gan):
     return tf.train.Checkpoint(**items)
 
 
+def checkpoint_paths(directory):
+    """Paths of the checkpoints listed in ``directory``'s state file, oldest first.
+
+    Each path opens as given: `tf.train.get_checkpoint_state` already joins a
+    relative entry to ``directory``, so joining it again would double a relative
+    ``directory`` (``runs/a/checkpoints/runs/a/checkpoints/ckpt-10``).
+    """
+    state = tf.train.get_checkpoint_state(directory)
+    return list(state.all_model_checkpoint_paths) if state is not None else []
+
+
 def latest_checkpoint_step(directory):
     """Step number of the newest checkpoint in ``directory``, or None."""
     path = tf.train.latest_checkpoint(directory)
@@ -186,7 +197,9 @@ def _set_aside(path):
     # Drop the entry (path and its timestamp) from the manager's state file.
     keep = [i for i, p in enumerate(state.all_model_checkpoint_paths)
             if os.path.basename(p) != name]
-    paths = [state.all_model_checkpoint_paths[i] for i in keep]
+    # Entries are written relative to the directory, as the manager writes them
+    # (get_checkpoint_state returned them joined to it).
+    paths = [os.path.relpath(state.all_model_checkpoint_paths[i], directory) for i in keep]
     stamps = list(state.all_model_checkpoint_timestamps)
     stamps = [stamps[i] for i in keep] if len(stamps) == len(state.all_model_checkpoint_paths) else []
     del state.all_model_checkpoint_paths[:]
@@ -268,12 +281,8 @@ class Checkpointer(keras.callbacks.Callback):
             other variables or shapes than ``gan`` (nothing is set aside).
         """
         manager = self._manager_for(gan)
-        state = tf.train.get_checkpoint_state(self.directory)
-        paths = list(state.all_model_checkpoint_paths) if state is not None else []
         failures = []
-        for path in reversed(paths):
-            if not os.path.isabs(path):
-                path = os.path.join(self.directory, path)
+        for path in reversed(checkpoint_paths(self.directory)):
             try:
                 manager.checkpoint.restore(path).assert_existing_objects_matched()
             except (ValueError, AssertionError) as exc:

@@ -32,13 +32,8 @@ __all__ = ["listed_checkpoints", "evaluated_steps", "watch_checkpoints", "WatchR
 
 def listed_checkpoints(directory):
     """``[(step, path)]``, oldest first, of the complete checkpoints in ``directory``'s state file."""
-    state = tf.train.get_checkpoint_state(directory)
-    if state is None:
-        return []
     found = {}
-    for path in state.all_model_checkpoint_paths:
-        if not os.path.isabs(path):
-            path = os.path.join(directory, path)
+    for path in callbacks.checkpoint_paths(directory):
         try:
             found[int(path.rsplit("-", 1)[-1])] = path
         except ValueError:
