@@ -19,7 +19,8 @@ metrics for ``evaluate``), `export` (SavedModel of the sampler),
 (the compute precision chosen by hardware and by timed training steps),
 `optimizers` (`FusedAdam`: Keras's Adam update in one fused kernel),
 `conv_gradients` (convolution gradients and transposed convolutions as
-forward convolutions).
+forward convolutions), `timing` (choices made by timing candidates, the
+convolution gradient method among them, remembered per machine).
 """
 # First: a too-old TensorFlow or Keras fails here with the fix, not later inside a layer.
 from tfgan2 import _versions
@@ -29,7 +30,7 @@ _versions.check_installed()
 from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, infogan, layers,
                     losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
-from tfgan2 import conv_gradients, optimizers, precision, sliced_wasserstein, task_losses
+from tfgan2 import conv_gradients, optimizers, precision, sliced_wasserstein, task_losses, timing
 # Registers every tfgan2 Keras class, so keras.models.load_model needs only `import tfgan2`.
 from tfgan2 import export, optimizer_pair, sample_metrics, serialization
 from tfgan2.gan import GAN
@@ -40,5 +41,5 @@ __all__ = ["GAN", "train", "augment", "callbacks", "classifier", "conditioning",
            "evaluation",
            "export", "features", "infogan", "latent", "layers", "losses", "metrics", "networks",
            "optimizer_pair", "optimizers", "precision", "regularizers", "run_directory", "sample_metrics", "serialization",
-           "sliced_wasserstein", "summaries", "task_losses", "visualize", "watch",
+           "sliced_wasserstein", "summaries", "task_losses", "timing", "visualize", "watch",
            "__version__"]
