@@ -252,7 +252,7 @@ def resolve_conv_gradients(fv, workdir, build, networks, *, not_measured=None, f
 
 
 def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budget=None,
-            cache=None, features=None, gpus=None, regression=False, over_budget="float32",
+            cache=None, features=None, gpus=None, regression=False, over_budget=None,
             say=print):
     """Both choices of this start: ``{flag: (choice, fresh, seconds timing)}``, precision
     first (the convolution method is timed in the chosen precision); ``seconds timing``
@@ -263,10 +263,17 @@ def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budg
     ``data_shape``; ``budget``: a `tfgan2.timing.Budget` shared by the two
     (default `budget_seconds()`); ``cache``: a `tfgan2.timing.MachineCache`
     (default: the user's, described only when a rule asks for timings);
-    ``say(line)`` announces a timing.
+    ``say(line)`` announces a timing. ``over_budget``: the policy when the
+    precision cannot be timed within the budget (default: ``mixed_bfloat16``
+    for networks with convolutions, which it made 1.3x-3x faster on every
+    bfloat16 CPU measured, else ``float32``).
     """
+    import tfgan2
     from tfgan2 import timing
 
+    if over_budget is None:
+        over_budget = ("mixed_bfloat16" if tfgan2.layers.uses_forward_gradients(networks)
+                       else "float32")
     budget = budget or timing.Budget(budget_seconds())
     signature = run_signature(fv, networks, data_shape)
     caches, spent = [], {}

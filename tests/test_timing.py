@@ -169,20 +169,25 @@ def test_a_second_run_on_the_same_machine_starts_without_timing(tmp_path, featur
     assert "remembered in " + str(tmp_path / "cache") in again.reason
 
 
-def test_all_timing_of_a_start_fits_one_budget(tmp_path):
+@pytest.mark.parametrize("over_budget, expected", [
+    ("float32", "float32"), (None, "mixed_bfloat16")])  # default: bfloat16 for convolutions
+def test_all_timing_of_a_start_fits_one_budget(tmp_path, over_budget, expected):
     clock, built = Clock(), []
     ms = {("float32", "native"): 300.0, ("mixed_bfloat16", "native"): 100.0}
     # Building and warming up a candidate costs 7 s: the second would pass the 10 s budget.
     build = fake_gan_build(clock, ms, built, build_seconds=7.0)
     results, lines = resolve(tmp_path, "a", build, clock, features=SAPPHIRE_RAPIDS, gpus=[],
-                             over_budget="float32")
+                             over_budget=over_budget)
     choice, _, seconds = results["precision"]
-    assert built == [("float32", "native")] and clock.now <= 10.0
-    assert choice.policy == "float32" and "would not fit" in choice.reason
-    assert choice.ms_per_step == {}
+    assert built == [("float32", "native")] and seconds == clock.now == 7.3  # build + 1 step
+    assert choice.policy == expected and "would not fit" in choice.reason
+    assert choice.ms_per_step == {} and len(lines) == 1
     # Remembered: the next start does not try again.
-    results, lines = resolve(tmp_path, "b", build, clock, features=SAPPHIRE_RAPIDS, gpus=[])
+    results, lines = resolve(tmp_path, "b", build, clock, features=SAPPHIRE_RAPIDS, gpus=[],
+                             over_budget=over_budget)
     assert built == [("float32", "native")] and lines == []
+    assert results["precision"][0].policy == expected
+    assert "remembered in" in results["precision"][0].reason
     # A larger budget measures.
     results, _ = resolve(tmp_path, "c", build, clock, budget_seconds=30.0,
                          features=SAPPHIRE_RAPIDS, gpus=[])

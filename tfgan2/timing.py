@@ -510,12 +510,12 @@ class MachineCache:
             record = self.get(kind, signature, candidates)
             path = self.path(kind, signature, candidates)
             if record is not None:
-                when = f"timed on this machine {record.get('measured', '')}, remembered in {path}"
+                when = f"on this machine {record.get('measured', '')}, remembered in {path}"
                 if record.get("over_budget") is None:
-                    return Timings(record["ms_per_step"], source=when)
+                    return Timings(record["ms_per_step"], source=f"timed {when}")
                 if budget_seconds is None or budget_seconds <= (record.get("budget_seconds")
                                                                 or 0):
-                    raise OverBudget(f"{record['over_budget']}; {when}",
+                    raise OverBudget(f"{record['over_budget']} {when}",
                                      record["ms_per_step"])
             if announce is not None:
                 announce(candidates)
