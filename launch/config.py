@@ -202,9 +202,10 @@ def define_train_flags(flag_values=flags.FLAGS):
       "scaling; GPUs only) or auto: float32 for networks with regression outputs (gaussian); "
       "mixed_float16 on GPUs of compute capability >= 7.0; on a CPU with avx512_bf16 or "
       "amx_bf16, mixed_bfloat16 if a few timed training steps of this run's networks are "
-      "1.5x faster in it than in float32; float32 otherwise. Timings are remembered per "
-      "machine ($TFGAN2_CACHE_DIR, else ~/.cache/tfgan2) and take at most about "
-      "$TFGAN2_TIMING_BUDGET seconds (default 10) per start. A resumed "
+      "1.3x faster in it than in float32 (untimed, when they do not fit the timing budget: "
+      "for networks with convolutions); float32 otherwise. Timings are remembered per "
+      "machine ($TFGAN2_CACHE_DIR, else ~/.cache/tfgan2) and take about "
+      "$TFGAN2_TIMING_BUDGET seconds (default 10) per start at most. A resumed "
       "run keeps its recorded precision; the choice and its measurement go to "
       f"<workdir>/precision.json. ${PRECISION_ENV} replaces the default auto.",
       enum_values=list(PRECISIONS))
