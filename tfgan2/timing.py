@@ -428,7 +428,7 @@ def _layer_description(layer):
     inner = getattr(layer, "layer", None)
     try:
         config = layer.get_config()
-    except (NotImplementedError, TypeError):
+    except (NotImplementedError, TypeError, ValueError):  # a layer without a config
         config = {}
     if sub:  # a model: its layers describe it (their order is the graph's)
         config = {k: v for k, v in config.items() if k == "trainable"}
