@@ -294,8 +294,14 @@ def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budg
         def measure(build_fn, candidates):
             if not caches:
                 caches.append(cache or timing.MachineCache())
-            return caches[0].remembering(kind, key, timed, budget.seconds, announce)(
-                build_fn, candidates)
+            try:
+                return caches[0].remembering(kind, key, timed, budget.seconds, announce)(
+                    build_fn, candidates)
+            except timing.OverBudget:
+                say(f"tfgan2: --{kind}=auto: {' and '.join(candidates)} do not fit the "
+                    f"{budget.seconds:g} s timing budget; ${BUDGET_ENV}=<seconds> gives them "
+                    f"more time")
+                raise
         return measure
 
     results = {}

@@ -181,11 +181,12 @@ def test_all_timing_of_a_start_fits_one_budget(tmp_path, over_budget, expected):
     choice, _, seconds = results["precision"]
     assert built == [("float32", "native")] and seconds == clock.now == 7.3  # build + 1 step
     assert choice.policy == expected and "would not fit" in choice.reason
-    assert choice.ms_per_step == {} and len(lines) == 1
+    assert choice.ms_per_step == {} and len(lines) == 2
+    assert "TFGAN2_TIMING_BUDGET=<seconds> gives them more time" in lines[1]
     # Remembered: the next start does not try again.
     results, lines = resolve(tmp_path, "b", build, clock, features=SAPPHIRE_RAPIDS, gpus=[],
                              over_budget=over_budget)
-    assert built == [("float32", "native")] and lines == []
+    assert built == [("float32", "native")] and "timing float32" not in "".join(lines)
     assert results["precision"][0].policy == expected
     assert "remembered in" in results["precision"][0].reason
     # A larger budget measures.

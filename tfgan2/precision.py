@@ -154,7 +154,7 @@ def choose_precision(build, *, features=None, gpus=None, measure=None,
     return timing.choose_faster(
         build, "float32", "mixed_bfloat16", choice=PrecisionChoice, min_speedup=min_speedup,
         measure_fn=measure, prefix=f"CPU has {'+'.join(has)}, ",
-        over_budget=(over_budget, "not timed"))
+        over_budget=(over_budget, f"{over_budget} untimed"))
 
 
 class policy_scope:
