@@ -260,8 +260,8 @@ def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budg
 
     ``build(policy, method) -> run`` times this run's GAN; ``networks``: its
     models built in float32 with ``native`` gradients, of data of
-    ``data_shape``; ``budget``: a `tfgan2.timing.Budget` shared by the two
-    (default `budget_seconds()`); ``cache``: a `tfgan2.timing.MachineCache`
+    ``data_shape``; ``budget``: a `tfgan2.timing.Budget` shared by the two,
+    restarted when the first timing starts (default `budget_seconds()`); ``cache``: a `tfgan2.timing.MachineCache`
     (default: the user's, described only when a rule asks for timings);
     ``say(line)`` announces a timing. ``over_budget``: the policy when the
     precision cannot be timed within the budget (default: ``mixed_bfloat16``
@@ -280,6 +280,8 @@ def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budg
 
     def remembered(kind, key, measure_fn):
         def announce(candidates):
+            if not spent:  # the budget is for timing: it starts with the first one
+                budget.restart()
             say(f"tfgan2: --{kind}=auto: timing {' against '.join(candidates)} on this "
                 f"machine ({max(budget.left(), 0):.0f} s left of the {budget.seconds:g} s "
                 f"timing budget; remembered in {caches[0].directory})")

@@ -144,6 +144,10 @@ class Budget:
         self.seconds, self.clock = float(seconds), clock
         self.start = clock()
 
+    def restart(self):
+        """Count from now (e.g. when the first timing starts)."""
+        self.start = self.clock()
+
     def spent(self):
         return self.clock() - self.start
 
