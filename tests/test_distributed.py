@@ -60,14 +60,14 @@ def test_each_replica_draws_different_noise(mirrored):
 
     @tf.function
     def draw():
-        return strategy.run(lambda: gan._latent(3, gan._seed_for(1, 0)))
+        return strategy.run(lambda: gan.noise.latent(3, gan.noise.seed_for(tfgan2.noise.D_NOISE, 0)))
 
     a, b = strategy.experimental_local_results(draw())
     assert not np.allclose(a.numpy(), b.numpy())
     # Together the replicas hold exactly the rows of the single-device global draw.
     single = build(tf.distribute.OneDeviceStrategy("/cpu:0"))
     np.testing.assert_array_equal(np.concatenate([a.numpy(), b.numpy()]),
-                                  single._latent(6, single._seed_for(1, 0)).numpy())
+                                  single.noise.latent(6, single.noise.seed_for(tfgan2.noise.D_NOISE, 0)).numpy())
 
 
 def test_uneven_global_batch_is_a_clear_error(mirrored):

@@ -56,7 +56,7 @@ def test_relativistic_generator_step_uses_real_logits(loss):
     gan.g_optimizer.build(gan.generator.trainable_variables)
     real = tf.constant(images(8))
     before = [w.copy() for w in gan.generator.get_weights()]
-    z = gan._latent(8, gan._seed_for(2, gan.g_optimizer.iterations))
+    z = gan.noise.latent(8, gan.noise.seed_for(tfgan2.noise.G_NOISE, gan.g_optimizer.iterations))
     real_logits = gan.discriminator(real, training=True)
     with tf.GradientTape() as tape:
         fake_logits = gan.discriminator(gan.generator(z, training=True), training=True)

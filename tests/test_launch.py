@@ -158,8 +158,8 @@ def test_training_option_flags_reach_compile():
         "--gradient_penalty=1", "--gp_mode=one_sided", "--steps_per_execution=1"])
     config.validate(fv)
     gan = builders.build_gan(fv)
-    assert gan.loss_name == "relativistic_average" and gan._loss_spec.relativistic
-    assert gan._d_loss_kwargs == {"label_smoothing": 0.1}
+    assert gan.loss_name == "relativistic_average" and gan.objective.relativistic
+    assert gan.objective.label_smoothing == 0.1
     assert gan.weight_clip == 0.02 and gan.gradient_penalty_mode == "one_sided"
     fv(["x", "--weight_clip=0"])
     assert builders.build_gan(fv).weight_clip is None

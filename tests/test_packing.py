@@ -43,7 +43,7 @@ def test_discriminator_loss_is_the_mean_over_groups():
     real = tf.constant(images(8))
     out = model.discriminator_step(real)
     assert out["loss"].shape == (4,) and out["real_logits"].shape == (4, 1)
-    z = model._latent(8, model._seed_for(1, 0))
+    z = model.noise.latent(8, model.noise.seed_for(tfgan2.noise.D_NOISE, 0))
     fake = model.generator(z, training=True)
     r = model.discriminator(model.pack_samples(real)).numpy().ravel()
     f = model.discriminator(model.pack_samples(fake)).numpy().ravel()

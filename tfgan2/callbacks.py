@@ -136,24 +136,13 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 def make_checkpoint(gan):
-    """A `tf.train.Checkpoint` of everything training needs to resume exactly.
+    """A `tf.train.Checkpoint` of everything training needs to resume exactly:
+    what `tfgan2.GAN.checkpoint_items` names.
 
-    Holds G, D, both optimizers (iterations and slots), the step counter, the
-    noise seed, the EMA generator when kept, and the augmentation layer when it has
-    state (ADA's ``p``; only then, so checkpoints of runs without it keep their
-    layout). Optimizers must be built (``GAN.compile`` builds them) so their
-    slots restore immediately.
+    Optimizers must be built (``GAN.compile`` builds them) so their slots
+    restore immediately.
     """
-    items = dict(generator=gan.generator, discriminator=gan.discriminator,
-                 step=gan.step_counter, noise_seed=gan.noise_seed)
-    if getattr(gan, "d_optimizer", None) is not None:
-        items.update(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer)
-    if gan.ema_generator is not None:
-        items["ema_generator"] = gan.ema_generator
-    augment = getattr(gan, "augment", None)
-    if augment is not None and getattr(augment, "weights", None):
-        items["augment"] = augment
-    return tf.train.Checkpoint(**items)
+    return tf.train.Checkpoint(**gan.checkpoint_items())
 
 
 def checkpoint_paths(directory):

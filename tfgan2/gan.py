@@ -1,4 +1,12 @@
-"""`GAN`: a `keras.Model` whose `train_step` alternates discriminator and generator updates."""
+"""`GAN`: a `keras.Model` whose `train_step` alternates discriminator and generator updates.
+
+The model orchestrates; the pieces it wires together live in modules that do
+not import it: `tfgan2.objective` (every loss term of both phases),
+`tfgan2.labels` (what a conditional GAN accepts), `tfgan2.noise` (the random
+streams), `tfgan2.replicas` (one device's share of a distributed step),
+`tfgan2.ema` (the generator's moving average) and `tfgan2.batches` (splitting,
+checking and packing real batches).
+"""
 import random
 import warnings
 
@@ -6,46 +14,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan2 import distribute, infogan
+from tfgan2 import batches, distribute, ema, infogan
 from tfgan2 import layers as layers_lib
-from tfgan2 import losses as losses_lib
-from tfgan2 import regularizers
-from tfgan2 import serialization
-from tfgan2.optimizer_pair import OptimizerPair
+from tfgan2 import noise as noise_lib
+from tfgan2 import regularizers, replicas, sample_metrics, serialization
+from tfgan2.labels import LabelSpec
+from tfgan2.objective import Objective
+from tfgan2.optimizer_pair import OptimizerPair, optimizer_from
 
 __all__ = ["GAN", "LATENT_DISTRIBUTIONS"]
 
-LATENT_DISTRIBUTIONS = ("normal", "uniform")
-
-# Distinct stream ids so that D-phase noise, G-phase noise, the
-# gradient-penalty mixing factor and evaluation noise never reuse a random draw.
-_D_NOISE, _G_NOISE, _GP_MIX, _EVAL_NOISE = 1, 2, 3, 4
-# Streams of the augmentation of D's inputs: real and fake in D's step, the
-# gradient-penalty mixtures, and the fakes (and, for relativistic losses, reals) of G's step.
-_AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G, _AUG_G_REAL = 5, 6, 7, 8, 9
-# Folded into a noise seed for the InfoGAN codes drawn with that noise.
-_INFO_CODES = 17
-
-
-def _assign(variables, values, update=None):
-    """``update(v, x)`` (default ``v.assign(x)``) for each pair, also from a replica context.
-
-    ``v`` is the `tf.Variable` itself (this device's copy under a strategy).
-    The values are identical on every replica (they are computed from
-    synchronized weights), so each device keeps its own copy.
-    """
-    update = update or (lambda v, x: v.assign(x))
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or not tf.distribute.has_strategy():
-        for var, value in zip(variables, values):
-            update(var.value if isinstance(var, keras.Variable) else var, value)
-        return
-
-    def merge(strategy, values):
-        for var, value in zip(variables, values):
-            strategy.extended.update(var.value, update, args=(value,), group=False)
-
-    ctx.merge_call(merge, args=(values,))
+LATENT_DISTRIBUTIONS = noise_lib.LATENT_DISTRIBUTIONS
 
 
 class _Arguments:
@@ -142,16 +121,12 @@ class GAN(keras.Model):
             raise ValueError(f"ema_decay must be None or in [0, 1), got {ema_decay!r}.")
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
-        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
-            raise ValueError(f"num_classes must be None (unconditional) or an integer >= 1, "
-                             f"got {num_classes!r}.")
+        self.label_spec = LabelSpec(num_classes, multilabel)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self.multilabel = bool(multilabel)
-        if self.multilabel and self.num_classes is None:
-            raise ValueError("multilabel=True needs num_classes (the number of binary labels).")
+        self.num_classes = self.label_spec.num_classes
+        self.multilabel = self.label_spec.multilabel
         if discriminator_takes_labels is None:
             discriminator_takes_labels = len(getattr(discriminator, "inputs", None) or ()) == 2
         self.discriminator_takes_labels = bool(discriminator_takes_labels)
@@ -161,8 +136,6 @@ class GAN(keras.Model):
         # Saved as the text the constructor parses.
         self._init_arguments.values["infogan_codes"] = (infogan_codes.spec() if infogan_codes
                                                         else None)
-        # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
-        self.input_dim = self.latent_dim + (infogan_codes.dim if infogan_codes else 0)
         heads = getattr(discriminator, "output", None)
         self.auxiliary_classifier = isinstance(heads, dict) and "class_logits" in heads
         if self.auxiliary_classifier and self.num_classes is None:
@@ -174,9 +147,8 @@ class GAN(keras.Model):
         if self.discriminator_takes_labels and self.num_classes is None:
             raise ValueError("The discriminator takes labels (two inputs) but the GAN is "
                              "unconditional: pass num_classes.")
-        if int(pack) != pack or pack < 1:
-            raise ValueError(f"pack must be an integer >= 1 (samples per D input), got {pack!r}.")
-        self.pack = int(pack)
+        self.packing = batches.Packing(pack)
+        self.pack = self.packing.m
         if self.pack > 1 and self.discriminator_takes_labels:
             raise ValueError("pack > 1 needs a discriminator that takes no labels: a packed "
                              "input mixes the conditions of several samples.")
@@ -196,19 +168,16 @@ class GAN(keras.Model):
         # A variable, so a checkpoint carries the noise stream along with the weights.
         self.noise_seed = keras.Variable(seed, dtype="int64", trainable=False,
                                          name="noise_seed")
+        self.noise = noise_lib.Noise(self.noise_seed, self.latent_dim, latent_distribution,
+                                     infogan_codes)
+        # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
+        self.input_dim = self.noise.input_dim
         self.ema_generator = None
+        self.moving_average = None
         if self.ema_decay is not None:
-            try:
-                # Its own name scope: the copy's variables are "ema_<G>/<layer>/<weight>",
-                # distinct from G's in TensorBoard histograms and graphs.
-                with keras.name_scope(f"ema_{generator.name}"):
-                    self.ema_generator = keras.models.clone_model(generator)
-                self.ema_generator.name = f"ema_{generator.name}"
-            except Exception as exc:  # subclassed models cannot be cloned
-                raise ValueError(
-                    "ema_decay needs a generator that keras.models.clone_model can copy "
-                    f"(a Functional or Sequential model): {exc}") from exc
-            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator = ema.clone(generator)
+            self.moving_average = ema.MovingAverage(generator, self.ema_generator,
+                                                    self.ema_decay)
         # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
         # callbacks that save or publish state (checkpoints, sample grids,
         # evaluations) skip a failed model. Reset at the start of each fit.
@@ -227,9 +196,29 @@ class GAN(keras.Model):
         self._eval_batches = keras.metrics.Sum(name="eval_batches")
         self._sample_metrics = []
         self.d_optimizer = self.g_optimizer = None
+        self.objective = None
         # Functional networks already own their variables; marking the model
         # built stops fit() from tracing call() on a batch of real images.
         self.built = all(net.built for net in (generator, discriminator))
+
+    def checkpoint_items(self):
+        """What a checkpoint of this GAN holds, by name: everything training needs to
+        resume exactly (`tfgan2.callbacks.make_checkpoint` saves these).
+
+        G, D, the step counter and the noise seed; both optimizers (iterations
+        and slots) once compiled; the EMA generator when kept; the augmentation
+        layer when it has state (ADA's ``p``; only then, so checkpoints of runs
+        without it keep their layout).
+        """
+        items = dict(generator=self.generator, discriminator=self.discriminator,
+                     step=self.step_counter, noise_seed=self.noise_seed)
+        if self.d_optimizer is not None:
+            items.update(d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer)
+        if self.ema_generator is not None:
+            items["ema_generator"] = self.ema_generator
+        if self.augment is not None and getattr(self.augment, "weights", None):
+            items["augment"] = self.augment
+        return items
 
     # ----------------------------------------------------------------- setup
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
@@ -289,9 +278,9 @@ class GAN(keras.Model):
                 "optimizer (its own slots). Pass two objects, e.g. "
                 "d_optimizer=keras.optimizers.Adam(2e-4), g_optimizer=keras.optimizers.Adam(2e-4), "
                 "or identifiers such as 'adam', which create one instance each.")
-        d_optimizer, g_optimizer = (self._optimizer(opt, role) for opt, role in (
-            (d_optimizer, "d_optimizer"), (g_optimizer, "g_optimizer")))
-        sample_metrics = self._check_metrics(metrics)
+        d_optimizer = optimizer_from(d_optimizer, "d_optimizer")
+        g_optimizer = optimizer_from(g_optimizer, "g_optimizer")
+        sample_metric_list = sample_metrics.check_metrics(metrics)
         self._check_built()
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
@@ -301,27 +290,23 @@ class GAN(keras.Model):
                             ("info_weight", info_weight)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-        loss_spec = self._loss_spec_of(loss)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}.")
-        if label_smoothing and not loss_spec.label_smoothing:
-            smoothable = [n for n in losses_lib.names() if losses_lib.spec(n).label_smoothing]
-            raise ValueError(f"label_smoothing applies to losses with a cross-entropy target "
-                             f"({', '.join(smoothable)}); loss {loss!r} has none.")
+        objective = Objective(
+            loss, label_smoothing=label_smoothing, gradient_penalty=gradient_penalty,
+            gradient_penalty_mode=gradient_penalty_mode, r1_gamma=r1_gamma,
+            classifier_weight=classifier_weight, info_weight=info_weight,
+            labels=self.label_spec, codes=self.infogan_codes, latent_dim=self.latent_dim,
+            packed=self.pack > 1)
         if weight_clip is not None and not (np.isfinite(weight_clip) and weight_clip > 0):
             raise ValueError(f"weight_clip must be None or a finite number > 0, "
                              f"got {weight_clip!r}.")
-        if gradient_penalty_mode not in regularizers.GRADIENT_PENALTY_MODES:
-            raise ValueError(f"gradient_penalty_mode must be one of "
-                             f"{', '.join(regularizers.GRADIENT_PENALTY_MODES)}, "
-                             f"got {gradient_penalty_mode!r}.")
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        if replicas > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
+        replica_count = self.distribute_strategy.num_replicas_in_sync
+        if replica_count > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
             # Keras runs multi-step executions inside tf.cond, where the optimizers'
             # cross-replica merge_call fails (keras-team/keras#19246).
             warnings.warn(
                 f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
-                f"Keras with {replicas} replicas; using 1 step per execution.", stacklevel=2)
+                f"Keras with {replica_count} replicas; using 1 step per execution.",
+                stacklevel=2)
             kwargs["steps_per_execution"] = 1
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             # float16 gradients underflow without loss scaling.
@@ -330,11 +315,8 @@ class GAN(keras.Model):
                 else keras.optimizers.LossScaleOptimizer(opt)
                 for opt in (d_optimizer, g_optimizer))
         super().compile(optimizer=None, **kwargs)
-        self.loss_name = loss if isinstance(loss, str) else "custom"
-        self._loss_spec = loss_spec
-        self._d_loss_fn, self._g_loss_fn = loss_spec.discriminator, loss_spec.generator
-        self._d_loss_kwargs = {"label_smoothing": float(label_smoothing)} if label_smoothing else {}
-        self._decision_threshold = loss_spec.threshold
+        self.objective = objective
+        self.loss_name = objective.loss_name
         self.weight_clip = None if weight_clip is None else float(weight_clip)
         self.gradient_penalty_mode = gradient_penalty_mode
         self.d_optimizer = d_optimizer
@@ -344,7 +326,7 @@ class GAN(keras.Model):
         self.r1_gamma = float(r1_gamma)
         self.classifier_weight = float(classifier_weight)
         self.info_weight = float(info_weight)
-        self._sample_metrics = sample_metrics
+        self._sample_metrics = sample_metric_list
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
         # What Keras callbacks see as model.optimizer (learning rate, iterations).
@@ -366,36 +348,7 @@ class GAN(keras.Model):
         GANs) or ``(B, num_classes)`` vectors. Label values are checked on
         every batch inside the step (ids in range; 0/1 for multi-label).
         """
-        if not self.conditional:
-            return
-        spec = getattr(x, "element_spec", None)
-        if spec is not None:
-            if not isinstance(spec, (tuple, list)) or len(spec) < 2:
-                raise ValueError(
-                    f"This GAN is conditional (num_classes={self.num_classes}) but the dataset "
-                    f"yields no labels ({spec}): make it yield (images, labels) pairs.")
-            shape, dtype = spec[1].shape, spec[1].dtype
-        elif y is not None:
-            shape, dtype = tf.TensorShape(np.shape(y)), tf.as_dtype(np.asarray(y).dtype)
-        elif isinstance(x, (tuple, list)) and len(x) >= 2:
-            shape, dtype = tf.TensorShape(np.shape(x[1])), tf.as_dtype(np.asarray(x[1]).dtype)
-        else:
-            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): pass "
-                             f"labels with the images (fit(x, y) or (images, labels) batches).")
-        self._check_label_shape(shape, dtype)
-
-    def _check_label_shape(self, shape, dtype):
-        ids = shape.rank == 1 and not self.multilabel
-        vectors = shape.rank == 2 and shape[-1] in (None, self.num_classes)
-        if ids and not dtype.is_integer:
-            raise ValueError(f"Class labels must be integer ids in [0, {self.num_classes}); got "
-                             f"dtype {dtype.name}. Cast them (e.g. tf.cast(y, tf.int32)) or pass "
-                             f"one-hot vectors of shape (B, {self.num_classes}).")
-        if not (ids or vectors):
-            expected = (f"(B, {self.num_classes}) 0/1 vectors" if self.multilabel else
-                        f"(B,) class ids or (B, {self.num_classes}) one-hot vectors")
-            raise ValueError(f"Labels of shape {shape} (per batch) do not fit this GAN "
-                             f"(num_classes={self.num_classes}): expected {expected}.")
+        self.label_spec.check_data(x, y)
 
     def check_batch_splits(self, dataset):
         """Raise ValueError if ``dataset``'s (static) global batch does not split over the replicas.
@@ -404,49 +357,8 @@ class GAN(keras.Model):
         averages of the losses would be wrong. Batch with ``drop_remainder=True``
         so that the batch size is static.
         """
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        spec = getattr(dataset, "element_spec", None)
-        if spec is None:
-            return
-        first = tf.nest.flatten(spec)[0]
-        batch = first.shape[0] if first.shape.rank else None
-        if batch is not None and batch % replicas:
-            raise ValueError(
-                f"The global batch of {batch} examples does not split evenly across "
-                f"{replicas} replicas: use a batch size that is a multiple of {replicas}.")
-        if batch is not None and (batch // replicas) % self.pack:
-            raise ValueError(
-                f"The global batch of {batch} examples gives each of the {replicas} replicas "
-                f"{batch // replicas}, not a multiple of pack={self.pack}: use a batch size "
-                f"that is a multiple of {replicas * self.pack}.")
-
-    @staticmethod
-    def _optimizer(optimizer, role):
-        """``optimizer`` as an `keras.optimizers.Optimizer` (identifiers via `keras.optimizers.get`)."""
-        if isinstance(optimizer, (str, dict)):
-            try:
-                return keras.optimizers.get(optimizer)
-            except ValueError as exc:
-                raise ValueError(f"{role}={optimizer!r} is not an optimizer Keras knows: "
-                                 f"{exc}") from exc
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(f"{role} must be a keras.optimizers.Optimizer or an identifier "
-                             f"such as 'adam', got {type(optimizer).__name__}.")
-        return optimizer
-
-    @staticmethod
-    def _check_metrics(metrics):
-        from tfgan2.sample_metrics import SampleMetric
-
-        metrics = [] if metrics is None else list(metrics)
-        refused = [m for m in metrics if not isinstance(m, SampleMetric)]
-        if refused:
-            raise ValueError(
-                f"GAN.compile(metrics=...) takes sample-quality metrics that compare held-out "
-                f"real batches with generated ones (tfgan2.sample_metrics.KernelDistance, "
-                f"FrechetDistance), got {refused!r}. D's accuracy is always logged as "
-                f"real_as_real and fake_as_fake, its probabilities as p_real and p_fake.")
-        return metrics
+        batches.check_data(dataset, replicas=self.distribute_strategy.num_replicas_in_sync,
+                           pack=self.pack)
 
     def _check_built(self):
         for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
@@ -458,18 +370,6 @@ class GAN(keras.Model):
                     f"optimizer would have nothing to update. Build it before compile, e.g. "
                     f"{role}.build({example}) or call it once on a batch, or create it with a "
                     f"keras.Input (a Functional model).")
-
-    @staticmethod
-    def _loss_spec_of(loss):
-        """The `tfgan2.losses.LossSpec` of a loss name or of a pair of callables."""
-        if isinstance(loss, str):
-            return losses_lib.spec(loss)
-        if (isinstance(loss, (tuple, list)) and len(loss) == 2
-                and all(callable(fn) for fn in loss)):
-            return losses_lib.LossSpec(loss[0], loss[1])
-        raise ValueError(f"loss must be one of {', '.join(losses_lib.names())} or a pair of "
-                         f"callables (d_loss_fn(real_logits, fake_logits), "
-                         f"g_loss_fn(fake_logits)), got {loss!r}.")
 
     @property
     def metrics(self):
@@ -497,97 +397,23 @@ class GAN(keras.Model):
                               network=network)
         return self.run_G(z, training=training, network=network)
 
-    # ----------------------------------------------------------------- noise
-    def _seed_for(self, stream, counter):
-        """A stateless seed unique to (base seed, stream, counter); equal on all replicas."""
-        return tf.random.experimental.stateless_fold_in(
-            tf.stack([tf.convert_to_tensor(self.noise_seed), tf.constant(stream, tf.int64)]),
-            tf.cast(counter, tf.int64))
+    # ------------------------------------------------------- network calls
+    @property
+    def conditional(self):
+        """True when G (and possibly D) is conditioned on labels (``num_classes`` set)."""
+        return self.label_spec.conditional
 
-    @staticmethod
-    def _replica_rows(batch_size):
-        """``(start, global_batch)``: this replica's rows of a draw for the whole global batch."""
-        ctx = tf.distribute.get_replica_context()
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if ctx is None or replicas == 1:
-            return 0, batch_size
-        replica = ctx.replica_id_in_sync_group
-        # A Python int where the strategy knows it statically (mirrored, multi-worker):
-        # the replica-id tensor captured inside Keras's steps_per_execution loop is
-        # otherwise left as an unfed placeholder.
-        static = tf.get_static_value(replica)
-        replica = int(static) if static is not None else tf.cast(replica, tf.int32)
-        return replica * batch_size, batch_size * replicas
-
-    @classmethod
-    def _replica_share(cls, draw, batch_size):
-        """This replica's rows of a draw made for the whole global batch.
-
-        ``draw(n)`` must be a deterministic function of its seed, so every
-        replica makes the same global draw and keeps rows
-        ``[r * batch_size, (r + 1) * batch_size)``: replicas get different
-        noise, and a step is the same whatever the number of replicas.
-        """
-        start, total = cls._replica_rows(batch_size)
-        if total is batch_size:  # one replica: its rows are the whole draw
-            return draw(batch_size)
-        return draw(total)[start:start + batch_size]
-
-    def _augment_seed(self, stream, counter):
-        """The stateless seed of one augmentation call, or None without ``augment``."""
-        return None if self.augment is None else self._seed_for(stream, counter)
-
-    def _latent(self, batch_size, seed):
-        """This replica's G inputs ``(batch_size, input_dim)``: z, then any InfoGAN codes."""
-        def draw(n):
-            shape = tf.stack([n, self.latent_dim])
-            if self.latent_distribution == "uniform":
-                z = tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
-            else:
-                z = tf.random.stateless_normal(shape, seed)
-            if self.infogan_codes is None:
-                return z
-            code_seed = tf.random.experimental.stateless_fold_in(seed, _INFO_CODES)
-            return tf.concat([z, self.infogan_codes.sample(n, code_seed)], axis=1)
-
-        return self._replica_share(draw, batch_size)
+    def condition(self, labels):
+        """Labels as the float32 condition vector ``(B, num_classes)`` the networks take
+        (`tfgan2.labels.LabelSpec.condition`)."""
+        return self.label_spec.condition(labels)
 
     def sample_latent(self, num, seed=None):
         """``num`` G inputs as a float32 NumPy array ``(num, input_dim)``.
 
         ``z ~ p(z)``, followed (InfoGAN) by codes drawn from their priors.
         """
-        rng = np.random.default_rng(seed)
-        if self.latent_distribution == "uniform":
-            z = rng.uniform(-1.0, 1.0, (num, self.latent_dim))
-        else:
-            z = rng.standard_normal((num, self.latent_dim))
-        z = z.astype(np.float32)
-        if self.infogan_codes is not None:
-            codes = self.infogan_codes.sample_numpy(num, None if seed is None else seed + 1)
-            z = np.concatenate([z, codes], axis=1)
-        return z
-
-    # ------------------------------------------------------- network calls
-    @property
-    def conditional(self):
-        """True when G (and possibly D) is conditioned on labels (``num_classes`` set)."""
-        return self.num_classes is not None
-
-    def condition(self, labels):
-        """Labels as the float32 condition vector ``(B, num_classes)`` the networks take.
-
-        Class ids (an integer ``(B,)`` tensor) become one-hot vectors; a float
-        ``(B, num_classes)`` tensor (one-hot, multi-hot attributes, or a
-        continuous code) is used as it is.
-        """
-        if labels is None:
-            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): "
-                             f"feed (images, labels) batches and pass labels to generate.")
-        labels = tf.convert_to_tensor(labels)
-        if labels.dtype.is_integer and labels.shape.rank == 1:
-            return tf.one_hot(labels, self.num_classes, dtype=tf.float32)
-        return tf.cast(labels, tf.float32)
+        return self.noise.sample_latent(num, seed)
 
     def run_G(self, z, labels=None, training=True, network=None):
         """The one place G is called: ``G(z)`` or ``G([z, c])`` for a conditional GAN.
@@ -611,9 +437,9 @@ class GAN(keras.Model):
         one its logits, which are wrapped as ``{"logits": ...}``.
         """
         if self.augment is not None and augment_seed is not None:
-            rows = tf.stack(self._replica_rows(tf.shape(x)[0]))
+            rows = replicas.this_replica(tf.shape(x)[0]).as_tensor()
             x = self.augment(x, training=training, seed=augment_seed, rows=rows)
-        x = self.pack_samples(x)
+        x = self.packing.pack(x)
         if self.discriminator_takes_labels:
             out = self.discriminator([tf.convert_to_tensor(x), self.condition(labels)],
                                      training=training)
@@ -624,266 +450,113 @@ class GAN(keras.Model):
         return out
 
     def _d_callable(self, labels, augment_seed=None):
-        """``x -> run_D(x, labels)`` on packed inputs: what the losses and regularizers see.
+        """``x -> run_D(x, labels)`` on packed inputs: what the objective sees.
 
         ``x`` is what `pack_samples` returns (the samples themselves when
         ``pack == 1``); the callable unpacks, augments and repacks it, so
         penalties are gradients w.r.t. D's packed, un-augmented input.
         """
-        return lambda x, training=True: self.run_D(self.unpack_samples(x), labels,
+        return lambda x, training=True: self.run_D(self.packing.unpack(x), labels,
                                                    training=training, augment_seed=augment_seed)
 
     def pack_samples(self, x):
         """``(B, ..., C) -> (B / pack, ..., pack * C)``: consecutive samples along the last axis."""
-        m = self.pack
-        if m == 1:
-            return x
-        inner = list(x.shape[1:])
-        if any(d is None for d in inner):
-            raise ValueError(f"pack needs samples of a static shape, got {x.shape}.")
-        rank = len(inner)
-        x = tf.reshape(x, [-1, m] + inner)
-        x = tf.transpose(x, [0] + list(range(2, rank + 1)) + [1, rank + 1])
-        return tf.reshape(x, [-1] + inner[:-1] + [m * inner[-1]])
+        return self.packing.pack(x)
 
     def unpack_samples(self, x):
         """The inverse of `pack_samples`."""
-        m = self.pack
-        if m == 1:
-            return x
-        inner = list(x.shape[1:])
-        rank = len(inner)
-        x = tf.reshape(x, [-1] + inner[:-1] + [m, inner[-1] // m])
-        x = tf.transpose(x, [0, rank] + list(range(1, rank)) + [rank + 1])
-        return tf.reshape(x, [-1] + inner[:-1] + [inner[-1] // m])
+        return self.packing.unpack(x)
+
+    def _augment_seed(self, stream, counter):
+        """The stateless seed of one augmentation call, or None without ``augment``."""
+        return None if self.augment is None else self.noise.seed_for(stream, counter)
 
     # ----------------------------------------------------------------- steps
-    def _unpack(self, data):
-        """``(real, labels)`` of a batch; labels are None for an unconditional GAN."""
-        if isinstance(data, (tuple, list)):
-            real, labels = data[0], (data[1] if len(data) > 1 else None)
-        else:
-            real, labels = data, None
+    def _split(self, data):
+        """``(real, labels)`` of a batch, the labels checked in the graph (None when unconditional)."""
+        real, labels = batches.split(data)
         if not self.conditional:
             return real, None
         if labels is None:
             raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}) but the "
                              f"batches carry no labels: feed (images, labels) pairs.")
-        return real, self._checked_labels(labels)
-
-    def _checked_labels(self, labels):
-        """``labels`` with in-graph checks of their values (they fail the step before any update)."""
-        labels = tf.convert_to_tensor(labels)
-        self._check_label_shape(labels.shape, labels.dtype)
-        k = self.num_classes
-        if labels.shape.rank == 1:
-            checks = [
-                tf.debugging.assert_non_negative(
-                    labels, message=f"class labels must lie in [0, {k})"),
-                tf.debugging.assert_less(
-                    labels, tf.cast(k, labels.dtype),
-                    message=f"class labels must lie in [0, {k}) (num_classes={k})")]
-        elif self.multilabel:
-            binary = tf.reduce_all((labels == 0) | (labels == 1))
-            checks = [tf.debugging.Assert(binary, [f"multi-label vectors must hold 0 or 1 "
-                                                   f"for each of the {k} labels"])]
-        else:
-            checks = []
-        with tf.control_dependencies(checks):
-            return tf.identity(labels)
-
-    @staticmethod
-    def _global_means(real_logits, fake_logits):
-        """``{"real_mean", "fake_mean"}``: D's mean logits over the global batch.
-
-        The relativistic losses compare each logit with these means; summing
-        over the replicas makes a step the same on one device or many (the
-        gradient flows back through the all-reduce).
-        """
-        logits = [tf.cast(t, tf.float32) for t in (real_logits, fake_logits)]
-        values = ([tf.reduce_sum(t) for t in logits]
-                  + [tf.cast(tf.size(t), tf.float32) for t in logits])
-        ctx = tf.distribute.get_replica_context()
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
-            values = ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
-        return {"real_mean": values[0] / values[2], "fake_mean": values[1] / values[3]}
-
-    def _judged_real(self, logits):
-        return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
-                       tf.float32)
+        return real, self.label_spec.checked(labels)
 
     def discriminator_step(self, real, labels=None):
         """One update of D on a real batch (and its labels); returns per-example diagnostics.
 
         Generated samples are conditioned on the real batch's labels, so fake
-        labels follow the data's label distribution. Returns a dict of the
-        per-example D loss and the real / fake logits (for the metrics).
+        labels follow the data's label distribution. Returns the objective's
+        terms of D's phase: the per-example D loss (``"loss"``), the real /
+        fake logits (for the metrics) and any auxiliary terms.
         """
         batch = tf.shape(real)[0]
         step = self.d_optimizer.iterations
         # Spectral normalization: one power iteration per D update, before D is called.
         layers_lib.advance_power_iterations(self._spectral_layers)
-        z = self._latent(batch, self._seed_for(_D_NOISE, step))
+        z = self.noise.latent(batch, self.noise.seed_for(noise_lib.D_NOISE, step))
         fake = tf.stop_gradient(self.run_G(z, labels, training=True))
         real = tf.cast(real, fake.dtype)
-        real, fake = self.pack_samples(real), self.pack_samples(fake)
-        d_real = self._d_callable(labels, self._augment_seed(_AUG_REAL, step))
-        d_fake = self._d_callable(labels, self._augment_seed(_AUG_FAKE, step))
+        real, fake = self.packing.pack(real), self.packing.pack(fake)
+        d_mix = eps = None
+        if self.objective.gradient_penalty > 0:
+            eps = self.noise.uniform(batch // self.pack,
+                                     self.noise.seed_for(noise_lib.GP_MIX, step))
+            d_mix = self._d_callable(labels, self._augment_seed(noise_lib.AUG_GP, step))
         with tf.GradientTape() as tape:
-            if self.r1_gamma > 0:
-                real_out, r1 = regularizers.logits_and_r1_penalty(d_real, real, training=True)
-            else:
-                real_out = d_real(real)
-            fake_out = d_fake(fake)
-            means = (self._global_means(real_out["logits"], fake_out["logits"])
-                     if self._loss_spec.relativistic else {})
-            per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"],
-                                          **self._d_loss_kwargs, **means)
-            if self.gradient_penalty > 0:
-                seed = self._seed_for(_GP_MIX, step)
-                eps = self._replica_share(
-                    lambda n: tf.random.stateless_uniform(tf.stack([n]), seed),
-                    batch // self.pack)
-                d_mix = self._d_callable(labels, self._augment_seed(_AUG_GP, step))
-                gp = regularizers.gradient_penalty(d_mix, real, fake, eps=eps,
-                                                   mode=self.gradient_penalty_mode)
-                per_example += self.gradient_penalty * gp
-            if self.r1_gamma > 0:
-                per_example += 0.5 * self.r1_gamma * r1
-            aux = self._auxiliary_terms(real_out, fake_out, labels, z)
-            per_example = self._with_auxiliary_losses(per_example, aux)
-            loss = tf.nn.compute_average_loss(per_example)
+            terms = self.objective.discriminator(
+                self._d_callable(labels, self._augment_seed(noise_lib.AUG_REAL, step)),
+                self._d_callable(labels, self._augment_seed(noise_lib.AUG_FAKE, step)),
+                real, fake, labels=labels, latents=z, d_mix=d_mix, eps=eps)
+            loss = tf.nn.compute_average_loss(terms["loss"])
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply(grads, variables)
+        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         if self.weight_clip is not None:
-            _assign(variables, [tf.clip_by_value(v, -self.weight_clip, self.weight_clip)
-                                for v in variables])
-        return {"loss": per_example, "real_logits": real_out["logits"],
-                "fake_logits": fake_out["logits"], **aux}
-
-    def _with_auxiliary_losses(self, per_example, aux):
-        """``per_example + classifier_weight * class_loss + info_weight * info_penalty``
-        (the terms `_auxiliary_terms` returned; absent ones count 0)."""
-        for term, weight in ((aux.get("class_loss"), self.classifier_weight),
-                             (aux.get("info_penalty"), self.info_weight)):
-            if term is not None:
-                per_example += weight * term
-        return per_example
-
-    def _auxiliary_terms(self, real_out, fake_out, labels, z):
-        """Per-example ACGAN class loss (and accuracy on real data) and InfoGAN penalty.
-
-        ``real_out`` is None in the generator step, where the class term is
-        ``CE(C(G(z, y)), y)`` only.
-        """
-        terms = {}
-        if self.pack > 1 and ("class_logits" in fake_out or "q" in fake_out):
-            raise ValueError("pack > 1 does not support auxiliary D heads (class_logits, q): "
-                             "a packed input has no single label or code.")
-        if "class_logits" in fake_out:
-            if not self.conditional:
-                raise ValueError("D returns class_logits but the GAN is unconditional.")
-            y = self.condition(labels)
-            if real_out is None:
-                terms["class_loss"] = losses_lib.acgan_generator_loss(
-                    fake_out["class_logits"], y, self.multilabel)
-            else:
-                terms["class_loss"] = losses_lib.acgan_discriminator_loss(
-                    real_out["class_logits"], fake_out["class_logits"], y, self.multilabel)
-                terms["class_accuracy"] = self._class_accuracy(real_out["class_logits"], y)
-        if "q" in fake_out:
-            if self.infogan_codes is None:
-                raise ValueError("D returns a Q head ('q') but the GAN has no infogan_codes.")
-            terms["info_penalty"] = self.infogan_codes.penalty(
-                z[:, self.latent_dim:], fake_out["q"])
+            regularizers.clip_weights(variables, self.weight_clip)
         return terms
 
-    def _class_accuracy(self, class_logits, y):
-        """Per-example share of labels D's classifier gets right (per attribute if multi-label)."""
-        logits = tf.cast(class_logits, tf.float32)
-        if self.multilabel:
-            return tf.reduce_mean(tf.cast(tf.equal(tf.cast(logits > 0, tf.float32), y),
-                                          tf.float32), axis=-1)
-        return tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1)), tf.float32)
-
     def generator_step(self, batch_size, labels=None, real=None):
-        """One update of G through D on ``batch_size`` fresh latents; returns per-example loss.
+        """One update of G through D on ``batch_size`` fresh latents; returns the G terms.
 
         The relativistic losses compare with D's logits on ``real`` (the real
-        batch), computed outside the tape: they do not depend on G.
+        batch), computed outside the tape: D(x) is held constant.
         """
         step = self.g_optimizer.iterations
-        z = self._latent(batch_size, self._seed_for(_G_NOISE, step))
+        z = self.noise.latent(batch_size, self.noise.seed_for(noise_lib.G_NOISE, step))
         real_logits = None
-        if self._loss_spec.relativistic:
+        if self.objective.relativistic:
             if real is None:
                 raise ValueError(f"loss {self.loss_name!r} needs the real batch in the "
                                  f"generator step: generator_step(batch_size, labels, real).")
             real_logits = tf.stop_gradient(self.run_D(
                 real, labels, training=True,
-                augment_seed=self._augment_seed(_AUG_G_REAL, step))["logits"])
+                augment_seed=self._augment_seed(noise_lib.AUG_G_REAL, step))["logits"])
         with tf.GradientTape() as tape:
             fake = self.run_G(z, labels, training=True)
             fake_out = self.run_D(fake, labels, training=True,
-                                  augment_seed=self._augment_seed(_AUG_G, step))
-            if real_logits is None:
-                per_example = self._g_loss_fn(fake_out["logits"])
-            else:
-                per_example = self._g_loss_fn(
-                    fake_out["logits"], real_logits,
-                    **self._global_means(real_logits, fake_out["logits"]))
-            aux = self._auxiliary_terms(None, fake_out, labels, z)
-            per_example = self._with_auxiliary_losses(per_example, aux)
-            loss = tf.nn.compute_average_loss(per_example)
+                                  augment_seed=self._augment_seed(noise_lib.AUG_G, step))
+            terms = self.objective.generator(fake_out, real_logits, labels=labels, latents=z)
+            loss = tf.nn.compute_average_loss(terms["loss"])
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
-        if self.ema_generator is not None:
+        self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
+        if self.moving_average is not None:
             with tf.name_scope("ema_update"):
-                self._update_ema()
-        return {"loss": per_example}
-
-    def _update_ema(self):
-        """``ema <- decay ema + (1 - decay) w`` for trainable weights, a copy for the others.
-
-        Written ``ema <- ema - (1 - decay)(ema - w)``: a subtraction and one fused
-        scaled update per weight (``ResourceApplyGradientDescent``).
-        """
-        t = tf.cast(self.g_optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
-        moved, deltas, copied, values = [], [], [], []
-        for ema_var, var in zip(self.ema_generator.weights, self.generator.weights):
-            if var.trainable and tf.as_dtype(var.dtype).is_floating:
-                moved.append(ema_var)
-                deltas.append(tf.convert_to_tensor(ema_var) - tf.convert_to_tensor(var))
-            else:
-                copied.append(ema_var)
-                values.append(tf.convert_to_tensor(var))
-
-        def move(v, delta):
-            return tf.raw_ops.ResourceApplyGradientDescent(
-                var=v.handle, alpha=tf.cast(1.0 - decay, v.dtype), delta=delta)
-
-        _assign(moved, deltas, move)
-        _assign(copied, values)
+                self.moving_average.update(self.g_optimizer.iterations)
+        return terms
 
     def train_step(self, data):
-        real, labels = self._unpack(data)
-        if real.shape[0] is not None and real.shape[0] % self.pack:
-            raise ValueError(f"A batch of {real.shape[0]} examples (per replica) cannot be packed "
-                             f"in groups of pack={self.pack}: use a batch size that is a "
-                             f"multiple of {self.pack} on every replica.")
-        real = self._check_real_range(real)
+        real, labels = self._split(data)
+        self.packing.check_batch(real.shape[0])
+        real = batches.checked_range(real, self.step_counter == 0)
         # The name scopes label the phases in profiler traces (benchmarks/profile_step.py).
         for _ in range(self.d_steps):
             with tf.name_scope("discriminator_step"):
                 d_out = self.discriminator_step(real, labels)
         if hasattr(self.augment, "observe"):
             self.augment.observe(tf.cast(d_out["real_logits"], tf.float32)
-                                 - self._decision_threshold, tf.shape(real)[0])
+                                 - self.objective.threshold, tf.shape(real)[0])
         for _ in range(self.g_steps):
             with tf.name_scope("generator_step"):
                 g_out = self.generator_step(tf.shape(real)[0], labels, real=real)
@@ -891,21 +564,23 @@ class GAN(keras.Model):
         with tf.control_dependencies([g_out["loss"]] + ([] if labels is None else [labels])):
             self.step_counter.assign_add(1)
         with tf.name_scope("metrics"):
-            self._update_trackers(d_out, g_out)
+            self._track(d_out["loss"], g_out["loss"], d_out["real_logits"],
+                        d_out["fake_logits"], d_out)
         return self._logs()
 
-    def _update_trackers(self, d_out, g_out):
+    def _track(self, d_loss, g_loss, real_logits, fake_logits, auxiliary):
+        """Update the logged metrics of one step or one evaluation batch."""
         t = self._trackers
-        t["d_loss"].update_state(d_out["loss"])
-        t["g_loss"].update_state(g_out["loss"])
-        t["loss"].update_state(d_out["loss"] + g_out["loss"])
-        t["p_real"].update_state(tf.sigmoid(tf.cast(d_out["real_logits"], tf.float32)))
-        t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
-        t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
-        t["fake_as_fake"].update_state(1.0 - self._judged_real(d_out["fake_logits"]))
+        t["d_loss"].update_state(d_loss)
+        t["g_loss"].update_state(g_loss)
+        t["loss"].update_state(d_loss + g_loss)
+        t["p_real"].update_state(tf.sigmoid(tf.cast(real_logits, tf.float32)))
+        t["p_fake"].update_state(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
+        t["real_as_real"].update_state(self.objective.judged_real(real_logits))
+        t["fake_as_fake"].update_state(1.0 - self.objective.judged_real(fake_logits))
         for name in ("class_loss", "class_accuracy", "info_penalty"):
             if name in t:
-                t[name].update_state(d_out[name])
+                t[name].update_state(auxiliary[name])
 
     def _logs(self, extra=()):
         """The trackers' results (``loss`` = ``d_loss + g_loss``), ``extra`` metrics' results
@@ -925,38 +600,6 @@ class GAN(keras.Model):
             logs = {name: tf.reshape(v, [1]) for name, v in logs.items()}
         return logs
 
-    def _check_real_range(self, real):
-        """``real``, after refusing image batches that are not in [-1, 1] (checked on the run's first batch).
-
-        Integer images (e.g. uint8 in [0, 255]) are refused when the step is
-        traced; float images outside [-1, 1] (by more than 1e-3) fail the
-        first step. Vector data (rank < 4) may have any range.
-        """
-        if real.shape.rank != 4:
-            return real
-        if real.dtype.is_integer or real.dtype == tf.bool:
-            raise ValueError(
-                f"The real images are {real.dtype.name}: the generator's tanh output lies in "
-                f"[-1, 1], so D would tell them apart by their range. Normalize them, e.g. "
-                f"dataset.map(lambda x: tf.cast(x, tf.float32) / 127.5 - 1) for uint8 "
-                f"images in [0, 255].")
-
-        def in_range():
-            x = tf.cast(real, tf.float32)
-            low, high = tf.reduce_min(x), tf.reduce_max(x)
-            return tf.logical_and(low >= -1.001, high <= 1.001), low, high
-
-        # Only the first step pays for the two reductions over the batch.
-        ok, low, high = tf.cond(self.step_counter > 0,
-                                lambda: (tf.constant(True), tf.constant(0.0), tf.constant(0.0)),
-                                in_range)
-        check = tf.debugging.Assert(ok, [
-            "The real images of the first batch are not in [-1, 1] (the generator's tanh "
-            "range): min and max are", low, high, ". Normalize them, e.g. x / 127.5 - 1 for "
-            "values in [0, 255] or 2 * x - 1 for [0, 1]."])
-        with tf.control_dependencies([check]):  # no update runs before the check
-            return tf.identity(real)
-
     def test_step(self, data):
         """D's view of held-out real data and fresh samples; changes no weight.
 
@@ -970,31 +613,18 @@ class GAN(keras.Model):
         auxiliary-classifier / InfoGAN terms) as in training, and the result
         of each metric given to ``compile(metrics=)``.
         """
-        real, labels = self._unpack(data)
+        real, labels = self._split(data)
         batch = tf.shape(real)[0]
         counter = tf.cast(self._eval_batches.result(), tf.int64)
         self._eval_batches.update_state(1.0)
-        z = self._latent(batch, self._seed_for(_EVAL_NOISE, counter))
+        z = self.noise.latent(batch, self.noise.seed_for(noise_lib.EVAL_NOISE, counter))
         fake = self.run_G(z, labels, training=False, network=self.sampler)
         real = tf.cast(real, fake.dtype)
         real_out = self.run_D(real, labels, training=False)
         fake_out = self.run_D(fake, labels, training=False)
-        real_logits, fake_logits = real_out["logits"], fake_out["logits"]
-        t = self._trackers
-        for name, value in self._auxiliary_terms(real_out, fake_out, labels, z).items():
-            t[name].update_state(value)
-        means = (self._global_means(real_logits, fake_logits)
-                 if self._loss_spec.relativistic else {})
-        d_loss = self._d_loss_fn(real_logits, fake_logits, **self._d_loss_kwargs, **means)
-        t["d_loss"].update_state(d_loss)
-        g_loss = (self._g_loss_fn(fake_logits, real_logits, **means)
-                  if self._loss_spec.relativistic else self._g_loss_fn(fake_logits))
-        t["g_loss"].update_state(g_loss)
-        t["loss"].update_state(d_loss + g_loss)
-        t["p_real"].update_state(tf.sigmoid(tf.cast(real_logits, tf.float32)))
-        t["p_fake"].update_state(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
-        t["real_as_real"].update_state(self._judged_real(real_logits))
-        t["fake_as_fake"].update_state(1.0 - self._judged_real(fake_logits))
+        d_loss, g_loss = self.objective.adversarial(real_out["logits"], fake_out["logits"])
+        self._track(d_loss, g_loss, real_out["logits"], fake_out["logits"],
+                    self.objective.auxiliary(real_out, fake_out, labels, z))
         for metric in self._sample_metrics:
             metric.update_state(real, fake)
         return self._logs(self._sample_metrics)
@@ -1032,11 +662,7 @@ class GAN(keras.Model):
 
     def sample_labels(self, num, seed=None):
         """``num`` class ids drawn uniformly (class-conditional GANs), as int32 NumPy."""
-        if not self.conditional or self.multilabel:
-            raise ValueError("sample_labels draws class ids of a class-conditional GAN; this one "
-                             + ("is unconditional." if not self.conditional else
-                                "is multi-label: pass label vectors (e.g. real ones)."))
-        return np.random.default_rng(seed).integers(0, self.num_classes, num).astype(np.int32)
+        return self.label_spec.sample(num, seed)
 
     def check_labels(self, labels, num=None):
         """``labels`` as the NumPy array the networks are fed, after checking it.
@@ -1048,36 +674,7 @@ class GAN(keras.Model):
         Raises:
           ValueError: naming what is wrong with the labels and what is expected.
         """
-        if not self.conditional:
-            raise ValueError("This GAN is unconditional: it takes no labels.")
-        arr = np.asarray(labels)
-        if arr.ndim == 0 and num is not None:
-            arr = np.full((num,), arr)
-        if arr.ndim == 1 and not self.multilabel:
-            if not (np.issubdtype(arr.dtype, np.integer)
-                    or (arr.size and np.all(np.mod(arr, 1) == 0))):
-                raise ValueError(f"Class labels must be integers in [0, {self.num_classes}), "
-                                 f"got dtype {arr.dtype}.")
-            if arr.size and (arr.min() < 0 or arr.max() >= self.num_classes):
-                raise ValueError(f"Class labels must lie in [0, {self.num_classes}), got values "
-                                 f"from {arr.min()} to {arr.max()}.")
-            arr = arr.astype(np.int32)
-        elif arr.ndim == 2 and arr.shape[1] == self.num_classes:
-            arr = arr.astype(np.float32)
-            if not np.all(np.isfinite(arr)):
-                raise ValueError("Label vectors must be finite.")
-            if self.multilabel and not np.all((arr == 0) | (arr == 1)):
-                raise ValueError("Multi-label vectors must hold 0 or 1 for each of the "
-                                 f"{self.num_classes} labels.")
-        else:
-            expected = (f"(N, {self.num_classes}) vectors of 0/1" if self.multilabel else
-                        f"(N,) class ids in [0, {self.num_classes}) or (N, {self.num_classes}) "
-                        f"one-hot vectors")
-            raise ValueError(f"Labels of shape {arr.shape} do not fit this GAN: expected "
-                             f"{expected}.")
-        if num is not None and len(arr) != num:
-            raise ValueError(f"Got {len(arr)} labels for {num} samples.")
-        return arr
+        return self.label_spec.check_numpy(labels, num)
 
     def generate(self, num, seed=None, batch_size=256, latents=None, labels=None):
         """``num`` samples as a float32 NumPy array in the data range ([-1, 1] for images).

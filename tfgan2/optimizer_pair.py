@@ -22,7 +22,24 @@ naming it.
 import keras
 import numpy as np
 
-__all__ = ["OptimizerPair"]
+__all__ = ["OptimizerPair", "optimizer_from"]
+
+
+def optimizer_from(optimizer, role):
+    """``optimizer`` as a `keras.optimizers.Optimizer` (identifiers via `keras.optimizers.get`).
+
+    ``role`` names the argument in the error (``"d_optimizer"``).
+    """
+    if isinstance(optimizer, (str, dict)):
+        try:
+            return keras.optimizers.get(optimizer)
+        except ValueError as exc:
+            raise ValueError(f"{role}={optimizer!r} is not an optimizer Keras knows: "
+                             f"{exc}") from exc
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ValueError(f"{role} must be a keras.optimizers.Optimizer or an identifier "
+                         f"such as 'adam', got {type(optimizer).__name__}.")
+    return optimizer
 
 
 def _lr(optimizer):

@@ -10,6 +10,8 @@ one replica or many. `clip_weights` constrains D's weights directly instead.
 """
 import tensorflow as tf
 
+from tfgan2 import replicas
+
 __all__ = ["gradient_penalty", "r1_penalty", "logits_and_r1_penalty", "clip_weights",
            "GRADIENT_PENALTY_MODES"]
 
@@ -114,6 +116,5 @@ def clip_weights(variables, clip):
     if not clip > 0 or clip == float("inf"):
         raise ValueError(f"weight clip must be a positive finite number, got {clip!r}.")
     values = [tf.clip_by_value(v, -clip, clip) for v in variables]
-    for var, value in zip(variables, values):
-        var.assign(value)
+    replicas.assign(variables, values)  # each replica's copy, also inside a distributed step
     return values
