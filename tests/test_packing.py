@@ -80,6 +80,7 @@ def test_batches_must_be_multiples_of_pack():
 @pytest.mark.parametrize("kwargs", [
     dict(pack=2, augment="diffaugment", loss="wasserstein", gradient_penalty=10.0),
     dict(pack=2, augment="ada", loss="hinge", r1_gamma=1.0),
+    dict(pack=2, augment="diffaugment", loss="relativistic_pairing", r1_gamma=1.0, r2_gamma=2.0),
 ])
 def test_two_replicas_match_one(mirrored, kwargs):
     kwargs = dict(kwargs)

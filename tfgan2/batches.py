@@ -9,13 +9,30 @@
 """
 import tensorflow as tf
 
-__all__ = ["split", "check_data", "checked_range", "Packing"]
+__all__ = ["split", "latents_and_labels", "check_data", "checked_range", "Packing"]
 
 
 def split(data):
     """``(x, labels)`` of a batch; labels are None when the batch carries none."""
     if isinstance(data, (tuple, list)):
         return data[0], (data[1] if len(data) > 1 else None)
+    return data, None
+
+
+def latents_and_labels(data, num_classes=None):
+    """``(z, labels)`` of a prediction batch: ``z`` alone, or ``(z, labels)`` when the GAN is
+    conditional (``num_classes`` set); ``predict((z, labels))`` and ``predict([z, labels])``
+    arrive as a tuple or list, a one-element tuple is unwrapped."""
+    if isinstance(data, (tuple, list)) and len(data) == 1:
+        data = data[0]
+    if num_classes is not None:
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise ValueError(f"This GAN is conditional (num_classes={num_classes}): "
+                             f"predict takes (z, labels).")
+        return data[0], data[1]
+    if isinstance(data, (tuple, list)):
+        raise ValueError("predict takes a batch of latents z (N, latent_dim) only: "
+                         "this GAN is unconditional.")
     return data, None
 
 

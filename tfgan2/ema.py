@@ -40,12 +40,13 @@ def clone(generator):
 
 
 class MovingAverage:
-    """The moving average of ``model``'s weights kept in ``average`` (a clone of it)."""
+    """The moving average of ``model``'s weights, kept in ``average`` (by default `clone(model)`)."""
 
-    def __init__(self, model, average, decay):
+    def __init__(self, model, decay, average=None):
         if not 0.0 <= float(decay) < 1.0:
             raise ValueError(f"ema_decay must be None or in [0, 1), got {decay!r}.")
-        self.model, self.average, self.decay = model, average, float(decay)
+        self.model, self.decay = model, float(decay)
+        self.average = clone(model) if average is None else average
 
     def decay_at(self, step):
         """The decay used after update ``step`` (0-based): ``min(decay, (1 + t) / (10 + t))``."""

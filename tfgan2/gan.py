@@ -20,7 +20,8 @@ from tfgan2 import noise as noise_lib
 from tfgan2 import regularizers, replicas, sample_metrics, serialization
 from tfgan2.labels import LabelSpec
 from tfgan2.objective import Objective
-from tfgan2.optimizer_pair import OptimizerPair, optimizer_from
+from tfgan2.optimizer_pair import OptimizerPair, optimizers_for
+from tfgan2.step_metrics import StepMetrics
 
 __all__ = ["GAN", "LATENT_DISTRIBUTIONS"]
 
@@ -43,29 +44,25 @@ class GAN(keras.Model):
     whose labels a conditional GAN uses and an unconditional one ignores):
 
     1. ``d_steps`` discriminator updates: ``z ~ p(z)``, ``G(z)`` computed outside
-       the tape, ``L_D = mean(d_loss(D(x), D(G(z))))
-       + gradient_penalty * mean(GP) + r1_gamma / 2 * mean(R1)``, gradients
-       w.r.t. D's trainable variables only, applied by ``d_optimizer``; with
-       ``weight_clip`` D's weights are then clipped to ``[-c, c]``.
-    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``
-       (``g_loss(D(G(z)), D(x))`` for the relativistic losses), gradients flow
-       through D into G and are applied to G's variables only by
+       the tape, ``L_D`` of `tfgan2.objective` (adversarial loss plus the
+       penalties chosen in `compile`), gradients w.r.t. D's variables only,
+       applied by ``d_optimizer``; then weight clipping, if asked.
+    2. ``g_steps`` generator updates: fresh ``z``, ``L_G`` (``g_loss(D(G(z)))``,
+       or ``g_loss(D(G(z)), D(x))`` with D(x) held constant for the relativistic
+       losses), gradients through D into G's variables only, applied by
        ``g_optimizer``; then the EMA copy of G, if kept, is updated.
 
     Means are over the *global* batch (``tf.nn.compute_average_loss``), so the
-    gradients summed across replicas by the optimizers equal the single-device
-    gradient of the whole batch. The same real batch serves all ``d_steps``
-    updates, each with new noise.
-
-    ``training_failed`` is true after `tfgan2.callbacks.NonFiniteGuard`
+    gradients summed across replicas equal the single-device gradient of the
+    whole batch. The same real batch serves all ``d_steps`` updates, each with
+    new noise. ``training_failed`` is true after `tfgan2.callbacks.NonFiniteGuard`
     stopped training on a non-finite loss; callbacks then save nothing.
 
     Logged metrics: ``d_loss`` and ``g_loss`` (adversarial part plus penalties
     for D), ``p_real`` / ``p_fake`` = mean ``sigmoid(D(.))`` on real / generated
-    data (D's probability for the cross-entropy losses), and D's confusion
-    matrix view ``real_as_real`` (share of real judged real) and
-    ``fake_as_fake`` (share of generated judged fake). "Judged real" means a
-    logit above 0, or above 0.5 for ``least_squares`` whose targets are 0 and 1.
+    data, and D's confusion matrix view ``real_as_real`` (share of real judged
+    real) and ``fake_as_fake`` (share of generated judged fake). "Judged real"
+    means a logit above 0, or above 0.5 for ``least_squares`` (targets 0 and 1).
 
     Args:
       generator: a `keras.Model` mapping ``(B, latent_dim)`` to data.
@@ -73,10 +70,7 @@ class GAN(keras.Model):
       latent_dim: size of ``z``.
       latent_distribution: ``"normal"`` (N(0, 1)) or ``"uniform"`` (U[-1, 1]).
       ema_decay: if set (in [0, 1)), keep an exponential moving average of G's
-        weights, ``w_ema <- d * w_ema + (1 - d) * w`` after each generator update
-        with ``d = min(ema_decay, (1 + t) / (10 + t))`` at generator step ``t``
-        (the warm-up of `tf.train.ExponentialMovingAverage`); BatchNorm moving
-        statistics are copied. `generate` uses the EMA copy.
+        weights (`tfgan2.ema.MovingAverage`); `generate` uses the EMA copy.
       num_classes: makes the GAN conditional: the number of classes (class ids
         in ``[0, num_classes)``, fed to the networks one-hot) or, with
         ``multilabel``, of binary labels (``(B, num_classes)`` 0/1 vectors,
@@ -85,26 +79,23 @@ class GAN(keras.Model):
       discriminator_takes_labels: whether D is called as ``D([x, c])`` (a
         projection discriminator); default: D has two inputs. An auxiliary
         classifier D takes ``x`` only and returns ``{"logits", "class_logits"}``.
-      seed: base seed of the training noise (random if None). The noise of
-        step ``t`` is a stateless function of (seed, t) drawn for the global
-        batch, each replica taking its own rows: a restored run continues the
-        same stream, and 1 or N replicas see the same noise.
-      augment: a Keras layer applied to every input of D during training --
-        real and generated batches, and the inputs of the gradient penalty and
-        R1 -- called as ``augment(x, training=True, seed=s, rows=[start,
-        global_batch])`` (see `tfgan2.augment`). ``s`` is derived like the
-        latent noise from (seed, optimizer step, call), so augmentation is
-        resumable and the same on 1 or N replicas. It must be differentiable:
-        G's gradient flows through it. A layer with an ``observe(logits,
-        num_images)`` method (`tfgan2.augment.AdaptiveAugment`) is shown D's
-        real logits after each step, and its ``logs()`` join the metrics.
+      infogan_codes: `tfgan2.infogan.LatentCodes` (or their text) appended to
+        ``z``; D then needs a ``"q"`` head.
+      seed: base seed of the training noise (random if None): every draw is a
+        stateless function of (seed, stream, step) made for the global batch
+        (`tfgan2.noise`), so a restored run continues the same streams and 1 or
+        N replicas see the same numbers.
+      augment: a differentiable Keras layer applied to every input of D during
+        training (real, generated, penalty inputs), called as ``augment(x,
+        training=True, seed=s, rows=[start, global_batch])`` with ``s`` drawn
+        like the noise (see `tfgan2.augment`). A layer with ``observe(logits,
+        num_images)`` (ADA) is shown D's real logits after each step, and its
+        ``logs()`` join the metrics.
       pack: PacGAN packing (Lin et al. 2018, arXiv:1712.04086): D judges
-        groups of ``pack`` consecutive samples at once, concatenated along the
-        last (channel or feature) axis, real with real and fake with fake. D
-        must take inputs with ``pack`` times the channels (features) of one
-        sample; every loss and penalty is per group, averaged over the
-        ``global_batch / pack`` groups; batch sizes must be multiples of
-        ``pack`` on every replica.
+        groups of ``pack`` consecutive samples concatenated along the last
+        axis (`tfgan2.batches.Packing`), so it takes ``pack`` times the
+        channels of one sample; losses and penalties are per group; batch
+        sizes must be multiples of ``pack`` on every replica.
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
@@ -114,11 +105,6 @@ class GAN(keras.Model):
         arguments = serialization.call_arguments(GAN.__init__, locals())
         super().__init__(**kwargs)
         self._init_arguments = _Arguments(arguments)
-        if latent_distribution not in LATENT_DISTRIBUTIONS:
-            raise ValueError(f"latent_distribution must be one of "
-                             f"{', '.join(LATENT_DISTRIBUTIONS)}, got {latent_distribution!r}.")
-        if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
-            raise ValueError(f"ema_decay must be None or in [0, 1), got {ema_decay!r}.")
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
         self.label_spec = LabelSpec(num_classes, multilabel)
@@ -162,7 +148,6 @@ class GAN(keras.Model):
                 "kernel on every training-mode call (also during the generator's step); use "
                 "tfgan2.layers.SpectralNormalization.", stacklevel=2)
         self.latent_distribution = latent_distribution
-        self.ema_decay = None if ema_decay is None else float(ema_decay)
         seed = random.randrange(2 ** 31) if seed is None else int(seed)
         self._init_arguments.values["seed"] = seed  # the config re-creates this very stream
         # A variable, so a checkpoint carries the noise stream along with the weights.
@@ -172,12 +157,10 @@ class GAN(keras.Model):
                                      infogan_codes)
         # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
         self.input_dim = self.noise.input_dim
-        self.ema_generator = None
-        self.moving_average = None
-        if self.ema_decay is not None:
-            self.ema_generator = ema.clone(generator)
-            self.moving_average = ema.MovingAverage(generator, self.ema_generator,
-                                                    self.ema_decay)
+        self.moving_average = None if ema_decay is None else ema.MovingAverage(generator,
+                                                                                ema_decay)
+        self.ema_decay = None if ema_decay is None else self.moving_average.decay
+        self.ema_generator = None if ema_decay is None else self.moving_average.average
         # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
         # callbacks that save or publish state (checkpoints, sample grids,
         # evaluations) skip a failed model. Reset at the start of each fit.
@@ -185,12 +168,8 @@ class GAN(keras.Model):
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
-        names = ["d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake", "loss"]
-        if self.auxiliary_classifier:
-            names += ["class_loss", "class_accuracy"]
-        if self.infogan_codes is not None:
-            names.append("info_penalty")
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.step_metrics = StepMetrics(self.auxiliary_classifier, infogan_codes is not None)
+        self._trackers = self.step_metrics.trackers  # an attribute, so Keras tracks them
         # Batches seen by the current evaluate(): a metric, so Keras resets it at the
         # start of each evaluation and it is no weight of the model.
         self._eval_batches = keras.metrics.Sum(name="eval_batches")
@@ -202,14 +181,10 @@ class GAN(keras.Model):
         self.built = all(net.built for net in (generator, discriminator))
 
     def checkpoint_items(self):
-        """What a checkpoint of this GAN holds, by name: everything training needs to
-        resume exactly (`tfgan2.callbacks.make_checkpoint` saves these).
-
-        G, D, the step counter and the noise seed; both optimizers (iterations
-        and slots) once compiled; the EMA generator when kept; the augmentation
-        layer when it has state (ADA's ``p``; only then, so checkpoints of runs
-        without it keep their layout).
-        """
+        """What a checkpoint of this GAN holds, by name: everything training needs to resume
+        exactly (`tfgan2.callbacks.make_checkpoint`). G, D, step and noise seed; both
+        optimizers once compiled; the EMA copy when kept; the augmentation layer when it
+        has state (ADA's ``p``; only then, so other runs' checkpoints keep their layout)."""
         items = dict(generator=self.generator, discriminator=self.discriminator,
                      step=self.step_counter, noise_seed=self.noise_seed)
         if self.d_optimizer is not None:
@@ -224,7 +199,7 @@ class GAN(keras.Model):
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
                 gradient_penalty=0.0, r1_gamma=0.0, classifier_weight=1.0, info_weight=1.0,
                 label_smoothing=0.0, weight_clip=None, gradient_penalty_mode="two_sided",
-                metrics=None, **kwargs):
+                metrics=None, r2_gamma=0.0, **kwargs):
         """Choose optimizers, loss, regularization and evaluation metrics.
 
         Args:
@@ -235,36 +210,18 @@ class GAN(keras.Model):
             ``compile`` inside the strategy scope that created the networks.
             Under the ``mixed_float16`` policy each is wrapped in a
             `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
-          loss: a name from `tfgan2.losses.names()`, or a pair of callables
-            ``(d_loss_fn, g_loss_fn)``: ``d_loss_fn(real_logits, fake_logits)``
-            and ``g_loss_fn(fake_logits)`` returning per-example losses ``(B,)``
-            (register them with `keras.saving.register_keras_serializable` to
-            save the model). D judges a logit above 0 real for a custom loss.
-            D may return logits of any shape ``(B, ...)`` (a patch
-            discriminator): an example's loss is the mean over its logits. The
-            relativistic losses also run D on the real batch in each generator
-            step.
+          loss, gradient_penalty, r1_gamma, r2_gamma, classifier_weight, info_weight,
+            label_smoothing, gradient_penalty_mode: the terms of the objective,
+            see `tfgan2.objective.Objective` (a loss name of `tfgan2.losses` or
+            a pair of per-example callables; penalty weights, 0 disables one).
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
-          gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
-          r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
-          classifier_weight: weight of the ACGAN class terms (D with an
-            auxiliary classifier head), added to both losses.
-          info_weight: weight lambda of InfoGAN's mutual-information penalty,
-            added to both losses as in TF-GAN.
-          label_smoothing: one-sided label smoothing ``s`` in [0, 1] of D's real
-            target, ``1 - s / 2`` (TF-GAN's meaning; TF-GAN's default is 0.25);
-            only for the losses with a cross-entropy target
-            (`tfgan2.losses.spec(loss).label_smoothing`).
           weight_clip: if set (> 0), clip every D weight to ``[-c, c]`` after
             each D update (WGAN, Arjovsky et al. 2017; they use 0.01).
-          gradient_penalty_mode: ``"two_sided"`` ``(||g|| - 1)^2`` or
-            ``"one_sided"`` ``max(0, ||g|| - 1)^2`` (Petzka et al. 2018).
           metrics: sample-quality metrics updated by `test_step` (``evaluate``
             and ``fit(validation_data=...)``) with each held-out real batch and
-            as many generated samples: `tfgan2.sample_metrics.FrechetDistance`,
-            `tfgan2.sample_metrics.KernelDistance` (or any `SampleMetric`).
-            Other Keras metrics are refused: D's accuracy is already logged as
-            ``real_as_real`` / ``fake_as_fake``.
+            as many generated samples (`tfgan2.sample_metrics`). Other Keras
+            metrics are refused: D's accuracy is logged as ``real_as_real`` /
+            ``fake_as_fake``.
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
             ``jit_compile``, ``run_eagerly``). With more than one replica,
             ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
@@ -272,27 +229,15 @@ class GAN(keras.Model):
         """
         compile_arguments = serialization.call_arguments(GAN.compile, locals())
         compile_arguments.update(kwargs)
-        if d_optimizer is g_optimizer and isinstance(d_optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                "d_optimizer and g_optimizer are the same object: each network needs its own "
-                "optimizer (its own slots). Pass two objects, e.g. "
-                "d_optimizer=keras.optimizers.Adam(2e-4), g_optimizer=keras.optimizers.Adam(2e-4), "
-                "or identifiers such as 'adam', which create one instance each.")
-        d_optimizer = optimizer_from(d_optimizer, "d_optimizer")
-        g_optimizer = optimizer_from(g_optimizer, "g_optimizer")
+        d_optimizer, g_optimizer = optimizers_for(d_optimizer, g_optimizer)
         sample_metric_list = sample_metrics.check_metrics(metrics)
         self._check_built()
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma),
-                            ("classifier_weight", classifier_weight),
-                            ("info_weight", info_weight)):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
         objective = Objective(
             loss, label_smoothing=label_smoothing, gradient_penalty=gradient_penalty,
-            gradient_penalty_mode=gradient_penalty_mode, r1_gamma=r1_gamma,
+            gradient_penalty_mode=gradient_penalty_mode, r1_gamma=r1_gamma, r2_gamma=r2_gamma,
             classifier_weight=classifier_weight, info_weight=info_weight,
             labels=self.label_spec, codes=self.infogan_codes, latent_dim=self.latent_dim,
             packed=self.pack > 1)
@@ -308,12 +253,6 @@ class GAN(keras.Model):
                 f"Keras with {replica_count} replicas; using 1 step per execution.",
                 stacklevel=2)
             kwargs["steps_per_execution"] = 1
-        if keras.mixed_precision.global_policy().name == "mixed_float16":
-            # float16 gradients underflow without loss scaling.
-            d_optimizer, g_optimizer = (
-                opt if isinstance(opt, keras.optimizers.LossScaleOptimizer)
-                else keras.optimizers.LossScaleOptimizer(opt)
-                for opt in (d_optimizer, g_optimizer))
         super().compile(optimizer=None, **kwargs)
         self.objective = objective
         self.loss_name = objective.loss_name
@@ -323,7 +262,8 @@ class GAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)
         self.gradient_penalty = float(gradient_penalty)
-        self.r1_gamma = float(r1_gamma)
+        self.r1_gamma = objective.r1_gamma
+        self.r2_gamma = objective.r2_gamma
         self.classifier_weight = float(classifier_weight)
         self.info_weight = float(info_weight)
         self._sample_metrics = sample_metric_list
@@ -341,22 +281,13 @@ class GAN(keras.Model):
         return super().fit(x, *args, **kwargs)
 
     def check_label_spec(self, x, y=None):
-        """Raise ValueError if the data's labels cannot condition this GAN (static checks).
-
-        A conditional GAN needs ``(images, labels)`` batches (or ``fit(x, y)``)
-        whose labels are class ids ``(B,)`` of an integer type (single-label
-        GANs) or ``(B, num_classes)`` vectors. Label values are checked on
-        every batch inside the step (ids in range; 0/1 for multi-label).
-        """
+        """Raise ValueError if the data's labels cannot condition this GAN (static checks,
+        `tfgan2.labels.LabelSpec.check_data`); label values are checked in the step."""
         self.label_spec.check_data(x, y)
 
     def check_batch_splits(self, dataset):
-        """Raise ValueError if ``dataset``'s (static) global batch does not split over the replicas.
-
-        Every replica must get the same number of examples, or the global-batch
-        averages of the losses would be wrong. Batch with ``drop_remainder=True``
-        so that the batch size is static.
-        """
+        """Raise ValueError if ``dataset``'s (static) global batch does not split over the
+        replicas and into packs (`tfgan2.batches.check_data`)."""
         batches.check_data(dataset, replicas=self.distribute_strategy.num_replicas_in_sync,
                            pack=self.pack)
 
@@ -507,11 +438,12 @@ class GAN(keras.Model):
             terms = self.objective.discriminator(
                 self._d_callable(labels, self._augment_seed(noise_lib.AUG_REAL, step)),
                 self._d_callable(labels, self._augment_seed(noise_lib.AUG_FAKE, step)),
-                real, fake, labels=labels, latents=z, d_mix=d_mix, eps=eps)
+                real, fake, labels=labels, latents=z, d_mix=d_mix, eps=eps,
+                loss_scale=getattr(self.d_optimizer, "dynamic_scale", None))
             loss = tf.nn.compute_average_loss(terms["loss"])
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
+        self._apply(self.d_optimizer, tape.gradient(scaled, variables), variables)
         if self.weight_clip is not None:
             regularizers.clip_weights(variables, self.weight_clip)
         return terms
@@ -540,11 +472,18 @@ class GAN(keras.Model):
             loss = tf.nn.compute_average_loss(terms["loss"])
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
+        self._apply(self.g_optimizer, tape.gradient(scaled, variables), variables)
         if self.moving_average is not None:
             with tf.name_scope("ema_update"):
                 self.moving_average.update(self.g_optimizer.iterations)
         return terms
+
+    @staticmethod
+    def _apply(optimizer, grads, variables):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # Its skip decision is local to a replica: make it everyone's.
+            grads = replicas.non_finite_everywhere(grads)
+        optimizer.apply(grads, variables)
 
     def train_step(self, data):
         real, labels = self._split(data)
@@ -564,54 +503,21 @@ class GAN(keras.Model):
         with tf.control_dependencies([g_out["loss"]] + ([] if labels is None else [labels])):
             self.step_counter.assign_add(1)
         with tf.name_scope("metrics"):
-            self._track(d_out["loss"], g_out["loss"], d_out["real_logits"],
-                        d_out["fake_logits"], d_out)
+            self.step_metrics.update(d_out["loss"], g_out["loss"], d_out["real_logits"],
+                                     d_out["fake_logits"], self.objective.judged_real, d_out)
         return self._logs()
 
-    def _track(self, d_loss, g_loss, real_logits, fake_logits, auxiliary):
-        """Update the logged metrics of one step or one evaluation batch."""
-        t = self._trackers
-        t["d_loss"].update_state(d_loss)
-        t["g_loss"].update_state(g_loss)
-        t["loss"].update_state(d_loss + g_loss)
-        t["p_real"].update_state(tf.sigmoid(tf.cast(real_logits, tf.float32)))
-        t["p_fake"].update_state(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
-        t["real_as_real"].update_state(self.objective.judged_real(real_logits))
-        t["fake_as_fake"].update_state(1.0 - self.objective.judged_real(fake_logits))
-        for name in ("class_loss", "class_accuracy", "info_penalty"):
-            if name in t:
-                t[name].update_state(auxiliary[name])
-
     def _logs(self, extra=()):
-        """The trackers' results (``loss`` = ``d_loss + g_loss``), ``extra`` metrics' results
-        and the augmentation's state (ADA's ``ada_p``, ``ada_r_t``).
-
-        ``loss`` is what Keras callbacks that watch one number read
-        (`keras.callbacks.TerminateOnNaN`, ``EarlyStopping(monitor="val_loss")``):
-        it is non-finite as soon as either network's loss is.
-        """
-        logs = {name: m.result() for name, m in self._trackers.items()}
-        logs.update({m.name: m.result() for m in extra})
-        if hasattr(self.augment, "logs"):
-            logs.update(self.augment.logs())
-        if distribute.is_multi_worker(self.distribute_strategy):
-            # Keras reduces multi-worker logs with strategy.reduce(MEAN, axis=0),
-            # which needs a batch axis (tensorflow/tensorflow#72388).
-            logs = {name: tf.reshape(v, [1]) for name, v in logs.items()}
-        return logs
+        return self.step_metrics.logs(extra, self.augment,
+                                      distribute.is_multi_worker(self.distribute_strategy))
 
     def test_step(self, data):
-        """D's view of held-out real data and fresh samples; changes no weight.
+        """D's view of held-out real data and as many samples of the `sampler`; changes no weight.
 
-        Per batch of real data (and labels): as many samples from the
-        `sampler` (the EMA generator when kept), in inference mode, from
-        latents that depend only on the noise seed and the batch's index in
-        the evaluation (every evaluation sees the same latents, so numbers of
-        successive evaluations compare the generator, not the noise). Logs
-        ``d_loss`` (the adversarial part, no penalties), ``g_loss``, ``loss``,
-        ``p_real``, ``p_fake``, ``real_as_real``, ``fake_as_fake`` (and the
-        auxiliary-classifier / InfoGAN terms) as in training, and the result
-        of each metric given to ``compile(metrics=)``.
+        The latents depend only on the noise seed and the batch's index in the
+        evaluation, so successive evaluations compare the generator, not the
+        noise. Logs what training logs (``d_loss`` without penalties) and the
+        result of each metric given to ``compile(metrics=)``.
         """
         real, labels = self._split(data)
         batch = tf.shape(real)[0]
@@ -623,30 +529,17 @@ class GAN(keras.Model):
         real_out = self.run_D(real, labels, training=False)
         fake_out = self.run_D(fake, labels, training=False)
         d_loss, g_loss = self.objective.adversarial(real_out["logits"], fake_out["logits"])
-        self._track(d_loss, g_loss, real_out["logits"], fake_out["logits"],
-                    self.objective.auxiliary(real_out, fake_out, labels, z))
+        self.step_metrics.update(d_loss, g_loss, real_out["logits"], fake_out["logits"],
+                                 self.objective.judged_real,
+                                 self.objective.auxiliary(real_out, fake_out, labels, z))
         for metric in self._sample_metrics:
             metric.update_state(real, fake)
         return self._logs(self._sample_metrics)
 
     def predict_step(self, data):
-        """Samples of the `sampler` (as `generate`) for a batch of latents ``z``.
-
-        Conditional GANs take ``(z, labels)``: ``predict((z, labels))`` or
-        ``predict([z, labels])``.
-        """
-        if isinstance(data, (tuple, list)) and len(data) == 1:
-            data = data[0]
-        if self.conditional:
-            if not (isinstance(data, (tuple, list)) and len(data) == 2):
-                raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): "
-                                 f"predict takes (z, labels).")
-            z, labels = data
-        else:
-            if isinstance(data, (tuple, list)):
-                raise ValueError("predict takes a batch of latents z (N, latent_dim) only: "
-                                 "this GAN is unconditional.")
-            z, labels = data, None
+        """Samples of the `sampler` (as `generate`) for a batch of latents ``z``, or of
+        ``(z, labels)`` for a conditional GAN (`tfgan2.batches.latents_and_labels`)."""
+        z, labels = batches.latents_and_labels(data, self.num_classes)
         return self.run_G(z, labels, training=False, network=self.sampler)
 
     # ------------------------------------------------------------- inference
@@ -665,15 +558,8 @@ class GAN(keras.Model):
         return self.label_spec.sample(num, seed)
 
     def check_labels(self, labels, num=None):
-        """``labels`` as the NumPy array the networks are fed, after checking it.
-
-        Class ids: integers in ``[0, num_classes)``, shape ``(N,)`` (a single int
-        is repeated ``num`` times). Multi-label GANs (and one-hot / continuous
-        conditions): floats of shape ``(N, num_classes)``.
-
-        Raises:
-          ValueError: naming what is wrong with the labels and what is expected.
-        """
+        """``labels`` as the NumPy array the networks are fed, after checking it
+        (`tfgan2.labels.LabelSpec.check_numpy`); ValueError names what is wrong."""
         return self.label_spec.check_numpy(labels, num)
 
     def generate(self, num, seed=None, batch_size=256, latents=None, labels=None):

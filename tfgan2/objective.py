@@ -6,12 +6,12 @@ after an update). Per example ``i`` of the batch (a group of ``pack`` samples
 when packing):
 
     L_D,i = d_loss(D(x), D(G(z)))_i + lambda_GP GP_i + gamma_1 / 2 R1_i
-            + w_C class_loss_i + lambda_I info_i
+            + gamma_2 / 2 R2_i + w_C class_loss_i + lambda_I info_i
     L_G,i = g_loss(D(G(z)) [, D(x)])_i + w_C class_loss_i + lambda_I info_i
 
 ``d_loss`` / ``g_loss``: the adversarial pair of `tfgan2.losses`; GP: the
-gradient penalty at ``eps x + (1 - eps) G(z)`` (`tfgan2.regularizers`); R1: the
-squared input gradient on real data; ``class_loss``: ACGAN's terms when D has
+gradient penalty at ``eps x + (1 - eps) G(z)`` (`tfgan2.regularizers`); R1 / R2:
+the squared input gradient on real / generated data; ``class_loss``: ACGAN's terms when D has
 a ``"class_logits"`` head; ``info``: InfoGAN's mutual-information penalty when
 D has a ``"q"`` head. The relativistic average losses compare each logit with
 the mean logit of the other kind over the global batch (all replicas); the
@@ -21,6 +21,7 @@ D is reached through callables ``d(x, training=True)`` that the GAN makes of its
 ``run_D`` (labels bound, augmentation applied, packed inputs): the penalties
 are gradients with respect to exactly those inputs.
 """
+import numpy as np
 import tensorflow as tf
 
 from tfgan2 import losses as losses_lib
@@ -60,11 +61,27 @@ class Objective:
     """Both phases' per-example losses, from the arguments of `tfgan2.GAN.compile`.
 
     Args:
-      loss: a `tfgan2.losses` name or a pair of callables (see `loss_spec_of`).
-      label_smoothing: one-sided smoothing of D's real target (cross-entropy losses).
-      gradient_penalty, gradient_penalty_mode: weight and form of the WGAN-GP term.
-      r1_gamma: R1 weight gamma (the term is ``gamma / 2 * R1``).
-      classifier_weight, info_weight: weights of the ACGAN and InfoGAN terms.
+      loss: a name from `tfgan2.losses.names()`, or a pair of callables
+        ``(d_loss_fn, g_loss_fn)``: ``d_loss_fn(real_logits, fake_logits)``
+        and ``g_loss_fn(fake_logits)`` returning per-example losses ``(B,)``
+        (register them with `keras.saving.register_keras_serializable` to
+        save the model); D judges a logit above 0 real for a custom loss. D
+        may return logits of any shape ``(B, ...)`` (a patch discriminator):
+        an example's loss is the mean over its logits.
+      label_smoothing: one-sided label smoothing ``s`` in [0, 1] of D's real
+        target, ``1 - s / 2`` (TF-GAN's meaning; TF-GAN's default is 0.25);
+        only for the losses with a cross-entropy target
+        (`tfgan2.losses.spec(loss).label_smoothing`).
+      gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
+      gradient_penalty_mode: ``"two_sided"`` ``(||g|| - 1)^2`` or
+        ``"one_sided"`` ``max(0, ||g|| - 1)^2`` (Petzka et al. 2018).
+      r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
+      r2_gamma: R2 weight (R1 on generated samples, R3GAN's second
+        penalty); the term added is ``r2_gamma / 2 * R2``.
+      classifier_weight: weight of the ACGAN class terms (D with an
+        auxiliary classifier head), added to both losses.
+      info_weight: weight lambda of InfoGAN's mutual-information penalty,
+        added to both losses as in TF-GAN.
       labels: the GAN's `tfgan2.labels.LabelSpec`.
       codes: the GAN's `tfgan2.infogan.LatentCodes` (or None); ``latent_dim``
         is where they start in G's input.
@@ -72,8 +89,15 @@ class Objective:
     """
 
     def __init__(self, loss="non_saturating", *, label_smoothing=0.0, gradient_penalty=0.0,
-                 gradient_penalty_mode="two_sided", r1_gamma=0.0, classifier_weight=1.0,
-                 info_weight=1.0, labels=None, codes=None, latent_dim=None, packed=False):
+                 gradient_penalty_mode="two_sided", r1_gamma=0.0, r2_gamma=0.0,
+                 classifier_weight=1.0, info_weight=1.0, labels=None, codes=None,
+                 latent_dim=None, packed=False):
+        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma),
+                            ("r2_gamma", r2_gamma),
+                            ("classifier_weight", classifier_weight),
+                            ("info_weight", info_weight)):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
         self.spec = loss_spec_of(loss)
         self.loss_name = loss if isinstance(loss, str) else "custom"
         if not 0.0 <= label_smoothing <= 1.0:
@@ -90,6 +114,7 @@ class Objective:
         self.gradient_penalty = float(gradient_penalty)
         self.gradient_penalty_mode = gradient_penalty_mode
         self.r1_gamma = float(r1_gamma)
+        self.r2_gamma = float(r2_gamma)
         self.classifier_weight = float(classifier_weight)
         self.info_weight = float(info_weight)
         self.labels, self.codes, self.latent_dim = labels, codes, latent_dim
@@ -113,7 +138,7 @@ class Objective:
 
     # ---------------------------------------------------------- adversarial
     def _means(self, real_logits, fake_logits):
-        return global_mean_logits(real_logits, fake_logits) if self.relativistic else {}
+        return global_mean_logits(real_logits, fake_logits) if self.spec.batch_means else {}
 
     def discriminator_loss(self, real_logits, fake_logits, means=None):
         """The adversarial part of ``L_D`` per example."""
@@ -180,28 +205,37 @@ class Objective:
 
     # --------------------------------------------------------------- phases
     def discriminator(self, d_real, d_fake, real, fake, *, labels=None, latents=None,
-                      d_mix=None, eps=None):
+                      d_mix=None, eps=None, loss_scale=None):
         """Every term of D's phase; call inside the tape that differentiates D.
 
         ``d_real`` / ``d_fake`` / ``d_mix``: D on (packed) real, generated and
         mixed inputs; ``eps``: the gradient penalty's mixing factors, one per
-        (packed) example (needed when ``gradient_penalty > 0``).
+        (packed) example (needed when ``gradient_penalty > 0``);
+        ``loss_scale``: the dynamic loss scale under float16, by which the
+        penalties' input gradients are scaled (`tfgan2.regularizers`).
 
         Returns a dict: ``"loss"`` (``L_D`` per example), ``"real_logits"``,
         ``"fake_logits"`` and the auxiliary terms.
         """
+        penalty = dict(training=True, loss_scale=loss_scale)
         if self.r1_gamma > 0:
-            real_out, r1 = regularizers.logits_and_r1_penalty(d_real, real, training=True)
+            real_out, r1 = regularizers.logits_and_r1_penalty(d_real, real, **penalty)
         else:
             real_out = d_real(real)
-        fake_out = d_fake(fake)
+        if self.r2_gamma > 0:
+            fake_out, r2 = regularizers.logits_and_r1_penalty(d_fake, fake, **penalty)
+        else:
+            fake_out = d_fake(fake)
         per_example = self.discriminator_loss(real_out["logits"], fake_out["logits"])
         if self.gradient_penalty > 0:
             gp = regularizers.gradient_penalty(d_mix, real, fake, eps=eps,
-                                               mode=self.gradient_penalty_mode)
+                                               mode=self.gradient_penalty_mode,
+                                               loss_scale=loss_scale)
             per_example += self.gradient_penalty * gp
         if self.r1_gamma > 0:
             per_example += 0.5 * self.r1_gamma * r1
+        if self.r2_gamma > 0:
+            per_example += 0.5 * self.r2_gamma * r2
         aux = self.auxiliary(real_out, fake_out, labels, latents)
         return {"loss": self._with_auxiliary(per_example, aux),
                 "real_logits": real_out["logits"], "fake_logits": fake_out["logits"], **aux}

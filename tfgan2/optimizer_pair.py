@@ -22,7 +22,7 @@ naming it.
 import keras
 import numpy as np
 
-__all__ = ["OptimizerPair", "optimizer_from"]
+__all__ = ["OptimizerPair", "optimizer_from", "optimizers_for"]
 
 
 def optimizer_from(optimizer, role):
@@ -40,6 +40,26 @@ def optimizer_from(optimizer, role):
         raise ValueError(f"{role} must be a keras.optimizers.Optimizer or an identifier "
                          f"such as 'adam', got {type(optimizer).__name__}.")
     return optimizer
+
+
+def optimizers_for(d_optimizer, g_optimizer):
+    """The two optimizers ``GAN.compile`` is given, as distinct `keras.optimizers.Optimizer`s.
+
+    Under the ``mixed_float16`` policy each is wrapped in a
+    `keras.optimizers.LossScaleOptimizer` (float16 gradients underflow without
+    loss scaling) unless it is one already.
+    """
+    if d_optimizer is g_optimizer and isinstance(d_optimizer, keras.optimizers.Optimizer):
+        raise ValueError(
+            "d_optimizer and g_optimizer are the same object: each network needs its own "
+            "optimizer (its own slots). Pass two objects, e.g. "
+            "d_optimizer=keras.optimizers.Adam(2e-4), g_optimizer=keras.optimizers.Adam(2e-4), "
+            "or identifiers such as 'adam', which create one instance each.")
+    pair = (optimizer_from(d_optimizer, "d_optimizer"), optimizer_from(g_optimizer, "g_optimizer"))
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        pair = tuple(opt if isinstance(opt, keras.optimizers.LossScaleOptimizer)
+                     else keras.optimizers.LossScaleOptimizer(opt) for opt in pair)
+    return pair
 
 
 def _lr(optimizer):

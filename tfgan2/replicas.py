@@ -10,14 +10,16 @@ on one device or many:
 * statistics over the batch (the relativistic losses' mean logits, ADA's
   overfitting signal) are sums all-reduced over the replicas (`global_sums`);
 * variables updated outside an optimizer (EMA weights, clipped weights) are
-  written on every replica's copy with the same value (`assign`).
+  written on every replica's copy with the same value (`assign`);
+* a decision made from local gradients, such as dynamic loss scaling's "skip
+  this step", is made from all replicas' gradients (`non_finite_everywhere`).
 
 Nothing here knows about GANs.
 """
 import keras
 import tensorflow as tf
 
-__all__ = ["Rows", "this_replica", "global_sums", "assign"]
+__all__ = ["Rows", "this_replica", "global_sums", "assign", "non_finite_everywhere"]
 
 
 class Rows:
@@ -90,3 +92,25 @@ def assign(variables, values, update=None):
             strategy.extended.update(var.value, update, args=(value,), group=False)
 
     ctx.merge_call(merge, args=(values,))
+
+
+def non_finite_everywhere(grads):
+    """``grads``, made NaN on every replica when any replica's gradients are not finite.
+
+    `keras.optimizers.LossScaleOptimizer` decides whether to skip a step
+    from the gradients it is given, before the cross-replica all-reduce: an
+    overflow on one replica alone would be summed into every replica's
+    update (NaN weights), and replicas could decide differently. With this,
+    one all-reduced count decides: every replica skips the step (and halves
+    its loss scale), or none does. The identity with one replica.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return grads
+    present = [g for g in grads if g is not None]
+    local_bad = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32))
+                          for g in present]) if present else tf.constant(0.0)
+    any_bad = global_sums(local_bad) > 0
+    return [None if g is None else g + tf.where(any_bad, tf.cast(float("nan"), g.dtype),
+                                                 tf.zeros([], g.dtype))
+            for g in grads]
