@@ -17,7 +17,8 @@ metrics for ``evaluate``), `export` (SavedModel of the sampler),
 `objective` (every loss term of both phases), `labels` (what a conditional
 GAN accepts), `noise` (the random streams), `replicas` (one device's share of a
 distributed step), `ema` (the generator's moving average), `batches`
-(splitting, checking and packing real batches),
+(splitting, checking and packing real batches), `step_metrics` (what a step
+logs), `schedules` (hyperparameters that follow the step: R3GAN's burn-in),
 `serialization` and `optimizer_pair` (what makes `GAN` a whole
 `keras.Model`: configs and ``model.optimizer`` for callbacks), `precision`
 (the compute precision chosen by hardware and by timed training steps),
@@ -34,7 +35,7 @@ from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, in
                     losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
 from tfgan2 import conv_gradients, optimizers, precision, sliced_wasserstein, task_losses
-from tfgan2 import batches, ema, labels, noise, objective, replicas
+from tfgan2 import batches, ema, labels, noise, objective, replicas, schedules, step_metrics
 # Registers every tfgan2 Keras class, so keras.models.load_model needs only `import tfgan2`.
 from tfgan2 import export, optimizer_pair, sample_metrics, serialization
 from tfgan2.gan import GAN
@@ -45,5 +46,6 @@ __all__ = ["GAN", "train", "augment", "batches", "callbacks", "classifier", "con
            "conv_gradients", "ema", "evaluation", "export", "features", "infogan", "labels",
            "latent", "layers", "losses", "metrics", "networks", "noise", "objective",
            "optimizer_pair", "optimizers", "precision", "regularizers", "replicas",
-           "run_directory", "sample_metrics", "serialization", "sliced_wasserstein",
-           "summaries", "task_losses", "visualize", "watch", "__version__"]
+           "run_directory", "sample_metrics", "schedules", "serialization",
+           "sliced_wasserstein", "step_metrics", "summaries", "task_losses", "visualize",
+           "watch", "__version__"]
