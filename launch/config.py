@@ -16,7 +16,9 @@ __all__ = ["define_train_flags", "TRAIN_FLAGS", "DATA_SOURCES", "NETWORKS", "LOS
            "LABEL_SMOOTHING_LOSSES", "GRADIENT_PENALTY_MODES",
            "NETWORK_FLAGS", "network_flag_changes", "write_flagfile", "read_flagfile",
            "validate", "CONFIGS_INSTALL_DIR", "shipped_config_dirs", "find_config",
-           "resolve_flagfiles"]
+           "resolve_flagfiles", "PATH_FLAGS", "absolute_path", "RESUME_FREE_FLAGS",
+           "training_flag_changes", "free_flag_changes", "describe_changes",
+           "run_directory_flagfiles", "flagfile_lines"]
 
 # The registries are the single source of these choices.
 DATA_SOURCES = data_sources.names()
@@ -235,17 +237,19 @@ def define_train_flags(flag_values=flags.FLAGS):
       "as eval/<name> and to TensorBoard.", lower_bound=0)
     d("string", "eval_metrics", "fid,kid",
       "Comma-separated metrics of the evaluations during training (launch.evaluate lists "
-      "them: fid, kid, is, pr, tstr, confusion, swd; vector data: fid, kid, pr, confusion, "
-      "moments).")
+      "them: fid, kid, is, pr, tstr, confusion, swd, cas, intra_fid; vector data: fid, kid, "
+      "pr, confusion, moments).")
     d("integer", "eval_num_samples", 500, "Generated samples per evaluation during training.",
       lower_bound=2)
     d("enum", "eval_features", "classifier",
       "Features of image metrics: 'classifier' (a CNN trained on the run's labelled data, "
-      "saved as <workdir>/eval/classifier.keras) or 'inception' (needs --inception_weights).",
+      "saved as <workdir>/eval/classifier.keras; data without class labels use inception) "
+      "or 'inception' (Inception-v3, see --inception_weights).",
       enum_values=["classifier", "inception"])
     d("string", "inception_weights", None,
-      "Local copy of inception_v3_weights_tf_dim_ordering_tf_kernels.h5 (Keras applications "
-      "release file) for --eval_features=inception; nothing is downloaded.")
+      "inception_v3_weights_tf_dim_ordering_tf_kernels.h5 (the Keras applications release "
+      "file) for Inception features; default: Keras' cache ~/.keras/models/, where Keras "
+      "downloads it when missing (offline: copy the file there).")
     d("integer", "classifier_epochs", 30, "Training epochs of the domain classifier.",
       lower_bound=1)
     return flag_values
@@ -378,14 +382,88 @@ def network_flag_changes(old, new):
     return changes
 
 
+# Flags a resumed run may change without changing what it computes: how long it runs and how
+# often it writes, how it is monitored, where the data lies, where it runs and how fast.
+# (--train_steps is one of them unless the learning rates decay over it.)
+RESUME_FREE_FLAGS = (
+    "workdir", "train_steps", "log_every", "sample_every", "checkpoint_every",
+    "keep_checkpoints", "keep_samples", "num_grid", "data_dir", "strategy", "devices", "tpu",
+    "collective_timeout", "logical_cpus", "jit_compile", "steps_per_execution", "tensorboard",
+    "eval_every", "eval_metrics", "eval_num_samples", "eval_features", "inception_weights",
+    "classifier_epochs")
+# Chosen once per run and kept by its resumes (launch.precision_choice,
+# launch.conv_gradient_choice): not compared here.
+RESUME_RECORDED_FLAGS = ("precision", "conv_gradients")
+# Flags holding file-system paths: flags.cfg records them absolute, so that the run
+# directory's flags mean the same from any working directory.
+PATH_FLAGS = ("workdir", "data_dir", "inception_weights")
+
+
+def absolute_path(value):
+    """``value`` as an absolute path (``~`` expanded); None, empty values and URLs
+    (``gs://...``) as they are."""
+    if not value or "://" in str(value):
+        return value
+    return os.path.abspath(os.path.expanduser(str(value)))
+
+
+def _value(fv, name):
+    value = fv[name].value
+    return absolute_path(value) if name in PATH_FLAGS else value
+
+
+def _changed(old, new, names):
+    return [(name, old[name].value, new[name].value) for name in names
+            if _value(old, name) != _value(new, name)]
+
+
+def training_flag_changes(old, new):
+    """``[(flag, old value, new value)]`` of the flags whose change alters what a resumed run
+    computes: every training flag but `NETWORK_FLAGS` (those cannot resume at all, see
+    `network_flag_changes`), `RESUME_FREE_FLAGS` and the recorded precision choices. Also
+    ``train_steps`` when the learning rates decay over it (``--lr_schedule=linear_decay``)."""
+    skip = set(NETWORK_FLAGS) | set(RESUME_FREE_FLAGS) | set(RESUME_RECORDED_FLAGS)
+    changes = _changed(old, new, [n for n in TRAIN_FLAGS if n not in skip])
+    if "linear_decay" in (old.lr_schedule, new.lr_schedule):
+        changes += _changed(old, new, ["train_steps"])
+    network = {name for name, _, _ in network_flag_changes(old, new)}
+    return [c for c in changes if c[0] not in network]
+
+
+def free_flag_changes(old, new):
+    """``[(flag, old value, new value)]`` of the `RESUME_FREE_FLAGS` that differ (not
+    ``workdir``, nor ``train_steps`` when `training_flag_changes` lists it)."""
+    names = [n for n in RESUME_FREE_FLAGS if n != "workdir"]
+    if "linear_decay" in (old.lr_schedule, new.lr_schedule):
+        names.remove("train_steps")
+    return _changed(old, new, names)
+
+
+def describe_changes(changes, sep="; "):
+    """``--loss was 'non_saturating', now 'wasserstein'; ...`` of ``[(flag, old, new)]``."""
+    return sep.join(f"--{name} was {old!r}, now {new!r}" for name, old, new in changes)
+
+
+def flagfile_lines(fv):
+    """The run-defining flags as flagfile lines (`PATH_FLAGS` absolute), as `write_flagfile`
+    writes them."""
+    lines = []
+    for name in TRAIN_FLAGS:
+        if name in PATH_FLAGS and fv[name].value:
+            lines.append(f"--{name}={absolute_path(fv[name].value)}")
+        else:
+            lines.append(fv[name].serialize())
+    return [line for line in lines if line]
+
+
 def write_flagfile(fv, path):
-    """Write the run-defining flags as a flagfile that reproduces the run."""
-    lines = [fv[name].serialize() for name in TRAIN_FLAGS]
+    """Write the run-defining flags as a flagfile that reproduces the run from any directory
+    (`PATH_FLAGS` are written as absolute paths)."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("# Resolved training flags; reproduce with "
                 "python -m launch.train --flagfile=<this file>\n")
-        f.write("\n".join(line for line in lines if line) + "\n")
+        f.write("\n".join(flagfile_lines(fv)) + "\n")
     os.replace(tmp, path)
 
 
@@ -440,6 +518,28 @@ def find_config(name):
         if os.path.isfile(path):
             return path
     return None
+
+
+RUN_FLAGFILE = "flags.cfg"
+
+
+def run_directory_flagfiles(argv):
+    """``argv`` with ``--workdir=DIR`` after each ``--flagfile=DIR/flags.cfg`` whose DIR holds
+    checkpoints: a run directory's own flags resume that run wherever it is now (it may have
+    been moved, or written by a version that recorded a relative ``--workdir``). A later
+    ``--workdir`` on the command line still chooses another directory.
+    """
+    out = []
+    for arg in argv:
+        out.append(arg)
+        for prefix in ("--flagfile=", "-flagfile="):
+            if arg.startswith(prefix):
+                path = os.path.expanduser(arg[len(prefix):])
+                directory = os.path.dirname(os.path.abspath(path))
+                if os.path.basename(path) == RUN_FLAGFILE and os.path.isfile(path) and \
+                        os.path.isfile(os.path.join(directory, "checkpoints", "checkpoint")):
+                    out.append(f"--workdir={directory}")
+    return out
 
 
 def resolve_flagfiles(argv):
