@@ -93,6 +93,22 @@ def test_generators_read_the_label():
     assert g.get_layer("project").kernel.shape == (4, 4 * 4 * 4 * 2)
 
 
+def test_resnet_discriminator_heads():
+    # Projection with an InfoGAN head: the projected logit and q; ACGAN: class logits.
+    d = networks.resnet_discriminator(resolution=8, width=4, num_classes=3, q_dim=2)
+    assert len(d.inputs) == 2 and set(d.output) == {"logits", "q"}
+    x = tf.zeros([2, 8, 8, 3])
+    out = d([x, labels_of([0, 1], 3)])
+    assert out["logits"].shape == (2, 1) and out["q"].shape == (2, 2)
+    d = networks.resnet_discriminator(resolution=8, width=4, num_classes=3,
+                                      conditioning="acgan")
+    assert len(d.inputs) == 1 and d(x)["class_logits"].shape == (2, 3)
+    # The projection's class embedding is spectrally normalized too.
+    names = [l.name for l in layers_lib.spectral_normalization_layers(
+        networks.resnet_discriminator(resolution=8, width=4, num_classes=3))]
+    assert "label_embedding_sn" in names and "logit_sn" in names
+
+
 def test_mixed_bfloat16_outputs_stay_float32():
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -420,6 +436,16 @@ def test_launcher_families_build_from_flags(args, g_params, d_params):
         assert layers_lib.spectral_normalization_layers(g)
     if fv.conditional:
         assert len(g.inputs) == 2 and len(d.inputs) == 2
+
+
+@pytest.mark.parametrize("network", ["resnet", "r3gan"])
+def test_images_cfg_takes_the_families(network):
+    from launch import config
+
+    fv = parsed(f"--flagfile={config.find_config('images.cfg')}", "--data_dir=/images",
+                f"--network={network}", "--minibatch_std=0")
+    config.validate(fv)
+    assert (fv.resolution, fv.loss, fv.r1_gamma) == (64, "hinge", 4.0)
 
 
 @pytest.mark.parametrize("args,message", [
