@@ -3,6 +3,7 @@
     python -m benchmarks.train_step                      # defaults, both precisions
     python -m benchmarks.train_step --steps=5 --rounds=1 --precision=float32
     python -m benchmarks.train_step --steps_per_execution=1 --jit_compile
+    python -m benchmarks.train_step --families=dcgan,resnet,r3gan --batch_size=16
 
 The networks are the CelebA DCGAN of the Keras lecture notes (the seed):
 `tfgan2.networks.dcgan_generator` / `dcgan_discriminator` at 64x64x3 with the
@@ -82,6 +83,17 @@ with "cores" = process CPU time / wall time of that round (2 on an idle
     compute dtype: the machine's practical FLOP/s at that precision, FLOPs =
     2 x MACs. A conv shaped like the model's mid-size layers (32x32, 16->32,
     5x5) is timed too, for context.
+
+--families=dcgan,resnet,r3gan: instead of the contenders above, one (a) row
+per network family at 64x64x3 -- the DCGAN of the notes, `resnet` at ch
+--resnet_width (SNGAN-64's layout), `r3gan` at stage width --r3gan_width
+(latent 100, 128 and 64, the papers' sizes) -- and (e), timed in the same
+rounds (--steps steps per round, default 4): parameters, (d)'s GFLOP per step,
+ms per step and per image, GFLOP/s and the fraction FLOP/s(family) /
+FLOP/s(e) per round. (d) counts grouped convolutions by their group size,
+depthwise convolutions, the spectrally normalized layers, self-attention's
+1x1 convolutions and matrix products and R3GAN's generative basis; the
+resampling filters, activations and normalizations are not counted.
 
 --precision=float32|mixed_bfloat16|both (default both): (a) and (e) run under
 each chosen policy (``keras.mixed_precision.set_global_policy``; networks are
@@ -610,7 +622,7 @@ def run_families():
             for family in families:
                 contenders.append((family, precision, steps, flops[family],
                                    make_gan_fit(x, network=family, steps_per_execution=spe,
-                                                warmup=min(FLAGS.warmup, steps))))
+                                                warmup=FLAGS.warmup)))
         print(f"  {precision}: ready after {time.perf_counter() - started:.0f} s", flush=True)
     ms = {(key, p): [] for key, p, *_ in contenders}
     for r in range(FLAGS.rounds):

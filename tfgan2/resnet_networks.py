@@ -14,8 +14,9 @@ Generator (``resnet_generator``)::
       -> GBlock x n    (n = log2(resolution) - 2, each doubling the resolution)
       -> BN -> ReLU -> Conv3x3(channels) -> tanh
 
-    GBlock(x):  h = Conv3x3(ReLU(BN(Conv3x3(up(ReLU(BN(x)))))))     (up: nearest, x2)
-                return h + up(Conv1x1(x))
+    GBlock(x):  h = Conv3x3(ReLU(BN(Conv3x3(up(ReLU(BN(x)))))))     (up: nearest, x2, as
+                return h + up(Conv1x1(x))                          SNGAN and BigGAN;
+                                                                   Mimicry: bilinear)
 
 Discriminator (``resnet_discriminator``)::
 
@@ -191,7 +192,11 @@ def resnet_generator(latent_dim=128, resolution=32, channels=3, width=64, attent
       attention: side of the feature map after which a `tfgan2.attention.SelfAttention2D`
         block is inserted (SAGAN; 0: none).
       spectral_norm: spectral normalization of G's convolutions and dense layer
-        (SAGAN / BigGAN; `tfgan2.GAN` advances only D's power iterations).
+        (SAGAN / BigGAN). `tfgan2.GAN` runs the power iterations of D's layers
+        only, so G's layers keep dividing by the estimate of their initial
+        vectors ``u`` unless the training loop calls
+        `tfgan2.layers.advance_power_iterations` on
+        ``tfgan2.layers.spectral_normalization_layers(generator)``.
       sync_batchnorm: batch statistics over the global batch of all replicas.
       num_classes, embed_dim: conditional generator with a shared class embedding
         of ``embed_dim`` and the hierarchical latent (module docstring).
