@@ -574,6 +574,13 @@ def network_description(network=None):
     return (f"DCGAN 64x64x3, capacity {CAPACITY}, filter {FILTER_SIZE}, latent {LATENT_DIM}")
 
 
+def family_label(network):
+    """A short row label: the family and its width."""
+    width = {"dcgan": f"capacity {CAPACITY}", "resnet": f"ch {FLAGS.resnet_width}",
+             "r3gan": f"width {FLAGS.r3gan_width}"}[network]
+    return f"{network} ({width})"
+
+
 def parameter_count(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
@@ -651,7 +658,7 @@ def run_families():
             "ms_per_step": median, "ms_per_image": median / batch,
             "gflop_per_step": unit_flops / 1e9, "fraction": statistics.median(fraction),
             "params": sizes[key]}
-        print(f"  {network_description(key)[:33]:<34}{precision:>15}{sizes[key][0]:>11,}"
+        print(f"  {family_label(key):<34}{precision:>15}{sizes[key][0]:>11,}"
               f"{sizes[key][1]:>11,}{unit_flops / 1e9:>11.2f}{median:>9.0f}"
               f"{median / batch:>9.1f}{unit_flops / median / 1e6:>9.1f}"
               f"{statistics.median(fraction):>9.2f}")
