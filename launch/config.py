@@ -346,6 +346,14 @@ def validate(fv):
             raise ValueError(f"--{name}={fv[name].value} needs --network=resnet (the other "
                              f"networks have no such option); leave it unset with "
                              f"--network={fv.network}.")
+    if fv.attention:
+        # The feature-map sides G and D of tfgan2.resnet_networks both have.
+        side = source.shape(fv)[0]
+        sides = [2 ** k for k in range(3, 9) if 2 ** k <= side // 2]
+        if fv.attention not in sides:
+            raise ValueError(f"--attention={fv.attention} is invalid for {side}x{side} images: "
+                             f"use the side of feature maps both networks have ("
+                             f"{', '.join(map(str, sides)) or 'none at this size'}) or 0.")
     if fv.minibatch_std == 1:
         raise ValueError("--minibatch_std=1 is invalid: a group of one sample has no spread; "
                          "use 0 (off) or a group size >= 2, e.g. 4.")

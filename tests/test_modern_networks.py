@@ -452,6 +452,8 @@ def test_images_cfg_takes_the_families(network):
     (["--network=dcgan", "--attention=8"], "needs --network=resnet"),
     (["--network=r3gan", "--g_spectral_norm"], "needs --network=resnet"),
     (["--network=resnet", "--resolution=512", *FOLDER], "from 8 to 256"),
+    (["--network=resnet", "--attention=4"], r"none at this size"),
+    (["--network=resnet", "--resolution=64", "--attention=64", *FOLDER], r"\(8, 16, 32\)"),
     (["--network=r3gan", "--data_source=mnist"], "from 8 to 256"),
 ])
 def test_launcher_rejects_what_the_families_cannot_build(args, message):
