@@ -16,7 +16,6 @@ from absl import flags
 
 import tfgan2
 from tfgan2 import attention, layers as layers_lib, networks, r3gan_networks, resampling
-from tfgan2 import resnet_networks
 
 # Tiny widths: resnet's ch (blocks have 1-16 x ch channels), r3gan's stage width
 # (a multiple of 8: twice it must split into groups of 16).
