@@ -131,7 +131,9 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "num_classes", 0, "Classes (or binary attributes) of a --conditional run; 0 "
       "takes them from the data.", lower_bound=0)
     d("enum", "conditioning", "embedding", "How labels enter G: a learned embedding "
-      "concatenated to z, or conditional batch norm (cbn).", enum_values=list(G_CONDITIONINGS))
+      "concatenated to z, or conditional batch norm (cbn). resnet always uses BigGAN's cbn "
+      "(shared embedding and hierarchical z), r3gan an embedding.",
+      enum_values=list(G_CONDITIONINGS))
     d("enum", "discriminator_conditioning", "projection", "How D uses labels: a projection "
       "discriminator (Miyato & Koyama 2018) or an auxiliary classifier head with ACGAN losses "
       "(Odena et al. 2017).", enum_values=list(D_CONDITIONINGS))
@@ -140,7 +142,8 @@ def define_train_flags(flag_values=flags.FLAGS):
       "(Chen et al. 2016): appended to z, predicted by a Q head on D; empty: none.")
     d("float", "info_weight", 1.0, "Weight lambda of InfoGAN's mutual-information penalty.",
       lower_bound=0.0)
-    d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan.")
+    d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan; 8 to 256 for "
+      "resnet and r3gan.")
     d("integer", "capacity", 16, "dcgan NET_CAPACITY: filters of the first D block.",
       lower_bound=1)
     d("integer", "filter_size", 5, "dcgan convolution kernel size.", lower_bound=1)
@@ -149,10 +152,16 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "minibatch_std", 0, "dcgan discriminator: group size of the minibatch "
       "standard deviation feature map added before its last block (Karras et al. 2018; "
       "0: none, else >= 2).", lower_bound=0)
-    d("integer", "g_hidden", 0, "Hidden width of the mlp/gaussian generator (0: the "
-      "network's published width: mlp 1024, gaussian 256).", lower_bound=0)
-    d("integer", "d_hidden", 0, "Hidden width of the mlp/gaussian discriminator (0: the "
-      "network's published width: mlp 256, gaussian 256).", lower_bound=0)
+    d("integer", "g_hidden", 0, "Width of the generator: hidden units of mlp/gaussian, the "
+      "base width ch of resnet (blocks have multiples of it), the stage width of r3gan (0: "
+      "the network's published width: mlp 1024, gaussian 256, resnet 64, r3gan 768).",
+      lower_bound=0)
+    d("integer", "d_hidden", 0, "Width of the discriminator, as --g_hidden (0: mlp 256, "
+      "gaussian 256, resnet 64, r3gan 768).", lower_bound=0)
+    d("integer", "attention", 0, "resnet: side of the feature maps after which G and D get a "
+      "self-attention block (SAGAN; e.g. 16 at --resolution=32; 0: none).", lower_bound=0)
+    d("bool", "g_spectral_norm", False, "resnet: spectral normalization in G as well (SAGAN, "
+      "BigGAN; D always has it).")
     d("integer", "latent_dim", 64, "Size of the latent vector z.", lower_bound=1)
     d("enum", "latent_distribution", "normal", "p(z).", enum_values=["normal", "uniform"])
     # Optimization.
@@ -207,7 +216,8 @@ def define_train_flags(flag_values=flags.FLAGS):
       "without heartbeats otherwise.", lower_bound=0.0)
     d("integer", "logical_cpus", 0, "Split the CPU into this many logical devices (0: don't), "
       "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
-    d("bool", "sync_batchnorm", False, "dcgan: batch statistics over all replicas' batches.")
+    d("bool", "sync_batchnorm", False, "dcgan, resnet: batch statistics over all replicas' "
+      "batches.")
     d("enum", "precision", precision_default(), "Compute precision: float32, mixed_bfloat16, "
       "mixed_float16 (variables, D logits and losses stay float32; float16 adds loss "
       "scaling; GPUs only) or auto: mixed_float16 on GPUs of compute capability >= 7.0; on a "
@@ -335,6 +345,19 @@ def validate(fv):
         raise ValueError(f"--minibatch_std={fv.minibatch_std} needs --network=dcgan (the other "
                          f"discriminators have no minibatch standard deviation feature); "
                          f"use --minibatch_std=0 with --network={fv.network}.")
+    for name in ("attention", "g_spectral_norm"):
+        if fv[name].value and fv.network != "resnet":
+            raise ValueError(f"--{name}={fv[name].value} needs --network=resnet (the other "
+                             f"networks have no such option); leave it unset with "
+                             f"--network={fv.network}.")
+    if fv.attention:
+        # The feature-map sides G and D of tfgan2.resnet_networks both have.
+        side = source.shape(fv)[0]
+        sides = [2 ** k for k in range(3, 9) if 2 ** k <= side // 2]
+        if fv.attention not in sides:
+            raise ValueError(f"--attention={fv.attention} is invalid for {side}x{side} images: "
+                             f"use the side of feature maps both networks have ("
+                             f"{', '.join(map(str, sides)) or 'none at this size'}) or 0.")
     if fv.minibatch_std == 1:
         raise ValueError("--minibatch_std=1 is invalid: a group of one sample has no spread; "
                          "use 0 (off) or a group size >= 2, e.g. 4.")
@@ -366,7 +389,8 @@ def _check_codes(spec):
 NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
                  "filter_size", "d_normalization", "latent_dim", "g_hidden", "d_hidden",
                  "gaussian_size", "conditional", "num_classes", "conditioning",
-                 "discriminator_conditioning", "infogan_codes", "pack", "minibatch_std")
+                 "discriminator_conditioning", "infogan_codes", "pack", "minibatch_std",
+                 "attention", "g_spectral_norm")
 
 
 def network_flag_changes(old, new):
