@@ -137,7 +137,9 @@ class GAN(keras.Model):
         if augment is not None and not callable(augment):
             raise ValueError(f"augment must be a Keras layer (or None), got {augment!r}.")
         self.augment = augment
+        # One power iteration per update of each network (tfgan2.layers.SpectralNormalization).
         self._spectral_layers = layers_lib.spectral_normalization_layers(discriminator)
+        self._g_spectral_layers = layers_lib.spectral_normalization_layers(generator)
         if layers_lib.has_keras_spectral_normalization(discriminator):
             warnings.warn(
                 "The discriminator uses keras.layers.SpectralNormalization, which overwrites its "
@@ -158,9 +160,7 @@ class GAN(keras.Model):
                                if kept else None)
         self.ema_decay = self.moving_average.decay if kept else None
         self.ema_generator = self.moving_average.average if kept else None
-        # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
-        # callbacks that save or publish state (checkpoints, sample grids,
-        # evaluations) skip a failed model. Reset at the start of each fit.
+        # Set by NonFiniteGuard on a non-finite loss (callbacks then save nothing); reset by fit.
         self.training_failed = False
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
@@ -411,7 +411,6 @@ class GAN(keras.Model):
         """
         batch = tf.shape(real)[0]
         step = self.d_optimizer.iterations
-        # Spectral normalization: one power iteration per D update, before D is called.
         layers_lib.advance_power_iterations(self._spectral_layers)
         z = self.noise.latent(batch, self.noise.seed_for(noise_lib.D_NOISE, step))
         fake = tf.stop_gradient(self.run_G(z, labels, training=True))
@@ -443,6 +442,7 @@ class GAN(keras.Model):
         batch), computed outside the tape: D(x) is held constant.
         """
         step = self.g_optimizer.iterations
+        layers_lib.advance_power_iterations(self._g_spectral_layers)
         z = self.noise.latent(batch_size, self.noise.seed_for(noise_lib.G_NOISE, step))
         real_logits = None
         if self.objective.relativistic:
@@ -467,9 +467,9 @@ class GAN(keras.Model):
         return terms
 
     @staticmethod
-    def _apply(optimizer, grads, variables):
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):  # its skip decision
-            grads = replicas.non_finite_everywhere(grads)  # is local: make it everyone's
+    def _apply(optimizer, grads, variables):  # a loss-scale skip decision is everyone's
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            grads = replicas.non_finite_everywhere(grads)
         optimizer.apply(grads, variables)
 
     def train_step(self, data):

@@ -192,11 +192,8 @@ def resnet_generator(latent_dim=128, resolution=32, channels=3, width=64, attent
       attention: side of the feature map after which a `tfgan2.attention.SelfAttention2D`
         block is inserted (SAGAN; 0: none).
       spectral_norm: spectral normalization of G's convolutions and dense layer
-        (SAGAN / BigGAN). `tfgan2.GAN` runs the power iterations of D's layers
-        only, so G's layers keep dividing by the estimate of their initial
-        vectors ``u`` unless the training loop calls
-        `tfgan2.layers.advance_power_iterations` on
-        ``tfgan2.layers.spectral_normalization_layers(generator)``.
+        (SAGAN / BigGAN); `tfgan2.GAN` runs one power iteration of each before
+        every generator update, as it does for D's before every D update.
       sync_batchnorm: batch statistics over the global batch of all replicas.
       num_classes, embed_dim: conditional generator with a shared class embedding
         of ``embed_dim`` and the hierarchical latent (module docstring).
