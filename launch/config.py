@@ -32,7 +32,7 @@ D_CONDITIONINGS = ("projection", "acgan")
 # tfgan2.regularizers.GRADIENT_PENALTY_MODES; tests/test_launch.py keeps them in agreement.
 LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge",
           "relativistic_average", "relativistic_average_least_squares",
-          "relativistic_average_hinge")
+          "relativistic_average_hinge", "relativistic_pairing")
 LABEL_SMOOTHING_LOSSES = ("minimax", "non_saturating", "relativistic_average")
 GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 NORMALIZATIONS = ("batch", "none", "spectral")
@@ -171,8 +171,20 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "beta1", 0.5, "Adam beta_1 of both optimizers.", lower_bound=0.0, upper_bound=1.0)
     d("float", "beta2", 0.999, "Adam beta_2 of both optimizers.", lower_bound=0.0,
       upper_bound=1.0)
-    d("enum", "lr_schedule", "constant", "Learning rates: constant, or linear_decay to 0 at "
-      "--train_steps.", enum_values=["constant", "linear_decay"])
+    d("enum", "lr_schedule", "constant", "Learning rates: constant, linear_decay to 0 at "
+      "--train_steps, or burn_in: R3GAN's cosine from the rate to --burn_in_lr_ratio times it "
+      "over --burn_in_steps, then held.", enum_values=["constant", "linear_decay", "burn_in"])
+    d("integer", "burn_in_steps", 0, "Length in steps of R3GAN's cosine burn-in (0: none). Over "
+      "it R1/R2 gamma fall to --burn_in_gamma_ratio of their value, Adam's beta_2 rises from "
+      "--beta2 to --beta2_final, the EMA half-life grows from 0 to --ema_half_life, and with "
+      "--lr_schedule=burn_in the learning rates fall to --burn_in_lr_ratio of theirs.",
+      lower_bound=0)
+    d("float", "burn_in_lr_ratio", 0.25, "Learning rate at the end of the burn-in, as a share "
+      "of --d_lr / --g_lr (R3GAN: 2e-4 -> 5e-5).", lower_bound=0.0)
+    d("float", "burn_in_gamma_ratio", 0.1, "R1/R2 gamma at the end of the burn-in, as a share of "
+      "--r1_gamma / --r2_gamma (R3GAN: 10x smaller).", lower_bound=0.0)
+    d("float", "beta2_final", 0.0, "Adam beta_2 at the end of the burn-in (R3GAN: 0.99; 0: "
+      "--beta2 throughout).", lower_bound=0.0, upper_bound=1.0)
     d("integer", "d_steps", 1, "Discriminator updates per step.", lower_bound=1)
     d("integer", "g_steps", 1, "Generator updates per step.", lower_bound=1)
     d("float", "gradient_penalty", 0.0, "WGAN-GP weight (0: off).", lower_bound=0.0)
@@ -185,12 +197,17 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "weight_clip", 0.0, "Clip every D weight to [-c, c] after each D update "
       "(WGAN weight clipping, e.g. 0.01; 0: off).", lower_bound=0.0)
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
+    d("float", "r2_gamma", 0.0, "R2 penalty gamma: R1 on generated samples (R3GAN; 0: off); "
+      "scaled like --r1_gamma by --r1_reference_size.", lower_bound=0.0)
     d("integer", "r1_reference_size", 0,
       "Image size S at which --r1_gamma is given: the gamma used is r1_gamma * H * W / S^2 for "
       "H x W images, since R1 sums the squared gradient over pixels (e.g. 32 with "
       "--r1_gamma=4 uses 16 at --resolution=64). 0: --r1_gamma as given.", lower_bound=0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
+    d("float", "ema_half_life", 0.0, "Generator EMA half-life in steps, instead of --ema_decay "
+      "(0: use --ema_decay). With --burn_in_steps it grows from 0 (a plain copy) to this.",
+      lower_bound=0.0)
     # Augmentation of D's inputs and packing.
     d("string", "augment", "none",
       "Augmentation of everything D sees: none, diffaugment:POLICY (POLICY: ops from color, "
@@ -290,6 +307,9 @@ def validate(fv):
     Raises:
       ValueError: naming the flag, its value and the valid values.
     """
+    if fv.lr_schedule == "burn_in" and not fv.burn_in_steps:
+        raise ValueError("--lr_schedule=burn_in needs --burn_in_steps > 0 (the length of the "
+                         "cosine burn-in in steps).")
     per_call = fv.steps_per_execution
     for name in ("train_steps", "log_every"):
         if fv[name].value % per_call:
@@ -401,9 +421,14 @@ def network_flag_changes(old, new):
     """
     changes = [(name, old[name].value, new[name].value) for name in NETWORK_FLAGS
                if old[name].value != new[name].value]
-    if (old.ema_decay > 0) != (new.ema_decay > 0):
+    if keeps_ema(old) != keeps_ema(new):
         changes.append(("ema_decay", old.ema_decay, new.ema_decay))
     return changes
+
+
+def keeps_ema(fv):
+    """Whether the run keeps an EMA generator (``--ema_decay`` or ``--ema_half_life`` > 0)."""
+    return fv.ema_decay > 0 or fv["ema_half_life"].value > 0
 
 
 # Flags a resumed run may change without changing what it computes: how long it runs and how
