@@ -381,8 +381,7 @@ def test_two_replicas_match_one(mirrored, family):
 
 
 @pytest.mark.parametrize("family", ["resnet", "r3gan"])
-def test_training_resumes_bit_exact(tmp_path, family):
-    tf.config.experimental.enable_op_determinism()
+def test_training_resumes_bit_exact(tmp_path, family, deterministic):
 
     def run(directory, steps, seed):
         gan = tiny_gan(family, seed=seed, ema_decay=0.9, full=False)

@@ -241,22 +241,7 @@ class GAN(keras.Model):
         if weight_clip is not None and not (np.isfinite(weight_clip) and weight_clip > 0):
             raise ValueError(f"weight_clip must be None or a finite number > 0, "
                              f"got {weight_clip!r}.")
-        replica_count = self.distribute_strategy.num_replicas_in_sync
-        if replica_count > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
-            # Keras runs multi-step executions inside tf.cond, where the optimizers'
-            # cross-replica merge_call fails (keras-team/keras#19246).
-            warnings.warn(
-                f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
-                f"Keras with {replica_count} replicas; using 1 step per execution.",
-                stacklevel=2)
-            kwargs["steps_per_execution"] = 1
-        # XLA only when asked: Keras' "auto" would turn it on for a GAN on a GPU.
-        if kwargs.setdefault("jit_compile", False) is True and replica_count > 1:
-            raise ValueError(
-                f"jit_compile=True does not work with {replica_count} replicas: XLA cannot "
-                f"compile the step with the mirrored variables of a tf.distribute strategy. "
-                f"Use jit_compile=False (the default) with several replicas.")
-        super().compile(optimizer=None, **kwargs)
+        _compile_keras(self, kwargs)
         self.objective = objective
         for name in ("loss_name", "gradient_penalty", "gradient_penalty_mode", "r1_gamma",
                      "r2_gamma", "classifier_weight", "info_weight"):
@@ -637,3 +622,32 @@ class GAN(keras.Model):
             raise ValueError(f"GAN.export writes format='tf_saved_model' only, got {format!r}; "
                              f"for a .keras file of the generator use gan.sampler.save(path).")
         return export_lib.export_sampler(self, filepath, verbose=verbose, **kwargs)
+
+
+def _compile_keras(gan, kwargs):
+    """`keras.Model.compile` with the execution options a GAN step supports.
+
+    Several steps per execution fall back to 1 with several replicas, XLA is off
+    unless asked (Keras' "auto" would turn it on on a GPU), refused with several
+    replicas, and reported when Keras drops it.
+    """
+    replica_count = gan.distribute_strategy.num_replicas_in_sync
+    if replica_count > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
+        # Keras runs multi-step executions inside tf.cond, where the optimizers'
+        # cross-replica merge_call fails (keras-team/keras#19246).
+        warnings.warn(
+            f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
+            f"Keras with {replica_count} replicas; using 1 step per execution.",
+            stacklevel=3)
+        kwargs["steps_per_execution"] = 1
+    if kwargs.setdefault("jit_compile", False) is True and replica_count > 1:
+        raise ValueError(
+            f"jit_compile=True does not work with {replica_count} replicas: XLA cannot "
+            f"compile the step with the mirrored variables of a tf.distribute strategy. "
+            f"Use jit_compile=False (the default) with several replicas.")
+    keras.Model.compile(gan, optimizer=None, **kwargs)
+    if kwargs["jit_compile"] is True and gan.jit_compile is not True:
+        warnings.warn(
+            "jit_compile=True was dropped by Keras: XLA is not used while op determinism "
+            "is enabled (tf.config.experimental.enable_op_determinism) or a layer does "
+            "not support it; training runs without XLA.", stacklevel=3)
