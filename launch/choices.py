@@ -30,7 +30,7 @@ from launch import config
 
 __all__ = ["Measured", "PRECISION", "CONV_GRADIENTS", "MEASURED", "AUTO", "BUDGET_ENV",
            "budget_seconds", "resumed_flag", "recorded", "write", "run_gpus", "run_signature",
-           "resolve_precision", "resolve_conv_gradients", "resolve"]
+           "resolve_precision", "resolve_conv_gradients", "resolve", "measure_in_process"]
 
 AUTO = "auto"
 BUDGET_ENV = "TFGAN2_TIMING_BUDGET"
@@ -253,7 +253,7 @@ def resolve_conv_gradients(fv, workdir, build, networks, *, not_measured=None, f
 
 def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budget=None,
             cache=None, features=None, gpus=None, regression=False, over_budget=None,
-            say=print):
+            say=print, measure=None):
     """Both choices of this start: ``{flag: (choice, fresh, seconds timing)}``, precision
     first (the convolution method is timed in the chosen precision); ``seconds timing``
     is 0 unless candidates were timed now.
@@ -266,7 +266,12 @@ def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budg
     ``say(line)`` announces a timing. ``over_budget``: the policy when the
     precision cannot be timed within the budget (default: ``mixed_bfloat16``
     for networks with convolutions, which it made 1.3x-3x faster on every
-    bfloat16 CPU measured, else ``float32``).
+    bfloat16 CPU measured, else ``float32``). ``measure(kind, candidates,
+    policy, budget) -> {candidate: ms}``, if given, times instead of ``build``
+    (``kind``: the flag; ``policy``: the chosen precision when timing the
+    convolution methods), e.g. in a process that can be stopped when the
+    budget runs out (`launch.timing_process`); it raises
+    `tfgan2.timing.OverBudget` when the candidates do not fit.
     """
     import tfgan2
     from tfgan2 import timing
@@ -311,7 +316,8 @@ def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budg
         fv, workdir, lambda policy: build(policy, "native"), not_measured=not_measured,
         features=features, gpus=gpus, regression=regression, over_budget=over_budget,
         measure=remembered("precision", signature,
-                           lambda b, c: _measure_policies(b, c, budget)))
+                           (lambda b, c: measure("precision", c, None, budget)) if measure
+                           else (lambda b, c: _measure_policies(b, c, budget))))
     results["precision"] = (choice, fresh, spent.get("precision", 0.0))
     policy = choice.policy
     conv_key = hashlib.sha256(json.dumps([signature, policy]).encode()).hexdigest()
@@ -319,9 +325,21 @@ def resolve(fv, workdir, build, networks, data_shape, *, not_measured=None, budg
         fv, workdir, lambda method: build(policy, method), networks, not_measured=not_measured,
         features=features, gpus=gpus,
         measure=remembered("conv_gradients", conv_key,
-                           lambda b, c: timing.measure(b, c, budget=budget)))
+                           (lambda b, c: measure("conv_gradients", c, policy, budget)) if measure
+                           else (lambda b, c: timing.measure(b, c, budget=budget))))
     results["conv_gradients"] = (choice, fresh, spent.get("conv_gradients", 0.0))
     return results
+
+
+def measure_in_process(kind, build, candidates, policy, budget):
+    """``{candidate: ms}`` of timing ``candidates`` of ``kind`` (a flag) here, with
+    ``build(policy, method) -> run``; ``policy``: the precision the convolution
+    methods are timed in."""
+    from tfgan2 import timing
+
+    if kind == PRECISION.flag:
+        return _measure_policies(lambda p: build(p, "native"), candidates, budget)
+    return timing.measure(lambda m: build(policy, m), candidates, budget=budget)
 
 
 def _measure_policies(build, policies, budget):

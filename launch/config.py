@@ -507,8 +507,10 @@ def write_flagfile(fv, path):
     (`PATH_FLAGS` are written as absolute paths)."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write("# Resolved training flags; reproduce with "
-                "python -m launch.train --flagfile=<this file>\n")
+        f.write("# Resolved training flags of the run's latest segment; reproduce with "
+                "python -m launch.train --flagfile=<this file>\n"
+                "# (a run resumed with other flags keeps every segment's flags in "
+                "flags_history.jsonl beside this file)\n")
         f.write("\n".join(flagfile_lines(fv)) + "\n")
     os.replace(tmp, path)
 

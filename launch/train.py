@@ -107,21 +107,12 @@ def _refuse_unfitting_checkpoints(workdir, gan):
 
 
 def _measured_choices(workdir, strategy):
-    """``{flag: (choice, fresh, seconds)}`` of `launch.choices.resolve` for --precision and
-    --conv_gradients; auto times this run's GAN (compiled one step per execution) where
-    the library's rules ask for it."""
+    """``{flag: (choice, fresh, seconds timing)}`` of `launch.choices.resolve` for
+    --precision and --conv_gradients; auto times this run's GAN (compiled one step per
+    execution) where the library's rules ask for it, in a process stopped when the timing
+    budget runs out (`launch.timing_process`)."""
     import tfgan2
-    from launch import builders, choices
-
-    batch = []  # the first training batch, read once
-
-    def build(policy, method):
-        if not batch:
-            batch.append(next(iter(builders.build_dataset(FLAGS, 0))))
-        with strategy.scope():
-            gan = builders.build_gan(FLAGS, precision=policy, steps_per_execution=1,
-                                     conv_gradient=method)
-        return tfgan2.timing.gan_fit_runner(gan, batch[0])
+    from launch import builders, choices, timing_process
 
     not_measured = None
     if FLAGS.strategy in ("multi_worker", "tpu"):
@@ -131,10 +122,12 @@ def _measured_choices(workdir, strategy):
     try:
         budget = tfgan2.timing.Budget(choices.budget_seconds())
         return choices.resolve(
-            FLAGS, workdir, build, builders.build_networks(FLAGS, "native"),
+            FLAGS, workdir, timing_process.gan_runs(FLAGS, strategy),
+            builders.build_networks(FLAGS, "native"),
             builders.data_shape(FLAGS), not_measured=not_measured, budget=budget,
             regression=builders.family(FLAGS).vector,
-            say=lambda line: print(line, flush=True))
+            say=lambda line: print(line, flush=True),
+            measure=timing_process.measure_in_child(FLAGS))
     except ValueError as exc:
         raise app.UsageError(str(exc))
 
@@ -179,7 +172,7 @@ def _train_in(workdir, chief, changes=()):
     chosen = _measured_choices(workdir, strategy)
     for flag, name in (("precision", "precision"), ("conv_gradients", "convolution gradients")):
         choice, _, seconds = chosen[flag]
-        took = f" (timed in {seconds:.1f} s)" if seconds else ""
+        took = f" (timing took {seconds:.1f} s)" if seconds else ""
         print(f"tfgan2: {name} {choice.describe()}{took}", flush=True)
         setattr(FLAGS, flag, choice.value)  # what flags.cfg records
     with strategy.scope():

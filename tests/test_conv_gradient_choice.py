@@ -172,6 +172,8 @@ def test_launcher_resolution(tmp_path):
 def test_train_records_the_method_and_resume_keeps_it(tmp_path, subprocess_env):
     subprocess_env.pop(config.CONV_GRADIENTS_ENV, None)
     subprocess_env[timing.CACHE_DIR_ENV] = str(tmp_path / "cache")
+    # The timing runs in a child process (launch.timing_process): give it time to start.
+    subprocess_env[choices.BUDGET_ENV] = "300"
     workdir = tmp_path / "run"
     tiny = [f"--workdir={workdir}", "--network=dcgan", "--data_source=digits",
             "--resolution=8", "--capacity=2", "--filter_size=3", "--log_every=2",

@@ -396,6 +396,8 @@ def test_train_auto_records_the_choice_resume_keeps_it_and_a_new_run_remembers_i
         tmp_path, subprocess_env):
     subprocess_env.pop(config.PRECISION_ENV, None)
     subprocess_env[timing.CACHE_DIR_ENV] = str(tmp_path / "cache")
+    # The timing runs in a child process (launch.timing_process): give it time to start.
+    subprocess_env[choices.BUDGET_ENV] = "300"
     tiny = ["--log_every=3", "--sample_every=0", "--checkpoint_every=3", "--batch_size=8",
             "--latent_dim=4", "--num_grid=4", "--steps_per_execution=3", "--g_hidden=8",
             "--d_hidden=8", "--tensorboard=false"]
