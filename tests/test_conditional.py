@@ -160,8 +160,8 @@ def test_conditional_training_is_equal_on_one_and_two_replicas(mirrored, tiny_ga
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_conditional_training_resumes_bit_exact(tmp_path, tiny_gan, compiled, batches):
-    tf.config.experimental.enable_op_determinism()
+def test_conditional_training_resumes_bit_exact(tmp_path, deterministic, tiny_gan, compiled,
+                                                batches):
     images, labels = two_class_data(48)
 
     def make():
