@@ -1,0 +1,68 @@
+"""benchmarks/device_check.py --quick: the CPU subset at tiny sizes, its rows and skip notes."""
+import json
+import os
+import subprocess
+import sys
+
+import tfgan2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_device_check_quick_prints_the_cpu_rows_and_says_what_it_skipped(subprocess_env,
+                                                                          tmp_path):
+    out = tmp_path / "device.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.device_check", "--quick",
+                           f"--json_out={out}"], cwd=ROOT, env=subprocess_env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = {(r["section"], r["check"]): r["result"] for r in report["rows"]}
+    skipped = {s["what"]: s["why"] for s in report["skipped"]}
+
+    # The printed table holds the same rows, one line each.
+    lines = done.stdout.splitlines()
+    for (section, check), result in rows.items():
+        assert any(line.startswith(section) and f" {check} " in line and line.endswith(result)
+                   for line in lines), (section, check, result)
+    for item in report["skipped"]:
+        assert f"  - {item['what']}: {item['why']}" in lines
+
+    assert rows["device", "GPU / compute capability"] == "none: CPU only"
+    assert "no GPU" in skipped["compute capability"]
+    assert rows["precision", "--precision=auto picks (DCGAN)"].startswith("float32: ")
+
+    # float16 penalties match float32 at every D output scale (loss-scaled input gradients).
+    penalties = {check: result for (section, check), result in rows.items()
+                 if section == "penalties"}
+    assert len(penalties) == 6
+    for scale in ("1", "0.001", "1e-05"):
+        for name in ("R1", "GP"):
+            result = penalties[f"{name}, D logit x {scale}: float32 / float16"]
+            assert float(result.split("rel. error ")[1].split()[0]) < 1e-2, result
+            assert "NON-FINITE" not in result
+
+    assert rows["replicas", "float16 overflow on replica 1 of 2 logical CPUs"].startswith(
+        "PASS: D weights unchanged, loss scale 32768 -> 16384, 16384 on 2 replicas")
+    assert "logical CPUs" in skipped["replica check on GPUs"]
+
+    steps = {check: result for (section, check), result in rows.items()
+             if section == "step time"}
+    assert sorted(steps) == ["dcgan float32, fit, 1 step/execution",
+                             "dcgan float32, fit, 10 steps/execution",
+                             "dcgan float32, tfgan2.train, 10 steps/execution"]
+    for result in steps.values():
+        ms, speed, peak = result.split("ms")[0], result.split()[2], result.split("peak RSS ")[1]
+        assert float(ms) > 0 and speed.endswith("x") and peak.endswith("MiB"), result
+    assert steps["dcgan float32, fit, 1 step/execution"].split()[2] == "1.00x"
+    assert "float16" in skipped["float16 step times"] and "CPU" in skipped["float16 step times"]
+    assert skipped["bfloat16 step times"] == "--quick times float32 only"
+    assert "--quick" in skipped["XLA step times"]
+    for family in ("resnet", "r3gan"):
+        want = ("--quick times DCGAN only" if hasattr(tfgan2.networks, f"{family}_generator")
+                else f"tfgan2.networks has no {family}_generator")
+        assert skipped[f"{family} step times"].startswith(want)
+
+    assert rows["determinism", "dcgan float32, 2 runs x 3 steps"].startswith("bit-identical")
+    assert set(report["sections"]) == {"device", "precision", "penalties", "replicas",
+                                       "step time", "determinism"}
