@@ -76,9 +76,9 @@ import tfgan2
 from benchmarks import train_step
 from tfgan2 import regularizers
 
-flags.DEFINE_bool("quick", False, "The CPU subset at tiny sizes (16x16, batch 4, DCGAN, "
-                  "float32, no XLA, auto precision not timed): a smoke test of the script.")
-flags.DEFINE_float("budget_minutes", 7.0, "Start no step-time row after this many minutes "
+flags.DEFINE_bool("quick", False, "Tiny sizes (16x16, batch 4), DCGAN only, no XLA, auto "
+                  "precision not timed; on a CPU float32 only: a smoke test of the script.")
+flags.DEFINE_float("budget_minutes", 6.5, "Start no step-time row after this many minutes "
                    "(less a reserve for the determinism rows).")
 flags.DEFINE_list("timed_families", ["dcgan", "resnet", "r3gan"], "Network families to time; "
                   "those whose builders tfgan2.networks lacks are skipped with a note.")
@@ -316,11 +316,11 @@ def auto_precision(make_gan, batch, measure):
     return tfgan2.precision.choose_precision(build if measure else None)
 
 
-def precision_rows(table, size, quick):
+def precision_rows(table, size, quick, on_gpu):
     choice = auto_precision(lambda policy: build_gan("dcgan", size, policy), real_batch(size),
                             measure=not quick)
     table.add("precision", "--precision=auto picks (DCGAN)", choice.describe())
-    if quick:
+    if quick and not on_gpu:
         table.skip("timing auto's candidates", "--quick: a CPU with bfloat16 instructions is "
                    "not timed, so auto reports float32 (not measured)")
     return choice.policy
@@ -456,24 +456,25 @@ def time_variant(family, size, precision, spe, xla, with_callbacks, steps, memor
     memory.reset()
     data = constant_dataset(real_batch(size))
     span = Span()
-    with train_step.policy(precision):
-        gan = build_gan(family, size, precision, spe=spe, xla=xla)
-        if with_callbacks:
-            # One loss-log write per timed window: the warm-up run ends at an epoch
-            # boundary and the timed one is a single epoch of `steps` steps.
-            with tempfile.TemporaryDirectory() as workdir, \
-                    contextlib.redirect_stdout(io.StringIO()):
-                settings = dict(log_every=steps, verbose=0, num_samples=16)
-                tfgan2.train(gan, data, workdir, steps, **settings)
-                tfgan2.train(gan, data, workdir, 2 * steps, callbacks=[span], **settings)
-        else:
-            gan.fit(data, epochs=1, steps_per_epoch=2 * spe, verbose=0)
-            gan.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[span])
-    peak = memory.peak()
-    del gan
-    keras.backend.clear_session()
-    gc.collect()
-    return 1e3 * span.seconds / steps, peak
+    try:
+        with train_step.policy(precision):
+            gan = build_gan(family, size, precision, spe=spe, xla=xla)
+            if with_callbacks:
+                # One loss-log write per timed window: the warm-up run ends at an epoch
+                # boundary and the timed one is a single epoch of `steps` steps.
+                with tempfile.TemporaryDirectory() as workdir, \
+                        contextlib.redirect_stdout(io.StringIO()):
+                    settings = dict(log_every=steps, verbose=0, num_samples=16)
+                    tfgan2.train(gan, data, workdir, steps, **settings)
+                    tfgan2.train(gan, data, workdir, 2 * steps, callbacks=[span], **settings)
+            else:
+                gan.fit(data, epochs=1, steps_per_epoch=2 * spe, verbose=0)
+                gan.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[span])
+        return 1e3 * span.seconds / steps, memory.peak()
+    finally:
+        gan = None
+        keras.backend.clear_session()
+        gc.collect()
 
 
 def step_precisions(table, on_gpu, quick):
@@ -612,7 +613,7 @@ def main(argv):
     on_gpu = bool(gpus())
     cpu_split = prepare_devices(on_gpu)
     quick = FLAGS.quick
-    size = sizes("gpu" if on_gpu else ("quick" if quick else "cpu"))
+    size = sizes("quick" if quick else ("gpu" if on_gpu else "cpu"))
     print(f"tfgan2 device check: {'GPU' if on_gpu else 'CPU'}{', --quick' if quick else ''}; "
           f"images {size['resolution']}x{size['resolution']}x3, batch {size['batch']}\n",
           flush=True)
@@ -620,7 +621,7 @@ def main(argv):
     with table.timed("device"):
         device_rows(table, on_gpu)
     with table.timed("precision"):
-        auto = precision_rows(table, size, quick)
+        auto = precision_rows(table, size, quick, on_gpu)
     with table.timed("penalties"):
         penalty_rows(table, size, on_gpu)
     with table.timed("replicas"):
