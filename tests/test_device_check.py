@@ -51,9 +51,10 @@ def test_device_check_quick_prints_the_cpu_rows_and_says_what_it_skipped(subproc
     assert sorted(steps) == ["dcgan float32, fit, 1 step/execution",
                              "dcgan float32, fit, 10 steps/execution",
                              "dcgan float32, tfgan2.train, 10 steps/execution"]
-    for result in steps.values():
-        ms, speed, peak = result.split("ms")[0], result.split()[2], result.split("peak RSS ")[1]
-        assert float(ms) > 0 and speed.endswith("x") and peak.endswith("MiB"), result
+    for result in steps.values():  # "<wall> ms  <speed>x  CPU <cpu> ms  peak RSS <n> MiB"
+        wall, _, speed, _, cpu, _, _, _, peak, unit = result.split()
+        assert float(wall) > 0 and float(cpu) > 0 and speed.endswith("x"), result
+        assert int(peak) > 0 and unit == "MiB", result
     assert steps["dcgan float32, fit, 1 step/execution"].split()[2] == "1.00x"
     assert "float16" in skipped["float16 step times"] and "CPU" in skipped["float16 step times"]
     assert skipped["bfloat16 step times"] == "--quick times float32 only"

@@ -23,7 +23,8 @@ distributed step), `ema` (the generator's moving average), `batches`
 (the compute precision chosen by hardware and by timed training steps),
 `optimizers` (`FusedAdam`: Keras's Adam update in one fused kernel),
 `conv_gradients` (convolution gradients and transposed convolutions as
-forward convolutions).
+forward convolutions), `full_precision` (evaluation networks in float32
+under any training policy).
 """
 # First: a too-old TensorFlow or Keras fails here with the fix, not later inside a layer.
 from tfgan2 import _versions
@@ -34,6 +35,7 @@ from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, in
                     losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
 from tfgan2 import conv_gradients, optimizers, precision, sliced_wasserstein, task_losses
+from tfgan2 import full_precision
 from tfgan2 import batches, ema, labels, noise, objective, replicas
 # Registers every tfgan2 Keras class, so keras.models.load_model needs only `import tfgan2`.
 from tfgan2 import export, optimizer_pair, sample_metrics, serialization
@@ -42,8 +44,8 @@ from tfgan2.training import train
 
 __version__ = "0.1.0"
 __all__ = ["GAN", "train", "augment", "batches", "callbacks", "classifier", "conditioning",
-           "conv_gradients", "ema", "evaluation", "export", "features", "infogan", "labels",
-           "latent", "layers", "losses", "metrics", "networks", "noise", "objective",
-           "optimizer_pair", "optimizers", "precision", "regularizers", "replicas",
-           "run_directory", "sample_metrics", "serialization", "sliced_wasserstein",
-           "summaries", "task_losses", "visualize", "watch", "__version__"]
+           "conv_gradients", "ema", "evaluation", "export", "features", "full_precision",
+           "infogan", "labels", "latent", "layers", "losses", "metrics", "networks", "noise",
+           "objective", "optimizer_pair", "optimizers", "precision", "regularizers", "replicas",
+           "run_directory", "sample_metrics", "serialization", "sliced_wasserstein", "summaries",
+           "task_losses", "visualize", "watch", "__version__"]
