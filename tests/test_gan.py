@@ -165,6 +165,8 @@ def test_generate_range_and_shape():
     assert out.shape == (300, 8, 8, 1) and out.dtype == np.float32
     assert out.min() >= -1 and out.max() <= 1
     np.testing.assert_array_equal(out, gan.generate(300, seed=0))
+    none = gan.generate(0)
+    assert none.shape == (0, 8, 8, 1) and none.dtype == np.float32
 
 
 def test_works_with_any_keras_callback(tmp_path):

@@ -5,8 +5,9 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LEAVES = ("objective", "labels", "noise", "replicas", "ema", "batches", "losses",
-          "regularizers", "augment", "optimizer_pair", "serialization")
+LEAVES = ("objective", "labels", "noise", "replicas", "ema", "batches", "step_metrics",
+          "schedules", "losses", "regularizers", "augment", "optimizer_pair", "serialization",
+          "optimizers")
 
 
 def _tfgan2_imports(path):

@@ -7,9 +7,11 @@
 * `checked_range`: image batches must lie in [-1, 1], the generator's tanh range.
 * `Packing`: PacGAN's packing of ``m`` samples into one discriminator input.
 """
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["split", "latents_and_labels", "check_data", "checked_range", "Packing"]
+__all__ = ["split", "latents_and_labels", "check_data", "checked_range", "first_batch",
+           "check_range_numpy", "Packing"]
 
 
 def split(data):
@@ -68,6 +70,40 @@ def check_data(data, *, replicas=1, pack=1, sample_shape=None):
                 f"The data's samples have shape {got} but the networks were built for "
                 f"{expected}: resize the data (e.g. the pipelines' resolution argument) or "
                 f"build networks for that shape.")
+
+
+def first_batch(data, y=None):
+    """``(x, labels)`` of the first batch ``fit`` would see, as NumPy (labels None if none).
+
+    For a `tf.data.Dataset` this runs a fresh iterator for one element; for
+    arrays it is the arrays themselves.
+    """
+    if isinstance(data, tf.data.Dataset):
+        element = next(iter(data.take(1)), None)
+        if element is None:
+            raise ValueError("The dataset is empty: it yields no batch to train on.")
+        x, labels = split(element)
+    elif isinstance(data, (tuple, list)):
+        x, labels = split(data)
+    else:
+        x, labels = data, y
+    return np.asarray(x), None if labels is None else np.asarray(labels)
+
+
+def check_range_numpy(real):
+    """Raise ValueError unless an image batch (rank 4, NumPy) lies in [-1, 1] (1e-3 slack)."""
+    real = np.asarray(real)
+    if real.ndim != 4:
+        return
+    if not np.issubdtype(real.dtype, np.floating):
+        raise ValueError(f"The real images are {real.dtype}: normalize them to float values in "
+                         f"[-1, 1], e.g. x / 127.5 - 1 for uint8 images in [0, 255].")
+    low, high = float(real.min()), float(real.max())
+    if low < -1.001 or high > 1.001:
+        raise ValueError(
+            f"The real images of the first batch are not in [-1, 1] (the generator's tanh "
+            f"range): min and max are {low:.4g} and {high:.4g}. Normalize them, e.g. "
+            f"x / 127.5 - 1 for values in [0, 255] or 2 * x - 1 for [0, 1].")
 
 
 def checked_range(real, first_step):

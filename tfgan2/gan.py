@@ -17,11 +17,11 @@ import tensorflow as tf
 from tfgan2 import batches, distribute, ema, infogan
 from tfgan2 import layers as layers_lib
 from tfgan2 import noise as noise_lib
-from tfgan2 import regularizers, replicas, sample_metrics, serialization
+from tfgan2 import optimizer_pair, regularizers, replicas, sample_metrics, serialization
+from tfgan2 import step_metrics
 from tfgan2.labels import LabelSpec
 from tfgan2.objective import Objective
 from tfgan2.optimizer_pair import OptimizerPair, optimizers_for
-from tfgan2.step_metrics import StepMetrics
 
 __all__ = ["GAN", "LATENT_DISTRIBUTIONS"]
 
@@ -52,17 +52,11 @@ class GAN(keras.Model):
        losses), gradients through D into G's variables only, applied by
        ``g_optimizer``; then the EMA copy of G, if kept, is updated.
 
-    Means are over the *global* batch (``tf.nn.compute_average_loss``), so the
-    gradients summed across replicas equal the single-device gradient of the
-    whole batch. The same real batch serves all ``d_steps`` updates, each with
-    new noise. ``training_failed`` is true after `tfgan2.callbacks.NonFiniteGuard`
-    stopped training on a non-finite loss; callbacks then save nothing.
-
-    Logged metrics: ``d_loss`` and ``g_loss`` (adversarial part plus penalties
-    for D), ``p_real`` / ``p_fake`` = mean ``sigmoid(D(.))`` on real / generated
-    data, and D's confusion matrix view ``real_as_real`` (share of real judged
-    real) and ``fake_as_fake`` (share of generated judged fake). "Judged real"
-    means a logit above 0, or above 0.5 for ``least_squares`` (targets 0 and 1).
+    Means are over the *global* batch, so a step is the same on 1 or N
+    replicas. The same real batch serves all ``d_steps`` updates, each with new
+    noise. Logged metrics: `tfgan2.step_metrics`. ``training_failed`` is true
+    after `tfgan2.callbacks.NonFiniteGuard` stopped training on a non-finite
+    loss; callbacks then save nothing.
 
     Args:
       generator: a `keras.Model` mapping ``(B, latent_dim)`` to data.
@@ -71,6 +65,8 @@ class GAN(keras.Model):
       latent_distribution: ``"normal"`` (N(0, 1)) or ``"uniform"`` (U[-1, 1]).
       ema_decay: if set (in [0, 1)), keep an exponential moving average of G's
         weights (`tfgan2.ema.MovingAverage`); `generate` uses the EMA copy.
+      ema_half_life: instead of ``ema_decay``, the average's half-life in
+        generator steps (a number or a schedule of the step).
       num_classes: makes the GAN conditional: the number of classes (class ids
         in ``[0, num_classes)``, fed to the networks one-hot) or, with
         ``multilabel``, of binary labels (``(B, num_classes)`` 0/1 vectors,
@@ -101,7 +97,7 @@ class GAN(keras.Model):
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
                  ema_decay=None, seed=None, num_classes=None, multilabel=False,
                  discriminator_takes_labels=None, infogan_codes=None, augment=None, pack=1,
-                 **kwargs):
+                 ema_half_life=None, **kwargs):
         arguments = serialization.call_arguments(GAN.__init__, locals())
         super().__init__(**kwargs)
         self._init_arguments = _Arguments(arguments)
@@ -141,7 +137,9 @@ class GAN(keras.Model):
         if augment is not None and not callable(augment):
             raise ValueError(f"augment must be a Keras layer (or None), got {augment!r}.")
         self.augment = augment
+        # One power iteration per update of each network (tfgan2.layers.SpectralNormalization).
         self._spectral_layers = layers_lib.spectral_normalization_layers(discriminator)
+        self._g_spectral_layers = layers_lib.spectral_normalization_layers(generator)
         if layers_lib.has_keras_spectral_normalization(discriminator):
             warnings.warn(
                 "The discriminator uses keras.layers.SpectralNormalization, which overwrites its "
@@ -157,18 +155,18 @@ class GAN(keras.Model):
                                      infogan_codes)
         # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
         self.input_dim = self.noise.input_dim
-        self.moving_average = None if ema_decay is None else ema.MovingAverage(generator,
-                                                                                ema_decay)
-        self.ema_decay = None if ema_decay is None else self.moving_average.decay
-        self.ema_generator = None if ema_decay is None else self.moving_average.average
-        # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
-        # callbacks that save or publish state (checkpoints, sample grids,
-        # evaluations) skip a failed model. Reset at the start of each fit.
+        kept = ema_decay is not None or ema_half_life is not None
+        self.moving_average = (ema.MovingAverage(generator, ema_decay, half_life=ema_half_life)
+                               if kept else None)
+        self.ema_decay = self.moving_average.decay if kept else None
+        self.ema_generator = self.moving_average.average if kept else None
+        # Set by NonFiniteGuard on a non-finite loss (callbacks then save nothing); reset by fit.
         self.training_failed = False
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
-        self.step_metrics = StepMetrics(self.auxiliary_classifier, infogan_codes is not None)
+        self.step_metrics = step_metrics.StepMetrics(self.auxiliary_classifier,
+                                                     infogan_codes is not None)
         self._trackers = self.step_metrics.trackers  # an attribute, so Keras tracks them
         # Batches seen by the current evaluate(): a metric, so Keras resets it at the
         # start of each evaluation and it is no weight of the model.
@@ -203,13 +201,10 @@ class GAN(keras.Model):
         """Choose optimizers, loss, regularization and evaluation metrics.
 
         Args:
-          d_optimizer, g_optimizer: the two optimizers: `keras.optimizers.Optimizer`
-            objects (two distinct ones) or identifiers `keras.optimizers.get`
-            accepts (``"adam"``, a config dict), each creating its own instance.
-            Both are built on their network's variables here, so call
-            ``compile`` inside the strategy scope that created the networks.
-            Under the ``mixed_float16`` policy each is wrapped in a
-            `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
+          d_optimizer, g_optimizer: two distinct `keras.optimizers.Optimizer`s or
+            identifiers (``"adam"``, a config dict), built here on their network's
+            variables (so compile inside the networks' strategy scope); under
+            ``mixed_float16`` each is wrapped in a `keras.optimizers.LossScaleOptimizer`.
           loss, gradient_penalty, r1_gamma, r2_gamma, classifier_weight, info_weight,
             label_smoothing, gradient_penalty_mode: the terms of the objective,
             see `tfgan2.objective.Objective` (a loss name of `tfgan2.losses` or
@@ -217,21 +212,23 @@ class GAN(keras.Model):
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
           weight_clip: if set (> 0), clip every D weight to ``[-c, c]`` after
             each D update (WGAN, Arjovsky et al. 2017; they use 0.01).
-          metrics: sample-quality metrics updated by `test_step` (``evaluate``
-            and ``fit(validation_data=...)``) with each held-out real batch and
-            as many generated samples (`tfgan2.sample_metrics`). Other Keras
-            metrics are refused: D's accuracy is logged as ``real_as_real`` /
-            ``fake_as_fake``.
+          metrics: sample-quality metrics (`tfgan2.sample_metrics`) that `test_step`
+            updates with each held-out real batch and as many samples; other Keras
+            metrics are refused (D's accuracy is logged as ``real_as_real``...).
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
             ``jit_compile``, ``run_eagerly``). With more than one replica,
             ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
-            warning.
+            warning. ``jit_compile`` defaults to False; with True (XLA, one
+            replica only) the step's in-graph checks of label values and of
+            the image range are dropped, so `fit` checks the first batch on the
+            host instead and later batches go unchecked.
         """
         compile_arguments = serialization.call_arguments(GAN.compile, locals())
         compile_arguments.update(kwargs)
         d_optimizer, g_optimizer = optimizers_for(d_optimizer, g_optimizer)
         sample_metric_list = sample_metrics.check_metrics(metrics)
-        self._check_built()
+        optimizer_pair.check_built(self.generator, "generator", f"(None, {self.input_dim})")
+        optimizer_pair.check_built(self.discriminator, "discriminator", "(None, *data_shape)")
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
@@ -244,28 +241,14 @@ class GAN(keras.Model):
         if weight_clip is not None and not (np.isfinite(weight_clip) and weight_clip > 0):
             raise ValueError(f"weight_clip must be None or a finite number > 0, "
                              f"got {weight_clip!r}.")
-        replica_count = self.distribute_strategy.num_replicas_in_sync
-        if replica_count > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
-            # Keras runs multi-step executions inside tf.cond, where the optimizers'
-            # cross-replica merge_call fails (keras-team/keras#19246).
-            warnings.warn(
-                f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
-                f"Keras with {replica_count} replicas; using 1 step per execution.",
-                stacklevel=2)
-            kwargs["steps_per_execution"] = 1
-        super().compile(optimizer=None, **kwargs)
+        _compile_keras(self, kwargs)
         self.objective = objective
-        self.loss_name = objective.loss_name
+        for name in ("loss_name", "gradient_penalty", "gradient_penalty_mode", "r1_gamma",
+                     "r2_gamma", "classifier_weight", "info_weight"):
+            setattr(self, name, getattr(objective, name))  # the compile arguments, as used
         self.weight_clip = None if weight_clip is None else float(weight_clip)
-        self.gradient_penalty_mode = gradient_penalty_mode
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)
-        self.gradient_penalty = float(gradient_penalty)
-        self.r1_gamma = objective.r1_gamma
-        self.r2_gamma = objective.r2_gamma
-        self.classifier_weight = float(classifier_weight)
-        self.info_weight = float(info_weight)
         self._sample_metrics = sample_metric_list
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
@@ -275,10 +258,26 @@ class GAN(keras.Model):
 
     def fit(self, x=None, *args, **kwargs):
         """`keras.Model.fit`, after checking the batches: they split evenly over the
-        replicas, and a conditional GAN gets labels of the right kind."""
-        self.check_batch_splits(x)
-        self.check_label_spec(x, kwargs.get("y", args[0] if args else None))
+        replicas and into packs, their samples have the shape the networks were
+        built for, and a conditional GAN gets labels of the right kind (under XLA
+        the first batch's label values and image range, on the host)."""
+        y = kwargs.get("y", args[0] if args else None)
+        batches.check_data(x, replicas=self.distribute_strategy.num_replicas_in_sync,
+                           pack=self.pack, sample_shape=self.data_shape)
+        self.check_label_spec(x, y)
+        if getattr(self, "jit_compile", False) is True:
+            real, labels = batches.first_batch(x, y)
+            batches.check_range_numpy(real)
+            if self.conditional and labels is not None:
+                self.label_spec.check_numpy(labels)
         return super().fit(x, *args, **kwargs)
+
+    @property
+    def data_shape(self):
+        """The shape of one sample, from G's output (None where G does not say)."""
+        output = getattr(self.generator, "output", None)
+        shape = getattr(output, "shape", None)
+        return None if shape is None or isinstance(output, (dict, list)) else tuple(shape[1:])
 
     def check_label_spec(self, x, y=None):
         """Raise ValueError if the data's labels cannot condition this GAN (static checks,
@@ -291,34 +290,16 @@ class GAN(keras.Model):
         batches.check_data(dataset, replicas=self.distribute_strategy.num_replicas_in_sync,
                            pack=self.pack)
 
-    def _check_built(self):
-        for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
-            if not net.built or not net.trainable_variables:
-                example = (f"(None, {self.latent_dim})" if role == "generator"
-                           else "(None, *data_shape)")
-                raise ValueError(
-                    f"The {role} ({net.name}) is not built: it has no variables yet, so its "
-                    f"optimizer would have nothing to update. Build it before compile, e.g. "
-                    f"{role}.build({example}) or call it once on a batch, or create it with a "
-                    f"keras.Input (a Functional model).")
 
     @property
     def metrics(self):
         return list(self._trackers.values()) + [self._eval_batches] + list(self._sample_metrics)
 
     def get_metrics_result(self):
-        """What the logs hold, read from the metrics' state summed over all replicas.
-
-        Keras replaces an evaluation's logs with this when the keys agree, so
-        the sample metrics are those of all replicas' samples together.
-        """
-        results = {m.name: m.result() for m in self.metrics if m is not self._eval_batches}
-        if not tf.executing_eagerly():
-            return results
-        # Python floats, as Keras's own get_metrics_result gives (evaluate(return_dict=True)
-        # returns these); on TensorFlow 2.16 they would otherwise stay EagerTensors.
-        return {name: float(value) if getattr(value, "shape", None) == () else value
-                for name, value in results.items()}
+        """What the logs hold, read from the metrics' state summed over all replicas
+        (Keras replaces an evaluation's logs with this, so sample metrics cover all
+        replicas' samples); see `tfgan2.step_metrics.results`."""
+        return step_metrics.results([m for m in self.metrics if m is not self._eval_batches])
 
     def call(self, z, training=False):
         """``G(z)``: the training generator when ``training``, else the `sampler` (EMA copy if kept)."""
@@ -359,13 +340,10 @@ class GAN(keras.Model):
     def run_D(self, x, labels=None, training=True, augment_seed=None):
         """The one place D is called; returns a dict with at least ``"logits"``.
 
-        ``x`` holds single samples ``(B, ...)``. With ``augment_seed`` (and
-        ``augment``) they are augmented first; with ``pack > 1`` they are then
-        grouped into ``B / pack`` packed inputs, so the logits have
-        ``B / pack`` rows. A discriminator that takes labels (a projection
-        discriminator) gets ``[x, c]``; one that returns several heads returns
-        a dict (e.g. ``"class_logits"`` of an auxiliary classifier), a plain
-        one its logits, which are wrapped as ``{"logits": ...}``.
+        ``x`` holds single samples ``(B, ...)``: augmented with ``augment_seed``
+        (and ``augment``), then packed (``B / pack`` rows of logits). A projection
+        D gets ``[x, c]``; a D with several heads returns its dict, a plain one
+        its logits wrapped as ``{"logits": ...}``.
         """
         if self.augment is not None and augment_seed is not None:
             rows = replicas.this_replica(tf.shape(x)[0]).as_tensor()
@@ -381,12 +359,8 @@ class GAN(keras.Model):
         return out
 
     def _d_callable(self, labels, augment_seed=None):
-        """``x -> run_D(x, labels)`` on packed inputs: what the objective sees.
-
-        ``x`` is what `pack_samples` returns (the samples themselves when
-        ``pack == 1``); the callable unpacks, augments and repacks it, so
-        penalties are gradients w.r.t. D's packed, un-augmented input.
-        """
+        """``x -> run_D(x, labels)`` on packed inputs (what the objective sees): it unpacks,
+        augments and repacks, so penalties are gradients w.r.t. D's packed, un-augmented input."""
         return lambda x, training=True: self.run_D(self.packing.unpack(x), labels,
                                                    training=training, augment_seed=augment_seed)
 
@@ -414,16 +388,14 @@ class GAN(keras.Model):
         return real, self.label_spec.checked(labels)
 
     def discriminator_step(self, real, labels=None):
-        """One update of D on a real batch (and its labels); returns per-example diagnostics.
+        """One update of D on a real batch (and its labels); returns the objective's terms.
 
         Generated samples are conditioned on the real batch's labels, so fake
-        labels follow the data's label distribution. Returns the objective's
-        terms of D's phase: the per-example D loss (``"loss"``), the real /
+        labels follow the data's. The terms: per-example ``"loss"``, the real and
         fake logits (for the metrics) and any auxiliary terms.
         """
         batch = tf.shape(real)[0]
         step = self.d_optimizer.iterations
-        # Spectral normalization: one power iteration per D update, before D is called.
         layers_lib.advance_power_iterations(self._spectral_layers)
         z = self.noise.latent(batch, self.noise.seed_for(noise_lib.D_NOISE, step))
         fake = tf.stop_gradient(self.run_G(z, labels, training=True))
@@ -439,7 +411,7 @@ class GAN(keras.Model):
                 self._d_callable(labels, self._augment_seed(noise_lib.AUG_REAL, step)),
                 self._d_callable(labels, self._augment_seed(noise_lib.AUG_FAKE, step)),
                 real, fake, labels=labels, latents=z, d_mix=d_mix, eps=eps,
-                loss_scale=getattr(self.d_optimizer, "dynamic_scale", None))
+                loss_scale=getattr(self.d_optimizer, "dynamic_scale", None), step=step)
             loss = tf.nn.compute_average_loss(terms["loss"])
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
@@ -455,6 +427,7 @@ class GAN(keras.Model):
         batch), computed outside the tape: D(x) is held constant.
         """
         step = self.g_optimizer.iterations
+        layers_lib.advance_power_iterations(self._g_spectral_layers)
         z = self.noise.latent(batch_size, self.noise.seed_for(noise_lib.G_NOISE, step))
         real_logits = None
         if self.objective.relativistic:
@@ -479,9 +452,8 @@ class GAN(keras.Model):
         return terms
 
     @staticmethod
-    def _apply(optimizer, grads, variables):
+    def _apply(optimizer, grads, variables):  # a loss-scale skip decision is everyone's
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            # Its skip decision is local to a replica: make it everyone's.
             grads = replicas.non_finite_everywhere(grads)
         optimizer.apply(grads, variables)
 
@@ -562,14 +534,16 @@ class GAN(keras.Model):
         (`tfgan2.labels.LabelSpec.check_numpy`); ValueError names what is wrong."""
         return self.label_spec.check_numpy(labels, num)
 
-    def generate(self, num, seed=None, batch_size=256, latents=None, labels=None):
-        """``num`` samples as a float32 NumPy array in the data range ([-1, 1] for images).
+    def generate(self, num, seed=None, batch_size=256, latents=None, labels=None,
+                 return_labels=False):
+        """``num`` samples as a float32 NumPy array ``(num, *data_shape)`` in the data range
+        ([-1, 1] for images), from the `sampler` (the EMA copy when kept) in inference mode.
 
-        Uses the EMA generator when ``ema_decay`` was set, in inference mode.
-        ``latents`` (shape ``(num, latent_dim)``) overrides the random draw.
+        ``latents`` (shape ``(num, input_dim)``) overrides the random draw.
         ``labels`` (conditional GANs): one class id for all, ``num`` class ids,
         or ``num`` label vectors; class-conditional GANs draw uniform classes
-        from ``seed`` when it is omitted.
+        from ``seed`` when it is omitted. ``return_labels``: return ``(samples,
+        labels)``, the labels the samples were generated for (None if unconditional).
         """
         z = self.sample_latent(num, seed) if latents is None else np.asarray(latents, np.float32)
         num = len(z)
@@ -581,7 +555,9 @@ class GAN(keras.Model):
                                      None if labels is None else labels[i:i + batch_size],
                                      training=False, network=self.sampler), np.float32)
                for i in range(0, num, batch_size)]
-        return np.concatenate(out, axis=0) if out else np.zeros((0,), np.float32)
+        shape = tuple(d or 0 for d in (self.data_shape or (0,)))
+        samples = np.concatenate(out, axis=0) if out else np.zeros((0,) + shape, np.float32)
+        return (samples, labels) if return_labels else samples
 
     def discriminate(self, data, labels=None, batch_size=256):
         """D's logits ``(N / pack,)`` for ``data`` (and its labels), in inference mode, as float64 NumPy."""
@@ -637,17 +613,41 @@ class GAN(keras.Model):
 
     # ---------------------------------------------------------------- export
     def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
-        """Write the `sampler` as a SavedModel whose serving signature maps latents to samples.
-
-        The default signature ``serving_default`` takes ``z`` float32
-        ``(N, latent_dim)`` (and, for a conditional GAN, ``labels``: int32
-        class ids ``(N,)``, or float32 ``(N, num_classes)`` vectors for a
-        multi-label GAN) and returns ``{"images": (N, ...)}`` float32 in the
-        data range. See `tfgan2.export.export_sampler`.
-        """
+        """Write the `sampler` as a SavedModel whose ``serving_default`` signature maps ``z``
+        (and labels, for a conditional GAN) to ``{"images": ...}``; see
+        `tfgan2.export.export_sampler`."""
         from tfgan2 import export as export_lib
 
         if format != "tf_saved_model":
             raise ValueError(f"GAN.export writes format='tf_saved_model' only, got {format!r}; "
                              f"for a .keras file of the generator use gan.sampler.save(path).")
         return export_lib.export_sampler(self, filepath, verbose=verbose, **kwargs)
+
+
+def _compile_keras(gan, kwargs):
+    """`keras.Model.compile` with the execution options a GAN step supports.
+
+    Several steps per execution fall back to 1 with several replicas, XLA is off
+    unless asked (Keras' "auto" would turn it on on a GPU), refused with several
+    replicas, and reported when Keras drops it.
+    """
+    replica_count = gan.distribute_strategy.num_replicas_in_sync
+    if replica_count > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
+        # Keras runs multi-step executions inside tf.cond, where the optimizers'
+        # cross-replica merge_call fails (keras-team/keras#19246).
+        warnings.warn(
+            f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
+            f"Keras with {replica_count} replicas; using 1 step per execution.",
+            stacklevel=3)
+        kwargs["steps_per_execution"] = 1
+    if kwargs.setdefault("jit_compile", False) is True and replica_count > 1:
+        raise ValueError(
+            f"jit_compile=True does not work with {replica_count} replicas: XLA cannot "
+            f"compile the step with the mirrored variables of a tf.distribute strategy. "
+            f"Use jit_compile=False (the default) with several replicas.")
+    keras.Model.compile(gan, optimizer=None, **kwargs)
+    if kwargs["jit_compile"] is True and gan.jit_compile is not True:
+        warnings.warn(
+            "jit_compile=True was dropped by Keras: XLA is not used while op determinism "
+            "is enabled (tf.config.experimental.enable_op_determinism) or a layer does "
+            "not support it; training runs without XLA.", stacklevel=3)

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan2 import losses as losses_lib
-from tfgan2 import regularizers, replicas
+from tfgan2 import regularizers, replicas, schedules
 
 __all__ = ["Objective", "loss_spec_of"]
 
@@ -77,7 +77,8 @@ class Objective:
         ``"one_sided"`` ``max(0, ||g|| - 1)^2`` (Petzka et al. 2018).
       r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
       r2_gamma: R2 weight (R1 on generated samples, R3GAN's second
-        penalty); the term added is ``r2_gamma / 2 * R2``.
+        penalty); the term added is ``r2_gamma / 2 * R2``. Either gamma may be
+        a schedule of D's step (`tfgan2.schedules.CosineRamp`, R3GAN's burn-in).
       classifier_weight: weight of the ACGAN class terms (D with an
         auxiliary classifier head), added to both losses.
       info_weight: weight lambda of InfoGAN's mutual-information penalty,
@@ -96,8 +97,12 @@ class Objective:
                             ("r2_gamma", r2_gamma),
                             ("classifier_weight", classifier_weight),
                             ("info_weight", info_weight)):
+            if name.endswith("gamma") and schedules.is_schedule(value):
+                continue
             if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+                raise ValueError(f"{name} must be a finite number >= 0"
+                                 + (" or a schedule" if name.endswith("gamma") else "")
+                                 + f", got {value!r}.")
         self.spec = loss_spec_of(loss)
         self.loss_name = loss if isinstance(loss, str) else "custom"
         if not 0.0 <= label_smoothing <= 1.0:
@@ -113,8 +118,8 @@ class Objective:
         self.label_smoothing = float(label_smoothing)
         self.gradient_penalty = float(gradient_penalty)
         self.gradient_penalty_mode = gradient_penalty_mode
-        self.r1_gamma = float(r1_gamma)
-        self.r2_gamma = float(r2_gamma)
+        self.r1_gamma = r1_gamma if schedules.is_schedule(r1_gamma) else float(r1_gamma)
+        self.r2_gamma = r2_gamma if schedules.is_schedule(r2_gamma) else float(r2_gamma)
         self.classifier_weight = float(classifier_weight)
         self.info_weight = float(info_weight)
         self.labels, self.codes, self.latent_dim = labels, codes, latent_dim
@@ -204,25 +209,30 @@ class Objective:
         return per_example
 
     # --------------------------------------------------------------- phases
+    @staticmethod
+    def _active(weight):
+        return schedules.is_schedule(weight) or weight > 0
+
     def discriminator(self, d_real, d_fake, real, fake, *, labels=None, latents=None,
-                      d_mix=None, eps=None, loss_scale=None):
+                      d_mix=None, eps=None, loss_scale=None, step=None):
         """Every term of D's phase; call inside the tape that differentiates D.
 
         ``d_real`` / ``d_fake`` / ``d_mix``: D on (packed) real, generated and
         mixed inputs; ``eps``: the gradient penalty's mixing factors, one per
         (packed) example (needed when ``gradient_penalty > 0``);
         ``loss_scale``: the dynamic loss scale under float16, by which the
-        penalties' input gradients are scaled (`tfgan2.regularizers`).
+        penalties' input gradients are scaled (`tfgan2.regularizers`);
+        ``step``: D's step, at which scheduled gammas are read.
 
         Returns a dict: ``"loss"`` (``L_D`` per example), ``"real_logits"``,
         ``"fake_logits"`` and the auxiliary terms.
         """
         penalty = dict(training=True, loss_scale=loss_scale)
-        if self.r1_gamma > 0:
+        if self._active(self.r1_gamma):
             real_out, r1 = regularizers.logits_and_r1_penalty(d_real, real, **penalty)
         else:
             real_out = d_real(real)
-        if self.r2_gamma > 0:
+        if self._active(self.r2_gamma):
             fake_out, r2 = regularizers.logits_and_r1_penalty(d_fake, fake, **penalty)
         else:
             fake_out = d_fake(fake)
@@ -232,10 +242,10 @@ class Objective:
                                                mode=self.gradient_penalty_mode,
                                                loss_scale=loss_scale)
             per_example += self.gradient_penalty * gp
-        if self.r1_gamma > 0:
-            per_example += 0.5 * self.r1_gamma * r1
-        if self.r2_gamma > 0:
-            per_example += 0.5 * self.r2_gamma * r2
+        if self._active(self.r1_gamma):
+            per_example += 0.5 * schedules.value_at(self.r1_gamma, step) * r1
+        if self._active(self.r2_gamma):
+            per_example += 0.5 * schedules.value_at(self.r2_gamma, step) * r2
         aux = self.auxiliary(real_out, fake_out, labels, latents)
         return {"loss": self._with_auxiliary(per_example, aux),
                 "real_logits": real_out["logits"], "fake_logits": fake_out["logits"], **aux}

@@ -22,7 +22,7 @@ naming it.
 import keras
 import numpy as np
 
-__all__ = ["OptimizerPair", "optimizer_from", "optimizers_for"]
+__all__ = ["OptimizerPair", "optimizer_from", "optimizers_for", "check_built"]
 
 
 def optimizer_from(optimizer, role):
@@ -40,6 +40,17 @@ def optimizer_from(optimizer, role):
         raise ValueError(f"{role} must be a keras.optimizers.Optimizer or an identifier "
                          f"such as 'adam', got {type(optimizer).__name__}.")
     return optimizer
+
+
+def check_built(network, role, example_shape):
+    """Raise ValueError if ``network`` has no trainable variables yet (its optimizer would
+    have nothing to update); ``example_shape`` is shown in the fix, e.g. ``(None, 100)``."""
+    if not network.built or not network.trainable_variables:
+        raise ValueError(
+            f"The {role} ({network.name}) is not built: it has no variables yet, so its "
+            f"optimizer would have nothing to update. Build it before compile, e.g. "
+            f"{role}.build({example_shape}) or call it once on a batch, or create it with a "
+            f"keras.Input (a Functional model).")
 
 
 def optimizers_for(d_optimizer, g_optimizer):

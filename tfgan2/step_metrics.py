@@ -11,7 +11,7 @@ GAN has them, ``class_loss`` / ``class_accuracy`` (ACGAN) and ``info_penalty``
 import keras
 import tensorflow as tf
 
-__all__ = ["StepMetrics"]
+__all__ = ["StepMetrics", "results"]
 
 _AUXILIARY = ("class_loss", "class_accuracy", "info_penalty")
 
@@ -59,3 +59,13 @@ class StepMetrics:
         if batch_axis:
             logs = {name: tf.reshape(v, [1]) for name, v in logs.items()}
         return logs
+
+
+def results(metrics):
+    """``{name: result}`` of Keras metrics; Python floats when eager, as Keras's own
+    ``get_metrics_result`` gives (on TensorFlow 2.16 they would stay EagerTensors)."""
+    values = {m.name: m.result() for m in metrics}
+    if not tf.executing_eagerly():
+        return values
+    return {name: float(value) if getattr(value, "shape", None) == () else value
+            for name, value in values.items()}
