@@ -185,3 +185,55 @@ def test_float32_scope_restores_the_global_policy(policy):
         with full_precision.float32_scope():
             raise RuntimeError("inside")
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+
+
+def _trained_classifier():
+    """A `tfgan2.classifier` CNN with non-trivial weights, built under float32."""
+    keras.utils.set_random_seed(5)
+    model = classifier.build_classifier((8, 8, 1), 3)
+    weights = [w + 0.05 * np.random.default_rng(i).standard_normal(w.shape).astype(np.float32)
+               for i, w in enumerate(model.get_weights())]
+    model.set_weights(weights)
+    return model
+
+
+@pytest.mark.parametrize("name", MIXED)
+def test_feature_models_under_a_mixed_policy_output_the_float32_features(policy, name):
+    # The feature model of a sample metric, built from a classifier made under the mixed
+    # training policy: float32 outputs equal to the float32 run's, global policy untouched.
+    reference = _trained_classifier()
+    x = _images(8)
+    expected = np.asarray(sample_metrics.classifier_features(reference)(x, training=False))
+    assert expected.dtype == np.float32
+    policy(name)
+    model = classifier._classifier_network((8, 8, 1), 3, 128, 0.5, "user_classifier")
+    assert model.get_layer("conv1").compute_dtype != "float32"  # as a user's model would be
+    model.set_weights(reference.get_weights())
+    feature_model = sample_metrics.classifier_features(model)
+    assert keras.mixed_precision.global_policy().name == name
+    got = feature_model(x, training=False)
+    assert keras.backend.standardize_dtype(got.dtype) == "float32"
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
+    # A feature model a user builds under the training policy and hands to a metric.
+    user = classifier._classifier_network((8, 8, 1), 3, 128, 0.5, "user_classifier_2")
+    user.set_weights(reference.get_weights())
+    user_features = keras.Model(user.inputs, user.get_layer("features").output)
+    assert user_features.get_layer("features").compute_dtype != "float32"
+    metric = sample_metrics.FrechetDistance(user_features)
+    got = metric.get_feature_model()(x, training=False)
+    assert keras.backend.standardize_dtype(got.dtype) == "float32"
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
+    assert keras.mixed_precision.global_policy().name == name
+
+
+def test_classifier_extractor_under_mixed_bfloat16_matches_float32_and_keeps_the_policy(policy):
+    reference = _trained_classifier()
+    x = _images(8)
+    probs_32, feats_32 = features.ClassifierExtractor(reference)(x)
+    policy("mixed_bfloat16")
+    model = classifier._classifier_network((8, 8, 1), 3, 128, 0.5, "user_classifier")
+    model.set_weights(reference.get_weights())
+    probs, feats = features.ClassifierExtractor(model)(x)
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    np.testing.assert_allclose(feats, feats_32, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(probs, probs_32, rtol=1e-5, atol=1e-6)
