@@ -24,8 +24,9 @@ replicas     under ``mixed_float16`` and MirroredStrategy on two devices (two GP
              input is made infinite on replica 1 only for one step: D's weights
              must stay unchanged, the loss scale must halve on both replicas, and
              the next clean step must train (finite, changed weights).
-step time    ms per training step of each network family (DCGAN-64, and ResNet /
-             R3GAN when `tfgan2.networks` has their builders) under float32,
+step time    ms per training step of each network family (DCGAN-64, ResNet (SNGAN,
+             hinge loss) and R3GAN (relativistic pairing loss with R1 + R2, as
+             r3gan.cfg), `OBJECTIVES`) under float32,
              mixed_float16 and mixed_bfloat16, on one replica, for: bare
              ``GAN.fit`` with ``steps_per_execution`` 1 and 10, ``GAN.fit`` with
              ``jit_compile=True`` (XLA) at 10, and `tfgan2.train` at 10 (the
@@ -42,14 +43,22 @@ step time    ms per training step of each network family (DCGAN-64, and ResNet /
              (`tf.config.experimental.get_memory_info`), on a CPU the process's
              peak resident set since the row began (which never drops below what
              the process already holds).
-determinism  with `tf.config.experimental.enable_op_determinism`, two fresh
-             runs of three DCGAN steps (same seeds) must give bit-identical
-             weights; under float32 and under the policy ``auto`` picked.
+two replicas DCGAN float32 on two replicas (two GPUs or two logical CPUs; skipped
+             on one GPU): ``steps_per_execution=10`` (Keras runs 1 step per
+             execution there, GAN.compile warns), ``jit_compile=True`` (refused by
+             GAN.compile), and the step time of ``fit`` and of `tfgan2.train` at 1
+             step per execution.
+determinism  with `tf.config.experimental.enable_op_determinism`: that Keras drops
+             ``jit_compile=True`` (with GAN.compile's warning), then two fresh
+             runs of three DCGAN steps without XLA (same seeds) must give
+             bit-identical weights; under float32 and under the policy ``auto``
+             picked. Op determinism is switched off again afterwards.
 
 The time is a budget: step-time rows stop (and are listed as skipped) once
 ``--budget_minutes`` minus a reserve for determinism is spent. On a CPU the
-sizes are small (32x32, batch 16; ``--quick``: 16x16, batch 4, DCGAN only,
-float32, no XLA) and what does not apply is skipped with the reason: the
+sizes are small (32x32, batch 16; ``--quick``: 16x16, batch 4, float32, no XLA,
+ResNet and R3GAN with bare ``fit`` at 1 step per execution only, two replicas
+without `tfgan2.train`) and what does not apply is skipped with the reason: the
 compute capability, float16 step times (tfgan2 refuses ``mixed_float16`` on a
 CPU), bfloat16 without bfloat16 instructions, GPU memory. Times are
 wall-clock on whatever else the machine runs: compare rows of one run, as
@@ -65,6 +74,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,8 +88,9 @@ import tfgan2
 from benchmarks import train_step
 from tfgan2 import regularizers
 
-flags.DEFINE_bool("quick", False, "Tiny sizes (16x16, batch 4), DCGAN only, no XLA, auto "
-                  "precision not timed; on a CPU float32 only: a smoke test of the script.")
+flags.DEFINE_bool("quick", False, "Tiny sizes (16x16, batch 4), no XLA, ResNet and R3GAN "
+                  "with one variant, auto precision not timed; on a CPU float32 only: a smoke "
+                  "test of the script.")
 flags.DEFINE_float("budget_minutes", 6.5, "Start no step-time row after this many minutes "
                    "(less a reserve for the determinism rows).")
 flags.DEFINE_list("timed_families", ["dcgan", "resnet", "r3gan"], "Network families to time; "
@@ -104,6 +115,14 @@ FAMILIES = {
     "resnet": ("resnet_generator", "resnet_discriminator"),
     "r3gan": ("r3gan_generator", "r3gan_discriminator"),
 }
+# Each family is timed with its recipe's objective: the notes' DCGAN, SNGAN's hinge loss,
+# r3gan.cfg's relativistic pairing loss with R1 + R2 (their second backward pass is part
+# of R3GAN's step, and of what float16 must get right).
+OBJECTIVES = {
+    "dcgan": dict(loss="non_saturating"),
+    "resnet": dict(loss="hinge"),
+    "r3gan": dict(loss="relativistic_pairing", r1_gamma=0.05, r2_gamma=0.05),
+}
 # (label, steps_per_execution, jit_compile, through tfgan2.train with its callbacks)
 VARIANTS = (
     ("fit, 1 step/execution", 1, False, False),
@@ -117,13 +136,15 @@ def sizes(mode):
     """``{"resolution", "batch", family: (generator kwargs, discriminator kwargs)}``.
 
     ``mode``: ``"gpu"`` (DCGAN-64 of the seed notes as in `benchmarks.train_step`,
-    batch 32; the other families at their papers' widths), ``"cpu"`` or ``"quick"``.
+    batch 32; resnet at SNGAN-64's ch 64, r3gan at ``--r3gan_width``, the flag of
+    `benchmarks.train_step`, by default r3gan.cfg's 64: R3GAN's 768 does not fit the
+    8-minute budget), ``"cpu"`` or ``"quick"``.
     """
     if mode == "gpu":
         res, batch = train_step.RESOLUTION, 32
         widths = {"dcgan": dict(capacity=train_step.CAPACITY,
                                 filter_size=train_step.FILTER_SIZE),
-                  "resnet": dict(width=64), "r3gan": dict(width=768)}
+                  "resnet": dict(width=64), "r3gan": dict(width=FLAGS.r3gan_width)}
         latent = {"dcgan": train_step.LATENT_DIM, "resnet": 128, "r3gan": 64}
     elif mode == "cpu":
         res, batch = 32, 16
@@ -271,18 +292,28 @@ def real_batch(size, seed=0):
     return rng.uniform(-1, 1, shape).astype("float32")
 
 
-def build_gan(family, size, precision, *, spe=1, xla=False, seed=0):
-    """A compiled `tfgan2.GAN` of ``family`` at ``size``, built under ``precision``."""
+def build_gan(family, size, precision, *, spe=1, xla=False, seed=0, strategy=None):
+    """A compiled `tfgan2.GAN` of ``family`` at ``size`` with its recipe's objective
+    (`OBJECTIVES`), built under ``precision`` (and in ``strategy``'s scope if given)."""
     g_name, d_name = FAMILIES[family]
     g_kwargs, d_kwargs = size[family]
-    with train_step.policy(precision):
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with train_step.policy(precision), scope:
         keras.utils.set_random_seed(seed)
         generator = getattr(tfgan2.networks, g_name)(**g_kwargs)
         discriminator = getattr(tfgan2.networks, d_name)(**d_kwargs)
         gan = tfgan2.GAN(generator, discriminator, latent_dim=g_kwargs["latent_dim"], seed=seed)
         gan.compile(d_optimizer=train_step.adam(), g_optimizer=train_step.adam(),
-                    loss="non_saturating", steps_per_execution=spe, jit_compile=xla)
+                    steps_per_execution=spe, jit_compile=xla, **OBJECTIVES[family])
     return gan
+
+
+def compile_warnings(build):
+    """``(gan, [warning texts])`` of ``build()``, the warnings GAN.compile gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gan = build()
+    return gan, [str(w.message) for w in caught]
 
 
 def first_line(exc):
@@ -378,14 +409,13 @@ def penalty_rows(table, size, on_gpu):
                       f"scale: {unscaled:.4g}, {rel(unscaled):.1e}){flag}")
 
 
-def replica_skip_check(devices, cross_device_ops=None):
-    """``(passed, detail)`` of the float16 overflow-on-one-replica check on ``devices``.
+def replica_skip_check(strategy):
+    """``(passed, detail)`` of the float16 overflow-on-one-replica check on ``strategy``.
 
     As tests/test_distributed.py: tiny Gaussian G and D under ``mixed_float16``
     on MirroredStrategy; the first batch of 8 has row 6 (replica 1's share)
     set to 1e30, infinite in float16.
     """
-    strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
     with train_step.policy("mixed_float16"):
         with strategy.scope():
             keras.utils.set_random_seed(0)
@@ -417,19 +447,33 @@ def replica_skip_check(devices, cross_device_ops=None):
     return passed, detail
 
 
-def replica_rows(table, on_gpu, cpu_split):
+def two_replicas(on_gpu, cpu_split):
+    """``(MirroredStrategy over two devices or None, what they are)``: two GPUs, the two
+    logical CPUs, or None (one GPU, or a CPU that could not be split). One strategy
+    serves every two-replica row: a new MirroredStrategy over the same devices restarts
+    its collective keys, which clash with the earlier ones'."""
+    if on_gpu:
+        if len(gpus()) < 2:
+            return None, "one GPU"
+        return tf.distribute.MirroredStrategy(["/gpu:0", "/gpu:1"]), "GPUs"
+    if not cpu_split:
+        return None, "CPU not split"
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), "logical CPUs"
+
+
+def replica_rows(table, on_gpu, two, kind):
     if not on_gpu:
-        if not cpu_split:
+        if two is None:
             table.skip("replica check", "TensorFlow's devices were initialized before the CPU "
                        "could be split into two logical devices")
             return
-        _, detail = replica_skip_check(["/cpu:0", "/cpu:1"])
-        table.add("replicas", f"{REPLICA_ROW} logical CPUs", detail)
+        _, detail = replica_skip_check(two)
+        table.add("replicas", f"{REPLICA_ROW} {kind}", detail)
         table.skip("replica check on GPUs", "no GPU: run on two logical CPUs instead")
         return
-    if len(gpus()) >= 2:
-        _, detail = replica_skip_check(["/gpu:0", "/gpu:1"])
-        table.add("replicas", f"{REPLICA_ROW} GPUs", detail)
+    if two is not None:
+        _, detail = replica_skip_check(two)
+        table.add("replicas", f"{REPLICA_ROW} {kind}", detail)
         return
     # One GPU: split it in a child process, so that this one keeps the whole GPU for timing.
     command = [sys.executable, "-m", "benchmarks.device_check", "--replica_check_child=gpu"]
@@ -451,14 +495,16 @@ def replica_child():
     tf.config.set_logical_device_configuration(
         gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=1024)] * 2)
     # NCCL needs distinct physical GPUs; two logical GPUs of one reduce through one device.
-    passed, detail = replica_skip_check(["/gpu:0", "/gpu:1"],
-                                        tf.distribute.ReductionToOneDevice())
+    strategy = tf.distribute.MirroredStrategy(
+        ["/gpu:0", "/gpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    passed, detail = replica_skip_check(strategy)
     print(REPLICA_TAG + json.dumps({"passed": passed, "detail": detail +
                                     " (one GPU split in two, ReductionToOneDevice)"}),
           flush=True)
 
 
-def time_variant(family, size, precision, spe, xla, with_callbacks, steps, windows, memory):
+def time_variant(family, size, precision, spe, xla, with_callbacks, steps, windows, memory,
+                 strategy=None):
     """``(wall ms, CPU ms, peak memory)`` per step of one configuration.
 
     Built, warmed up (tracing, compilation), then timed in ``windows`` windows
@@ -471,7 +517,7 @@ def time_variant(family, size, precision, spe, xla, with_callbacks, steps, windo
     spans = [Span() for _ in range(windows)]
     try:
         with train_step.policy(precision):
-            gan = build_gan(family, size, precision, spe=spe, xla=xla)
+            gan = build_gan(family, size, precision, spe=spe, xla=xla, strategy=strategy)
             if with_callbacks:
                 # One loss-log write per window: the warm-up run ends at an epoch boundary
                 # and each window is one more epoch of `steps` steps.
@@ -524,12 +570,17 @@ def step_precisions(table, on_gpu, quick):
     return precisions
 
 
-def step_time_rows(table, size, on_gpu, quick, deadline):
+def timing(quick, on_gpu):
+    """``(steps per timed window, windows per row)``."""
     steps = FLAGS.timed_steps or (20 if quick else (100 if on_gpu else 40))
-    windows = 1 if quick else 3
     if steps % 10 or steps < 10:
         raise ValueError(f"--timed_steps must be a positive multiple of 10 (steps per "
                          f"execution), got {steps}.")
+    return steps, 1 if quick else 3
+
+
+def step_time_rows(table, size, on_gpu, quick, deadline, memory):
+    steps, windows = timing(quick, on_gpu)
     families = []
     for family in FLAGS.timed_families:
         if family not in FAMILIES:
@@ -538,8 +589,6 @@ def step_time_rows(table, size, on_gpu, quick, deadline):
         missing = [n for n in FAMILIES[family] if not hasattr(tfgan2.networks, n)]
         if missing:
             table.skip(f"{family} step times", f"tfgan2.networks has no {', '.join(missing)}")
-        elif quick and family != "dcgan":
-            table.skip(f"{family} step times", "--quick times DCGAN only")
         else:
             families.append(family)
     precisions = step_precisions(table, on_gpu, quick)
@@ -547,18 +596,25 @@ def step_time_rows(table, size, on_gpu, quick, deadline):
     if quick:
         variants = [v for v in VARIANTS if not v[2]]
         table.skip("XLA step times", "--quick leaves out XLA (its compilation takes longest)")
+        others = [f for f in families if f != "dcgan"]
+        if others:
+            table.skip(f"{', '.join(others)}: steps_per_execution 10 and tfgan2.train",
+                       f"--quick times them with {VARIANTS[0][0]} only")
     elif not on_gpu:
         table.note("XLA rows on a CPU time XLA's own CPU convolutions (no oneDNN): no guide "
                    "to XLA on a GPU")
+    table.note("step-time objectives: " + "; ".join(
+        f"{family} {', '.join(f'{k}={v}' for k, v in OBJECTIVES[family].items())}"
+        for family in families))
     if not on_gpu:
         table.note("memory on a CPU: the process's peak resident set (VmHWM) since the row "
                    "began, never below what the process already holds")
-    memory = Memory(on_gpu)
     late = []
     for family in families:
         base = None
+        family_variants = variants if not quick or family == "dcgan" else variants[:1]
         for precision in precisions:
-            for label, spe, xla, with_callbacks in variants:
+            for label, spe, xla, with_callbacks in family_variants:
                 name = f"{family} {precision}, {label}"
                 if time.monotonic() > deadline:
                     late.append(name)
@@ -570,24 +626,104 @@ def step_time_rows(table, size, on_gpu, quick, deadline):
                     table.add("step time", name, f"FAILED: {first_line(exc)}")
                     continue
                 base = ms if base is None else base
-                table.add("step time", name, f"{ms:8.2f} ms  {base / ms:5.2f}x  CPU "
-                          f"{cpu_ms:7.2f} ms  {peak}")
-    if late:
-        table.skip(f"{len(late)} step-time rows", f"--budget_minutes={FLAGS.budget_minutes:g} "
-                   f"spent before {'; '.join(late)}")
+                table.add("step time", name, step_result(ms, base, cpu_ms, peak))
+    skip_late(table, late)
     table.note(f"step time: wall ms per step, the fastest of {windows} window(s) of {steps} "
                f"steps after a warm-up; 'Nx' = speed relative to the family's first row "
                f"(higher is faster); CPU = process CPU ms per step in that window (host work; "
                f"steadier than wall time on a shared machine)")
 
 
+def step_result(ms, base, cpu_ms, peak):
+    return f"{ms:8.2f} ms  {base / ms:5.2f}x  CPU {cpu_ms:7.2f} ms  {peak}"
+
+
+def skip_late(table, late):
+    if late:
+        table.skip(f"{len(late)} step-time rows", f"--budget_minutes={FLAGS.budget_minutes:g} "
+                   f"spent before {'; '.join(late)}")
+
+
+def multi_replica_rows(table, size, on_gpu, quick, deadline, memory, two, kind):
+    """DCGAN float32 on two replicas: what Keras and GAN.compile do with several steps
+    per execution and with XLA there, and the step time of ``fit`` (and `tfgan2.train`)."""
+    if two is None:
+        why = ("one GPU: the two-replica rows need two GPUs (the replica check splits the "
+               "GPU in a child process instead)" if kind == "one GPU" else
+               "TensorFlow's devices were initialized before the CPU could be split")
+        table.skip("two-replica step times", why)
+        return
+    n = two.num_replicas_in_sync
+    where = f"{n} {kind}"
+    try:
+        gan, said = compile_warnings(
+            lambda: build_gan("dcgan", size, "float32", spe=10, strategy=two))
+        ran = int(keras.ops.convert_to_numpy(gan.steps_per_execution))
+        reason = f": {said[0].split(';')[0]}" if said else ""
+        table.add("replicas", f"steps_per_execution=10 on {where}",
+                  f"runs {ran} step{'s' if ran > 1 else ''} per execution{reason}")
+    except Exception as exc:
+        table.add("replicas", f"steps_per_execution=10 on {where}", f"FAILED: {first_line(exc)}")
+    try:
+        build_gan("dcgan", size, "float32", xla=True, strategy=two)
+        table.add("replicas", f"XLA (jit_compile=True) on {where}", "accepted")
+    except ValueError as exc:
+        table.add("replicas", f"XLA (jit_compile=True) on {where}",
+                  f"refused: {str(exc).split(':')[0]}")
+    finally:
+        gan = None
+        keras.backend.clear_session()
+    steps, windows = timing(quick, on_gpu)
+    variants = [VARIANTS[0]] + ([] if quick else [VARIANTS[3]])
+    if quick:
+        table.skip(f"tfgan2.train on {where}", f"--quick times {VARIANTS[0][0]} only")
+    if not on_gpu:
+        table.note(f"two logical CPUs share the same cores: the {where} rows show the cost "
+                   f"of the all-reduce and of the per-replica host work, not a speed-up")
+    late, base = [], None
+    for label, _, xla, with_callbacks in variants:
+        name = f"dcgan float32, {where}, {label.replace('10 steps', '1 step')}"
+        if time.monotonic() > deadline:
+            late.append(name)
+            continue
+        try:
+            ms, cpu_ms, peak = time_variant("dcgan", size, "float32", 1, xla, with_callbacks,
+                                            steps, windows, memory, strategy=two)
+        except Exception as exc:
+            table.add("step time", name, f"FAILED: {first_line(exc)}")
+            continue
+        base = ms if base is None else base
+        table.add("step time", name, step_result(ms, base, cpu_ms, peak))
+    skip_late(table, late)
+
+
 def determinism_rows(table, size, policies):
-    """Two fresh runs per policy with op determinism on: bit-identical weights?"""
+    """Two fresh runs per policy with op determinism on: bit-identical weights?
+
+    Without XLA: Keras drops ``jit_compile=True`` while op determinism is on
+    (GAN.compile warns; the first row checks it). Op determinism is off again after.
+    """
+    from tensorflow.python.framework import config as tf_config
+
     tf.config.experimental.enable_op_determinism()
+    try:
+        _determinism_rows(table, size, policies)
+    finally:
+        tf_config.disable_op_determinism()
+
+
+def _determinism_rows(table, size, policies):
+    gan, said = compile_warnings(lambda: build_gan("dcgan", size, "float32", xla=True))
+    dropped = gan.jit_compile is not True
+    table.add("determinism", "XLA (jit_compile=True) under op determinism",
+              ("dropped by Keras, " + ("with GAN.compile's warning" if said else "SILENTLY"))
+              if dropped else "kept")
+    gan = None
+    keras.backend.clear_session()
     steps = 3
     data = constant_dataset(real_batch(size))
     for policy in policies:
-        check = f"dcgan {policy}, 2 runs x {steps} steps"
+        check = f"dcgan {policy}, 2 runs x {steps} steps, no XLA"
         runs = []
         try:
             for _ in range(2):
@@ -639,6 +775,9 @@ def main(argv):
           f"images {size['resolution']}x{size['resolution']}x3, batch {size['batch']}\n",
           flush=True)
     table = Table()
+    two, kind = two_replicas(on_gpu, cpu_split)
+    memory = Memory(on_gpu)
+    deadline = started + 60 * FLAGS.budget_minutes - DETERMINISM_RESERVE
     with table.timed("device"):
         device_rows(table, on_gpu)
     with table.timed("precision"):
@@ -646,10 +785,11 @@ def main(argv):
     with table.timed("penalties"):
         penalty_rows(table, size, on_gpu)
     with table.timed("replicas"):
-        replica_rows(table, on_gpu, cpu_split)
+        replica_rows(table, on_gpu, two, kind)
     with table.timed("step time"):
-        step_time_rows(table, size, on_gpu, quick,
-                       started + 60 * FLAGS.budget_minutes - DETERMINISM_RESERVE)
+        step_time_rows(table, size, on_gpu, quick, deadline, memory)
+    with table.timed("two replicas"):
+        multi_replica_rows(table, size, on_gpu, quick, deadline, memory, two, kind)
     with table.timed("determinism"):
         determinism_rows(table, size, ["float32"] + ([auto] if auto != "float32" else []))
     table.finish(time.monotonic() - started, FLAGS.json_out)

@@ -4,8 +4,6 @@ import os
 import subprocess
 import sys
 
-import tfgan2
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -45,25 +43,36 @@ def test_device_check_quick_prints_the_cpu_rows_and_says_what_it_skipped(subproc
     assert rows["replicas", "float16 overflow on replica 1 of 2 logical CPUs"].startswith(
         "PASS: D weights unchanged, loss scale 32768 -> 16384, 16384 on 2 replicas")
     assert "logical CPUs" in skipped["replica check on GPUs"]
+    # Several replicas: one step per execution (Keras), XLA refused (GAN.compile).
+    assert rows["replicas", "steps_per_execution=10 on 2 logical CPUs"].startswith(
+        "runs 1 step per execution: steps_per_execution=10 is not supported")
+    assert rows["replicas", "XLA (jit_compile=True) on 2 logical CPUs"].startswith("refused: ")
 
     steps = {check: result for (section, check), result in rows.items()
              if section == "step time"}
-    assert sorted(steps) == ["dcgan float32, fit, 1 step/execution",
+    assert sorted(steps) == ["dcgan float32, 2 logical CPUs, fit, 1 step/execution",
+                             "dcgan float32, fit, 1 step/execution",
                              "dcgan float32, fit, 10 steps/execution",
-                             "dcgan float32, tfgan2.train, 10 steps/execution"]
+                             "dcgan float32, tfgan2.train, 10 steps/execution",
+                             "r3gan float32, fit, 1 step/execution",
+                             "resnet float32, fit, 1 step/execution"]
     for result in steps.values():  # "<wall> ms  <speed>x  CPU <cpu> ms  peak RSS <n> MiB"
         wall, _, speed, _, cpu, _, _, _, peak, unit = result.split()
         assert float(wall) > 0 and float(cpu) > 0 and speed.endswith("x"), result
         assert int(peak) > 0 and unit == "MiB", result
-    assert steps["dcgan float32, fit, 1 step/execution"].split()[2] == "1.00x"
+    for family in ("dcgan", "resnet", "r3gan"):  # each family's first row is its reference
+        assert steps[f"{family} float32, fit, 1 step/execution"].split()[2] == "1.00x"
     assert "float16" in skipped["float16 step times"] and "CPU" in skipped["float16 step times"]
     assert skipped["bfloat16 step times"] == "--quick times float32 only"
     assert "--quick" in skipped["XLA step times"]
-    for family in ("resnet", "r3gan"):
-        want = ("--quick times DCGAN only" if hasattr(tfgan2.networks, f"{family}_generator")
-                else f"tfgan2.networks has no {family}_generator")
-        assert skipped[f"{family} step times"].startswith(want)
+    assert skipped["resnet, r3gan: steps_per_execution 10 and tfgan2.train"] == (
+        "--quick times them with fit, 1 step/execution only")
+    assert "relativistic_pairing, r1_gamma=0.05, r2_gamma=0.05" in " ".join(report["notes"])
 
-    assert rows["determinism", "dcgan float32, 2 runs x 3 steps"].startswith("bit-identical")
+    # Keras drops XLA under op determinism, so the determinism runs go without it.
+    assert rows["determinism", "XLA (jit_compile=True) under op determinism"] == (
+        "dropped by Keras, with GAN.compile's warning")
+    assert rows["determinism", "dcgan float32, 2 runs x 3 steps, no XLA"].startswith(
+        "bit-identical")
     assert set(report["sections"]) == {"device", "precision", "penalties", "replicas",
-                                       "step time", "determinism"}
+                                       "step time", "two replicas", "determinism"}
