@@ -35,7 +35,10 @@ step time    ms per training step of each network family (DCGAN-64, ResNet (SNGA
              intervals, so none inside a window). Each configuration is built
              fresh and warmed up (tracing, compilation), then timed in 3 windows
              of ``--timed_steps`` steps, each from the first batch's start to the
-             epoch's end; the fastest window counts. Each row shows its wall ms
+             epoch's end; the fastest window counts (a window over `WINDOW_CAP`
+             seconds is the last). Rows go configuration-major (every family's
+             row of one precision and variant, then the next), so a spent
+             budget cuts configurations, not families. Each row shows its wall ms
              per step, the speed relative to the family's first row (float32,
              ``fit``, 1 step per execution), the process CPU ms per step (host
              work) and the peak memory of the configuration: the GPU allocator's
@@ -106,6 +109,7 @@ FLAGS = flags.FLAGS
 REPLICA_TAG = "REPLICA_CHECK "
 SCALES = (1.0, 1e-3, 1e-5)  # factors of D's logit kernel in the penalty rows
 DETERMINISM_RESERVE = 60.0  # seconds kept for the determinism rows
+WINDOW_CAP = 20.0  # seconds: a step-time row times no further window after one this long
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 REPLICA_ROW = "float16 overflow on replica 1 of 2"
 
@@ -149,7 +153,7 @@ def sizes(mode):
     elif mode == "cpu":
         res, batch = 32, 16
         widths = {"dcgan": dict(capacity=8, filter_size=5), "resnet": dict(width=16),
-                  "r3gan": dict(width=32)}
+                  "r3gan": dict(width=16)}
         latent = dict.fromkeys(FAMILIES, 64)
     else:
         res, batch = 16, 4
@@ -510,7 +514,8 @@ def time_variant(family, size, precision, spe, xla, with_callbacks, steps, windo
     Built, warmed up (tracing, compilation), then timed in ``windows`` windows
     of ``steps`` steps each; the fastest window counts (a burst of load from
     other processes slows one window, not the result), and its process CPU
-    time is reported with it.
+    time is reported with it. A window longer than `WINDOW_CAP` seconds is
+    the last (slow rows on a CPU would otherwise eat the budget).
     """
     memory.reset()
     data = constant_dataset(real_batch(size))
@@ -528,11 +533,16 @@ def time_variant(family, size, precision, spe, xla, with_callbacks, steps, windo
                     for i, span in enumerate(spans):
                         tfgan2.train(gan, data, workdir, (i + 2) * steps, callbacks=[span],
                                      **settings)
+                        if span.seconds > WINDOW_CAP:
+                            break
             else:
                 gan.fit(data, epochs=1, steps_per_epoch=2 * spe, verbose=0)
                 for span in spans:
                     gan.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[span])
-        best = min(spans, key=lambda span: span.seconds)
+                    if span.seconds > WINDOW_CAP:
+                        break
+        best = min((span for span in spans if span.last is not None),
+                   key=lambda span: span.seconds)
         return 1e3 * best.seconds / steps, 1e3 * best.cpu_seconds / steps, memory.peak()
     finally:
         gan = None
@@ -609,12 +619,14 @@ def step_time_rows(table, size, on_gpu, quick, deadline, memory):
     if not on_gpu:
         table.note("memory on a CPU: the process's peak resident set (VmHWM) since the row "
                    "began, never below what the process already holds")
-    late = []
-    for family in families:
-        base = None
-        family_variants = variants if not quick or family == "dcgan" else variants[:1]
-        for precision in precisions:
-            for label, spe, xla, with_callbacks in family_variants:
+    # Every family's row of one configuration before the next configuration: when the
+    # budget runs out it cuts the last configurations, not whole families.
+    late, base = [], {}
+    for precision in precisions:
+        for i, (label, spe, xla, with_callbacks) in enumerate(variants):
+            for family in families:
+                if quick and family != "dcgan" and i > 0:
+                    continue
                 name = f"{family} {precision}, {label}"
                 if time.monotonic() > deadline:
                     late.append(name)
@@ -625,11 +637,11 @@ def step_time_rows(table, size, on_gpu, quick, deadline, memory):
                 except Exception as exc:  # a row that fails says so; the others still run
                     table.add("step time", name, f"FAILED: {first_line(exc)}")
                     continue
-                base = ms if base is None else base
-                table.add("step time", name, step_result(ms, base, cpu_ms, peak))
+                base.setdefault(family, ms)
+                table.add("step time", name, step_result(ms, base[family], cpu_ms, peak))
     skip_late(table, late)
     table.note(f"step time: wall ms per step, the fastest of {windows} window(s) of {steps} "
-               f"steps after a warm-up; 'Nx' = speed relative to the family's first row "
+               f"steps after a warm-up (no further window after one over {WINDOW_CAP:g} s); 'Nx' = speed relative to the family's first row "
                f"(higher is faster); CPU = process CPU ms per step in that window (host work; "
                f"steadier than wall time on a shared machine)")
 
