@@ -650,9 +650,9 @@ def step_result(ms, base, cpu_ms, peak):
     return f"{ms:8.2f} ms  {base / ms:5.2f}x  CPU {cpu_ms:7.2f} ms  {peak}"
 
 
-def skip_late(table, late):
+def skip_late(table, late, kind="step-time rows"):
     if late:
-        table.skip(f"{len(late)} step-time rows", f"--budget_minutes={FLAGS.budget_minutes:g} "
+        table.skip(f"{len(late)} {kind}", f"--budget_minutes={FLAGS.budget_minutes:g} "
                    f"spent before {'; '.join(late)}")
 
 
@@ -706,7 +706,7 @@ def multi_replica_rows(table, size, on_gpu, quick, deadline, memory, two, kind):
             continue
         base = ms if base is None else base
         table.add("step time", name, step_result(ms, base, cpu_ms, peak))
-    skip_late(table, late)
+    skip_late(table, late, "two-replica step-time rows")
 
 
 def determinism_rows(table, size, policies):
