@@ -11,8 +11,11 @@ def test_device_check_quick_prints_the_cpu_rows_and_says_what_it_skipped(subproc
                                                                           tmp_path):
     out = tmp_path / "device.json"
     # A budget no loaded machine reaches: every --quick row runs (none skipped for time).
+    # The DCGAN alone keeps the test short (the residual families train in
+    # test_modern_networks; their device-check rows are the same code with other builders).
     done = subprocess.run([sys.executable, "-m", "benchmarks.device_check", "--quick",
-                           "--budget_minutes=60", f"--json_out={out}"], cwd=ROOT,
+                           "--budget_minutes=60", "--timed_families=dcgan", "--timed_steps=10",
+                           f"--json_out={out}"], cwd=ROOT,
                           env=subprocess_env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -55,21 +58,16 @@ def test_device_check_quick_prints_the_cpu_rows_and_says_what_it_skipped(subproc
     assert sorted(steps) == ["dcgan float32, 2 logical CPUs, fit, 1 step/execution",
                              "dcgan float32, fit, 1 step/execution",
                              "dcgan float32, fit, 10 steps/execution",
-                             "dcgan float32, tfgan2.train, 10 steps/execution",
-                             "r3gan float32, fit, 1 step/execution",
-                             "resnet float32, fit, 1 step/execution"]
+                             "dcgan float32, tfgan2.train, 10 steps/execution"]
     for result in steps.values():  # "<wall> ms  <speed>x  CPU <cpu> ms  peak RSS <n> MiB"
         wall, _, speed, _, cpu, _, _, _, peak, unit = result.split()
         assert float(wall) > 0 and float(cpu) > 0 and speed.endswith("x"), result
         assert int(peak) > 0 and unit == "MiB", result
-    for family in ("dcgan", "resnet", "r3gan"):  # each family's first row is its reference
-        assert steps[f"{family} float32, fit, 1 step/execution"].split()[2] == "1.00x"
+    assert steps["dcgan float32, fit, 1 step/execution"].split()[2] == "1.00x"  # the reference
     assert "float16" in skipped["float16 step times"] and "CPU" in skipped["float16 step times"]
     assert skipped["bfloat16 step times"] == "--quick times float32 only"
     assert "--quick" in skipped["XLA step times"]
-    assert skipped["resnet, r3gan: steps_per_execution 10 and tfgan2.train"] == (
-        "--quick times them with fit, 1 step/execution only")
-    assert "relativistic_pairing, r1_gamma=0.05, r2_gamma=0.05" in " ".join(report["notes"])
+    assert "step-time objectives: dcgan " in " ".join(report["notes"])
 
     # Keras drops XLA under op determinism, so the determinism runs go without it.
     assert rows["determinism", "XLA (jit_compile=True) under op determinism"] == (
