@@ -55,11 +55,15 @@ DATA_FLAGS = ("--data_source=stacked_digits", f"--resolution={RESOLUTION}", "--c
 # Packing m at PacGAN's semantics: D judges as many groups per step (64) as the
 # unpacked run judges images, so the batch is m x 64 (tfgan2.GAN(pack=m) packs the
 # batch it is given into batch / m groups).
+# The *_batch64 rows pack the flagfile's batch as it is (D judges 64 / m groups).
 CONTENDERS = {
     "dcgan": (),
     "pack2": ("--pack=2", "--batch_size=128"),
     "pack4": ("--pack=4", "--batch_size=256"),
+    "pack2_batch64": ("--pack=2",),
+    "pack4_batch64": ("--pack=4",),
 }
+DEFAULT_CONTENDERS = ("dcgan", "pack2", "pack4")
 # Published rows (28x28 Stacked MNIST, 26,000 samples, millions of images seen):
 # (modes, KL). PacGAN table 2 (Lin et al. 2018); R3GAN table 3 (Huang et al. 2024).
 PUBLISHED = (("DCGAN (PacGAN table 2)", 78.9, 4.50), ("PacDCGAN2", 1000.0, 0.06),
@@ -69,7 +73,8 @@ PUBLISHED = (("DCGAN (PacGAN table 2)", 78.9, 4.50), ("PacDCGAN2", 1000.0, 0.06)
 def define_flags():
     """The command line's flags; defined only when run as a script (tests import the
     helpers beside other modules that define flags of the same names)."""
-    flags.DEFINE_list("contenders", list(CONTENDERS), "Contenders from the built-in table: "
+    flags.DEFINE_list("contenders", list(DEFAULT_CONTENDERS), "Contenders from the built-in "
+                      "table: "
                       + "; ".join(f"{k}: {' '.join(v) or 'the flagfile as is'}"
                                   for k, v in CONTENDERS.items()) + ".")
     flags.DEFINE_multi_string("contender", [], "Another contender, NAME=FLAGS (launch.train "
