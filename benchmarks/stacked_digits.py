@@ -92,8 +92,10 @@ def define_flags():
     flags.DEFINE_string("keep", None, "Keep the runs here (default: a temporary directory).")
     flags.DEFINE_string("json", None, "Also write the results as JSON here.")
     flags.DEFINE_string("figures", None, "Write PREFIX_<name>_grid.png (64 samples titled "
-                        "with the triple read in each; red: not legible) and "
-                        "PREFIX_histogram.png (the mode histogram of every row).")
+                        "with the triple read in each; red: not legible), "
+                        "PREFIX_<name>_channels.png (16 samples and their channels in grey, "
+                        "each digit with its probability) and PREFIX_histogram.png (the mode "
+                        "histogram of every row).")
     flags.DEFINE_bool("real_only", False, "Measure the real floor only (and draw its "
                       "figures with --figures), then exit.")
     flags.DEFINE_string("samples", None, "Measure the samples of this .npz (launch.sample "
@@ -208,6 +210,26 @@ def save_grid(path, images, probabilities, title=None, num=64):
     tfgan2.visualize.save_labelled_grid(
         path, images[:num], ["".join(str(d) for d in t) for t in triples], title=title,
         cols=8, colours=["black" if k else "red" for k in ok])
+
+
+def save_channels(path, images, probabilities, title=None, num=16):
+    """The first ``num`` images, two to a row, each followed by its R, G and B channels in
+    grey: the image is titled with the triple read in it, each channel with its digit and
+    probability (red below 0.9)."""
+    import tfgan2
+
+    images, probabilities = np.asarray(images[:num]), np.asarray(probabilities[:num])
+    tiles, labels, colours = [], [], []
+    for image, probs in zip(images, probabilities):
+        tiles.append(image)
+        labels.append("".join(str(p.argmax()) for p in probs))
+        colours.append("black" if legible(probs[None])[0] else "red")
+        for c, p in enumerate(probs):
+            tiles.append(np.repeat(image[..., c:c + 1], 3, axis=-1))
+            labels.append(f"{'RGB'[c]} {p.argmax()} {p.max():.2f}")
+            colours.append("black" if p.max() >= LEGIBLE else "red")
+    tfgan2.visualize.save_labelled_grid(path, np.stack(tiles), labels, title=title, cols=8,
+                                        colours=colours)
 
 
 def save_histogram(path, rows):
@@ -358,6 +380,7 @@ def run_contender(name, extra, base):
         save_grid(f"{FLAGS.figures}_{name}_grid.png", images, probs,
                   title=f"{name}: {row['modes']} modes, KL {row['kl']:.2f}, legible "
                         f"{row['legible_share']:.0%}")
+        save_channels(f"{FLAGS.figures}_{name}_channels.png", images, probs, title=name)
     return row
 
 
@@ -411,6 +434,7 @@ def main(argv):
             save_grid(f"{FLAGS.figures}_{name}_grid.png", images, probs,
                       title=f"{name}: {r['modes']} modes, KL {r['kl']:.2f}, legible "
                             f"{r['legible_share']:.0%}")
+            save_channels(f"{FLAGS.figures}_{name}_channels.png", images, probs, title=name)
     base = FLAGS.keep or tempfile.mkdtemp(prefix="tfgan2_stacked_")
     os.makedirs(base, exist_ok=True)
     for name, extra in table:
@@ -424,6 +448,8 @@ def main(argv):
         save_grid(f"{FLAGS.figures}_real_grid.png", real, real_probs,
                   title=f"held-out real: {floor['modes']} modes, KL {floor['kl']:.3f}, "
                         f"legible {floor['legible_share']:.0%}")
+        save_channels(f"{FLAGS.figures}_real_channels.png", real, real_probs,
+                      title="held-out real")
         save_histogram(f"{FLAGS.figures}_histogram.png",
                        [("real floor", floor["counts"])] + [(r["name"], r["counts"])
                                                              for r in rows])

@@ -181,8 +181,9 @@ def test_pictures_are_written(tmp_path):
 
     images = np.zeros((8, 16, 16, 3), np.float32)
     sd.save_grid(str(tmp_path / "grid.png"), images, probabilities(np.full((8, 3), 0.95)))
+    sd.save_channels(str(tmp_path / "channels.png"), images, probabilities(np.full((8, 3), 0.5)))
     counts = sd.mode_histogram(np.repeat(all_triples(), 2, axis=0))
     sd.save_histogram(str(tmp_path / "hist.png"), [("a", counts), ("b", counts[::-1])])
-    for name in ("grid.png", "hist.png"):
+    for name in ("grid.png", "channels.png", "hist.png"):
         with Image.open(tmp_path / name) as picture:
             assert picture.size[0] > 300 and picture.size[1] > 60
