@@ -4,7 +4,7 @@
     python -m benchmarks.stacked_digits --minutes=30 --contenders=dcgan,pack4
     python -m benchmarks.stacked_digits --contender='resnet=--network=resnet --loss=hinge'
     python -m benchmarks.stacked_digits --real_only --figures=benchmarks/stacked_digits_real
-    python -m benchmarks.stacked_digits --samples=RUN/samples.npz --figures=PREFIX
+    python -m benchmarks.stacked_digits --samples=RUN/samples.npz,b.npz --figures=PREFIX
     python -m benchmarks.stacked_digits --report=a.json,b.json   # join runs made apart
 
 Data (`pipelines.stacked_digits`, ``--data_source=stacked_digits``): three
@@ -34,6 +34,7 @@ samples: what a perfect generator would score at this sample count.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,8 +99,9 @@ def define_flags():
                         "histogram of every row).")
     flags.DEFINE_bool("real_only", False, "Measure the real floor only (and draw its "
                       "figures with --figures), then exit.")
-    flags.DEFINE_string("samples", None, "Measure the samples of this .npz (launch.sample "
-                        "--out) instead of training, then exit.")
+    flags.DEFINE_list("samples", None, "Measure the samples of these .npz files (launch.sample "
+                      "--out; each named by its file, or by its directory when the file is "
+                      "samples.npz) instead of training, then exit.")
     flags.DEFINE_list("report", None, "Print the table of these --json files, then exit.")
 
 
@@ -354,6 +356,8 @@ def calibrate(config, extra, base, log, seconds):
                     proc.wait(timeout=300)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
+            shutil.rmtree(workdir, ignore_errors=True)
     return (last[1] - first[1]) / (last[0] - first[0])
 
 
@@ -377,11 +381,26 @@ def run_contender(name, extra, base):
     row = {"name": name, "flags": list(extra), "steps": steps, "steps_per_second": rate,
            "seconds": seconds, **scores(probs)}
     if FLAGS.figures:
-        save_grid(f"{FLAGS.figures}_{name}_grid.png", images, probs,
-                  title=f"{name}: {row['modes']} modes, KL {row['kl']:.2f}, legible "
-                        f"{row['legible_share']:.0%}")
-        save_channels(f"{FLAGS.figures}_{name}_channels.png", images, probs, title=name)
+        save_figures(FLAGS.figures, row, images, probs)
     return row
+
+
+def samples_name(path):
+    """A row's name for the samples in ``path``: the file's name, or its directory's when
+    the file is ``samples.npz`` (as `run_contender` writes it in each run directory)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem == "samples":
+        return os.path.basename(os.path.dirname(os.path.abspath(path))) or stem
+    return stem
+
+
+def save_figures(prefix, row, images, probs):
+    """``PREFIX_<name>_grid.png`` and ``PREFIX_<name>_channels.png`` of one row."""
+    name = row["name"]
+    save_grid(f"{prefix}_{name}_grid.png", images, probs,
+              title=f"{name}: {row['modes']} modes, KL {row['kl']:.2f}, legible "
+                    f"{row['legible_share']:.0%}")
+    save_channels(f"{prefix}_{name}_channels.png", images, probs, title=name)
 
 
 # ----------------------------------------------------------------------- the report
@@ -395,7 +414,10 @@ def report(rows, floor):
         print(f"{r['name']:<12} {r['steps']:>7} {r['seconds'] / 60:>6.1f} {r['modes']:>6} "
               f"{r['kl']:>7.3f} {r['legible_share']:>8.1%} {r['legible_modes']:>13}")
     for r in rows:
-        print(f"{r['name']:<12} flags: {' '.join(r['flags']) or '(the flagfile as is)'}")
+        if r.get("source"):
+            print(f"{r['name']:<12} samples of {r['source']}")
+        else:
+            print(f"{r['name']:<12} flags: {' '.join(r['flags']) or '(the flagfile as is)'}")
     print(f"\n{floor['num_samples']} samples each; real floor: held-out digits, triples read "
           f"correctly {floor.get('triple_accuracy', float('nan')):.1%}. Published (28x28 "
           f"Stacked MNIST, far longer training): "
@@ -423,20 +445,18 @@ def main(argv):
     print(f"real floor: {json.dumps({k: v for k, v in floor.items() if k != 'counts'})}",
           flush=True)
     rows = []
-    if FLAGS.samples:
-        images = np.load(FLAGS.samples)["images"]
+    for path in FLAGS.samples or ():
+        images = np.load(path)["images"]
         probs = channel_probabilities(images)
-        name = os.path.splitext(os.path.basename(FLAGS.samples))[0]
+        name = samples_name(path)
         rows.append({"name": name, "flags": [], "steps": 0, "steps_per_second": None,
-                     "seconds": 0.0, **scores(probs)})
+                     "seconds": 0.0, "source": path, **scores(probs)})
         if FLAGS.figures:
-            r = rows[-1]
-            save_grid(f"{FLAGS.figures}_{name}_grid.png", images, probs,
-                      title=f"{name}: {r['modes']} modes, KL {r['kl']:.2f}, legible "
-                            f"{r['legible_share']:.0%}")
-            save_channels(f"{FLAGS.figures}_{name}_channels.png", images, probs, title=name)
-    base = FLAGS.keep or tempfile.mkdtemp(prefix="tfgan2_stacked_")
-    os.makedirs(base, exist_ok=True)
+            save_figures(FLAGS.figures, rows[-1], images, probs)
+    base = None
+    if table:
+        base = FLAGS.keep or tempfile.mkdtemp(prefix="tfgan2_stacked_")
+        os.makedirs(base, exist_ok=True)
     for name, extra in table:
         rows.append(run_contender(name, extra, base))
         printed = {k: v for k, v in rows[-1].items() if k != "counts"}
@@ -445,11 +465,7 @@ def main(argv):
             with open(FLAGS.json, "w", encoding="utf-8") as f:
                 json.dump({"floor": floor, "rows": rows}, f)
     if FLAGS.figures:
-        save_grid(f"{FLAGS.figures}_real_grid.png", real, real_probs,
-                  title=f"held-out real: {floor['modes']} modes, KL {floor['kl']:.3f}, "
-                        f"legible {floor['legible_share']:.0%}")
-        save_channels(f"{FLAGS.figures}_real_channels.png", real, real_probs,
-                      title="held-out real")
+        save_figures(FLAGS.figures, {**floor, "name": "real"}, real, real_probs)
         save_histogram(f"{FLAGS.figures}_histogram.png",
                        [("real floor", floor["counts"])] + [(r["name"], r["counts"])
                                                              for r in rows])

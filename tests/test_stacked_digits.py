@@ -174,6 +174,9 @@ def test_contender_table_takes_names_and_extra_launcher_flags():
         sd.contender_table([], ["--network=resnet"])
     with pytest.raises(ValueError, match="repeated: dcgan"):
         sd.contender_table(["dcgan"], ["dcgan=--pack=2"])
+    # Samples measured from files are named by the file, or by the run of a samples.npz.
+    assert sd.samples_name("/x/runs/pack4/samples.npz") == "pack4"
+    assert sd.samples_name("mine/gan_step_9000.npz") == "gan_step_9000"
 
 
 def test_pictures_are_written(tmp_path):
