@@ -16,7 +16,9 @@ __all__ = ["define_train_flags", "TRAIN_FLAGS", "DATA_SOURCES", "NETWORKS", "LOS
            "LABEL_SMOOTHING_LOSSES", "GRADIENT_PENALTY_MODES",
            "NETWORK_FLAGS", "network_flag_changes", "write_flagfile", "read_flagfile",
            "validate", "CONFIGS_INSTALL_DIR", "shipped_config_dirs", "find_config",
-           "resolve_flagfiles"]
+           "resolve_flagfiles", "PATH_FLAGS", "absolute_path", "RESUME_FREE_FLAGS",
+           "training_flag_changes", "free_flag_changes", "describe_changes",
+           "run_directory_flagfiles", "flagfile_lines"]
 
 # The registries are the single source of these choices.
 DATA_SOURCES = data_sources.names()
@@ -30,7 +32,7 @@ D_CONDITIONINGS = ("projection", "acgan")
 # tfgan2.regularizers.GRADIENT_PENALTY_MODES; tests/test_launch.py keeps them in agreement.
 LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge",
           "relativistic_average", "relativistic_average_least_squares",
-          "relativistic_average_hinge")
+          "relativistic_average_hinge", "relativistic_pairing")
 LABEL_SMOOTHING_LOSSES = ("minimax", "non_saturating", "relativistic_average")
 GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 NORMALIZATIONS = ("batch", "none", "spectral")
@@ -129,7 +131,9 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "num_classes", 0, "Classes (or binary attributes) of a --conditional run; 0 "
       "takes them from the data.", lower_bound=0)
     d("enum", "conditioning", "embedding", "How labels enter G: a learned embedding "
-      "concatenated to z, or conditional batch norm (cbn).", enum_values=list(G_CONDITIONINGS))
+      "concatenated to z, or conditional batch norm (cbn). resnet always uses BigGAN's cbn "
+      "(shared embedding and hierarchical z), r3gan an embedding.",
+      enum_values=list(G_CONDITIONINGS))
     d("enum", "discriminator_conditioning", "projection", "How D uses labels: a projection "
       "discriminator (Miyato & Koyama 2018) or an auxiliary classifier head with ACGAN losses "
       "(Odena et al. 2017).", enum_values=list(D_CONDITIONINGS))
@@ -138,7 +142,8 @@ def define_train_flags(flag_values=flags.FLAGS):
       "(Chen et al. 2016): appended to z, predicted by a Q head on D; empty: none.")
     d("float", "info_weight", 1.0, "Weight lambda of InfoGAN's mutual-information penalty.",
       lower_bound=0.0)
-    d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan.")
+    d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan; 8 to 256 for "
+      "resnet and r3gan.")
     d("integer", "capacity", 16, "dcgan NET_CAPACITY: filters of the first D block.",
       lower_bound=1)
     d("integer", "filter_size", 5, "dcgan convolution kernel size.", lower_bound=1)
@@ -147,10 +152,16 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "minibatch_std", 0, "dcgan discriminator: group size of the minibatch "
       "standard deviation feature map added before its last block (Karras et al. 2018; "
       "0: none, else >= 2).", lower_bound=0)
-    d("integer", "g_hidden", 0, "Hidden width of the mlp/gaussian generator (0: the "
-      "network's published width: mlp 1024, gaussian 256).", lower_bound=0)
-    d("integer", "d_hidden", 0, "Hidden width of the mlp/gaussian discriminator (0: the "
-      "network's published width: mlp 256, gaussian 256).", lower_bound=0)
+    d("integer", "g_hidden", 0, "Width of the generator: hidden units of mlp/gaussian, the "
+      "base width ch of resnet (blocks have multiples of it), the stage width of r3gan (0: "
+      "the network's published width: mlp 1024, gaussian 256, resnet 64, r3gan 768).",
+      lower_bound=0)
+    d("integer", "d_hidden", 0, "Width of the discriminator, as --g_hidden (0: mlp 256, "
+      "gaussian 256, resnet 64, r3gan 768).", lower_bound=0)
+    d("integer", "attention", 0, "resnet: side of the feature maps after which G and D get a "
+      "self-attention block (SAGAN; e.g. 16 at --resolution=32; 0: none).", lower_bound=0)
+    d("bool", "g_spectral_norm", False, "resnet: spectral normalization in G as well (SAGAN, "
+      "BigGAN; D always has it).")
     d("integer", "latent_dim", 64, "Size of the latent vector z.", lower_bound=1)
     d("enum", "latent_distribution", "normal", "p(z).", enum_values=["normal", "uniform"])
     # Optimization.
@@ -160,8 +171,20 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "beta1", 0.5, "Adam beta_1 of both optimizers.", lower_bound=0.0, upper_bound=1.0)
     d("float", "beta2", 0.999, "Adam beta_2 of both optimizers.", lower_bound=0.0,
       upper_bound=1.0)
-    d("enum", "lr_schedule", "constant", "Learning rates: constant, or linear_decay to 0 at "
-      "--train_steps.", enum_values=["constant", "linear_decay"])
+    d("enum", "lr_schedule", "constant", "Learning rates: constant, linear_decay to 0 at "
+      "--train_steps, or burn_in: R3GAN's cosine from the rate to --burn_in_lr_ratio times it "
+      "over --burn_in_steps, then held.", enum_values=["constant", "linear_decay", "burn_in"])
+    d("integer", "burn_in_steps", 0, "Length in steps of R3GAN's cosine burn-in (0: none). Over "
+      "it R1/R2 gamma fall to --burn_in_gamma_ratio of their value, Adam's beta_2 rises from "
+      "--beta2 to --beta2_final, the EMA half-life grows from 0 to --ema_half_life, and with "
+      "--lr_schedule=burn_in the learning rates fall to --burn_in_lr_ratio of theirs.",
+      lower_bound=0)
+    d("float", "burn_in_lr_ratio", 0.25, "Learning rate at the end of the burn-in, as a share "
+      "of --d_lr / --g_lr (R3GAN: 2e-4 -> 5e-5).", lower_bound=0.0)
+    d("float", "burn_in_gamma_ratio", 0.1, "R1/R2 gamma at the end of the burn-in, as a share of "
+      "--r1_gamma / --r2_gamma (R3GAN: 10x smaller).", lower_bound=0.0)
+    d("float", "beta2_final", 0.0, "Adam beta_2 at the end of the burn-in (R3GAN: 0.99; 0: "
+      "--beta2 throughout).", lower_bound=0.0, upper_bound=1.0)
     d("integer", "d_steps", 1, "Discriminator updates per step.", lower_bound=1)
     d("integer", "g_steps", 1, "Generator updates per step.", lower_bound=1)
     d("float", "gradient_penalty", 0.0, "WGAN-GP weight (0: off).", lower_bound=0.0)
@@ -174,12 +197,17 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "weight_clip", 0.0, "Clip every D weight to [-c, c] after each D update "
       "(WGAN weight clipping, e.g. 0.01; 0: off).", lower_bound=0.0)
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
+    d("float", "r2_gamma", 0.0, "R2 penalty gamma: R1 on generated samples (R3GAN; 0: off); "
+      "scaled like --r1_gamma by --r1_reference_size.", lower_bound=0.0)
     d("integer", "r1_reference_size", 0,
       "Image size S at which --r1_gamma is given: the gamma used is r1_gamma * H * W / S^2 for "
       "H x W images, since R1 sums the squared gradient over pixels (e.g. 32 with "
       "--r1_gamma=4 uses 16 at --resolution=64). 0: --r1_gamma as given.", lower_bound=0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
+    d("float", "ema_half_life", 0.0, "Generator EMA half-life in steps, instead of --ema_decay "
+      "(0: use --ema_decay). With --burn_in_steps it grows from 0 (a plain copy) to this.",
+      lower_bound=0.0)
     # Augmentation of D's inputs and packing.
     d("string", "augment", "none",
       "Augmentation of everything D sees: none, diffaugment:POLICY (POLICY: ops from color, "
@@ -205,7 +233,8 @@ def define_train_flags(flag_values=flags.FLAGS):
       "without heartbeats otherwise.", lower_bound=0.0)
     d("integer", "logical_cpus", 0, "Split the CPU into this many logical devices (0: don't), "
       "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
-    d("bool", "sync_batchnorm", False, "dcgan: batch statistics over all replicas' batches.")
+    d("bool", "sync_batchnorm", False, "dcgan, resnet: batch statistics over all replicas' "
+      "batches.")
     d("enum", "precision", precision_default(), "Compute precision: float32, mixed_bfloat16, "
       "mixed_float16 (variables, D logits and losses stay float32; float16 adds loss "
       "scaling; GPUs only) or auto: mixed_float16 on GPUs of compute capability >= 7.0; on a "
@@ -235,17 +264,19 @@ def define_train_flags(flag_values=flags.FLAGS):
       "as eval/<name> and to TensorBoard.", lower_bound=0)
     d("string", "eval_metrics", "fid,kid",
       "Comma-separated metrics of the evaluations during training (launch.evaluate lists "
-      "them: fid, kid, is, pr, tstr, confusion, swd; vector data: fid, kid, pr, confusion, "
-      "moments).")
+      "them: fid, kid, is, pr, tstr, confusion, swd, cas, intra_fid; vector data: fid, kid, "
+      "pr, confusion, moments).")
     d("integer", "eval_num_samples", 500, "Generated samples per evaluation during training.",
       lower_bound=2)
     d("enum", "eval_features", "classifier",
       "Features of image metrics: 'classifier' (a CNN trained on the run's labelled data, "
-      "saved as <workdir>/eval/classifier.keras) or 'inception' (needs --inception_weights).",
+      "saved as <workdir>/eval/classifier.keras; data without class labels use inception) "
+      "or 'inception' (Inception-v3, see --inception_weights).",
       enum_values=["classifier", "inception"])
     d("string", "inception_weights", None,
-      "Local copy of inception_v3_weights_tf_dim_ordering_tf_kernels.h5 (Keras applications "
-      "release file) for --eval_features=inception; nothing is downloaded.")
+      "inception_v3_weights_tf_dim_ordering_tf_kernels.h5 (the Keras applications release "
+      "file) for Inception features; default: Keras' cache ~/.keras/models/, where Keras "
+      "downloads it when missing (offline: copy the file there).")
     d("integer", "classifier_epochs", 30, "Training epochs of the domain classifier.",
       lower_bound=1)
     return flag_values
@@ -276,6 +307,9 @@ def validate(fv):
     Raises:
       ValueError: naming the flag, its value and the valid values.
     """
+    if fv.lr_schedule == "burn_in" and not fv.burn_in_steps:
+        raise ValueError("--lr_schedule=burn_in needs --burn_in_steps > 0 (the length of the "
+                         "cosine burn-in in steps).")
     per_call = fv.steps_per_execution
     for name in ("train_steps", "log_every"):
         if fv[name].value % per_call:
@@ -331,6 +365,19 @@ def validate(fv):
         raise ValueError(f"--minibatch_std={fv.minibatch_std} needs --network=dcgan (the other "
                          f"discriminators have no minibatch standard deviation feature); "
                          f"use --minibatch_std=0 with --network={fv.network}.")
+    for name in ("attention", "g_spectral_norm"):
+        if fv[name].value and fv.network != "resnet":
+            raise ValueError(f"--{name}={fv[name].value} needs --network=resnet (the other "
+                             f"networks have no such option); leave it unset with "
+                             f"--network={fv.network}.")
+    if fv.attention:
+        # The feature-map sides G and D of tfgan2.resnet_networks both have.
+        side = source.shape(fv)[0]
+        sides = [2 ** k for k in range(3, 9) if 2 ** k <= side // 2]
+        if fv.attention not in sides:
+            raise ValueError(f"--attention={fv.attention} is invalid for {side}x{side} images: "
+                             f"use the side of feature maps both networks have ("
+                             f"{', '.join(map(str, sides)) or 'none at this size'}) or 0.")
     if fv.minibatch_std == 1:
         raise ValueError("--minibatch_std=1 is invalid: a group of one sample has no spread; "
                          "use 0 (off) or a group size >= 2, e.g. 4.")
@@ -362,7 +409,8 @@ def _check_codes(spec):
 NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
                  "filter_size", "d_normalization", "latent_dim", "g_hidden", "d_hidden",
                  "gaussian_size", "conditional", "num_classes", "conditioning",
-                 "discriminator_conditioning", "infogan_codes", "pack", "minibatch_std")
+                 "discriminator_conditioning", "infogan_codes", "pack", "minibatch_std",
+                 "attention", "g_spectral_norm")
 
 
 def network_flag_changes(old, new):
@@ -373,19 +421,98 @@ def network_flag_changes(old, new):
     """
     changes = [(name, old[name].value, new[name].value) for name in NETWORK_FLAGS
                if old[name].value != new[name].value]
-    if (old.ema_decay > 0) != (new.ema_decay > 0):
+    if keeps_ema(old) != keeps_ema(new):
         changes.append(("ema_decay", old.ema_decay, new.ema_decay))
     return changes
 
 
+def keeps_ema(fv):
+    """Whether the run keeps an EMA generator (``--ema_decay`` or ``--ema_half_life`` > 0)."""
+    return fv.ema_decay > 0 or fv["ema_half_life"].value > 0
+
+
+# Flags a resumed run may change without changing what it computes: how long it runs and how
+# often it writes, how it is monitored, where the data lies, where it runs and how fast.
+# (--train_steps is one of them unless the learning rates decay over it.)
+RESUME_FREE_FLAGS = (
+    "workdir", "train_steps", "log_every", "sample_every", "checkpoint_every",
+    "keep_checkpoints", "keep_samples", "num_grid", "data_dir", "strategy", "devices", "tpu",
+    "collective_timeout", "logical_cpus", "jit_compile", "steps_per_execution", "tensorboard",
+    "eval_every", "eval_metrics", "eval_num_samples", "eval_features", "inception_weights",
+    "classifier_epochs")
+# Chosen once per run and kept by its resumes (launch.precision_choice,
+# launch.conv_gradient_choice): not compared here.
+RESUME_RECORDED_FLAGS = ("precision", "conv_gradients")
+# Flags holding file-system paths: flags.cfg records them absolute, so that the run
+# directory's flags mean the same from any working directory.
+PATH_FLAGS = ("workdir", "data_dir", "inception_weights")
+
+
+def absolute_path(value):
+    """``value`` as an absolute path (``~`` expanded); None, empty values and URLs
+    (``gs://...``) as they are."""
+    if not value or "://" in str(value):
+        return value
+    return os.path.abspath(os.path.expanduser(str(value)))
+
+
+def _value(fv, name):
+    value = fv[name].value
+    return absolute_path(value) if name in PATH_FLAGS else value
+
+
+def _changed(old, new, names):
+    return [(name, old[name].value, new[name].value) for name in names
+            if _value(old, name) != _value(new, name)]
+
+
+def training_flag_changes(old, new):
+    """``[(flag, old value, new value)]`` of the flags whose change alters what a resumed run
+    computes: every training flag but `NETWORK_FLAGS` (those cannot resume at all, see
+    `network_flag_changes`), `RESUME_FREE_FLAGS` and the recorded precision choices. Also
+    ``train_steps`` when the learning rates decay over it (``--lr_schedule=linear_decay``)."""
+    skip = set(NETWORK_FLAGS) | set(RESUME_FREE_FLAGS) | set(RESUME_RECORDED_FLAGS)
+    changes = _changed(old, new, [n for n in TRAIN_FLAGS if n not in skip])
+    if "linear_decay" in (old.lr_schedule, new.lr_schedule):
+        changes += _changed(old, new, ["train_steps"])
+    network = {name for name, _, _ in network_flag_changes(old, new)}
+    return [c for c in changes if c[0] not in network]
+
+
+def free_flag_changes(old, new):
+    """``[(flag, old value, new value)]`` of the `RESUME_FREE_FLAGS` that differ (not
+    ``workdir``, nor ``train_steps`` when `training_flag_changes` lists it)."""
+    names = [n for n in RESUME_FREE_FLAGS if n != "workdir"]
+    if "linear_decay" in (old.lr_schedule, new.lr_schedule):
+        names.remove("train_steps")
+    return _changed(old, new, names)
+
+
+def describe_changes(changes, sep="; "):
+    """``--loss was 'non_saturating', now 'wasserstein'; ...`` of ``[(flag, old, new)]``."""
+    return sep.join(f"--{name} was {old!r}, now {new!r}" for name, old, new in changes)
+
+
+def flagfile_lines(fv):
+    """The run-defining flags as flagfile lines (`PATH_FLAGS` absolute), as `write_flagfile`
+    writes them."""
+    lines = []
+    for name in TRAIN_FLAGS:
+        if name in PATH_FLAGS and fv[name].value:
+            lines.append(f"--{name}={absolute_path(fv[name].value)}")
+        else:
+            lines.append(fv[name].serialize())
+    return [line for line in lines if line]
+
+
 def write_flagfile(fv, path):
-    """Write the run-defining flags as a flagfile that reproduces the run."""
-    lines = [fv[name].serialize() for name in TRAIN_FLAGS]
+    """Write the run-defining flags as a flagfile that reproduces the run from any directory
+    (`PATH_FLAGS` are written as absolute paths)."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("# Resolved training flags; reproduce with "
                 "python -m launch.train --flagfile=<this file>\n")
-        f.write("\n".join(line for line in lines if line) + "\n")
+        f.write("\n".join(flagfile_lines(fv)) + "\n")
     os.replace(tmp, path)
 
 
@@ -440,6 +567,28 @@ def find_config(name):
         if os.path.isfile(path):
             return path
     return None
+
+
+RUN_FLAGFILE = "flags.cfg"
+
+
+def run_directory_flagfiles(argv):
+    """``argv`` with ``--workdir=DIR`` after each ``--flagfile=DIR/flags.cfg`` whose DIR holds
+    checkpoints: a run directory's own flags resume that run wherever it is now (it may have
+    been moved, or written by a version that recorded a relative ``--workdir``). A later
+    ``--workdir`` on the command line still chooses another directory.
+    """
+    out = []
+    for arg in argv:
+        out.append(arg)
+        for prefix in ("--flagfile=", "-flagfile="):
+            if arg.startswith(prefix):
+                path = os.path.expanduser(arg[len(prefix):])
+                directory = os.path.dirname(os.path.abspath(path))
+                if os.path.basename(path) == RUN_FLAGFILE and os.path.isfile(path) and \
+                        os.path.isfile(os.path.join(directory, "checkpoints", "checkpoint")):
+                    out.append(f"--workdir={directory}")
+    return out
 
 
 def resolve_flagfiles(argv):

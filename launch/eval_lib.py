@@ -14,19 +14,68 @@ from launch import builders, config
 __all__ = ["restore_gan", "real_data", "domain_classifier", "build_evaluator",
            "training_callbacks", "format_table", "CLASSIFIER_PATH", "ATTRIBUTES_PATH",
            "ATTRIBUTE_SOURCES", "resolve_attribute", "celeba_attribute_data",
-           "attribute_classifier", "split_by_attribute"]
+           "attribute_classifier", "split_by_attribute", "run_flags", "check_data_dir",
+           "inception_weights", "inception_cache_path", "EVALUATE_FLAGS", "TRAIN_EVAL_FLAGS",
+           "FEATURE_METRICS"]
 
 # Relative to the run directory.
 CLASSIFIER_PATH = os.path.join("eval", "classifier.keras")
+# Metrics computed on the features of an extractor (Inception-v3 or the domain classifier).
+FEATURE_METRICS = ("fid", "kid", "is", "pr")
+# Not measured unless asked for: tstr trains two more classifiers.
+ON_REQUEST = {"tstr": "trains two more classifiers"}
+# The flags that set the evaluation, as each launcher names them (for messages).
+EVALUATE_FLAGS = {"features": "--features", "inception_weights": "--inception_weights",
+                  "metrics": "--metrics"}
+TRAIN_EVAL_FLAGS = {"features": "--eval_features", "inception_weights": "--inception_weights",
+                    "metrics": "--eval_metrics"}
+# keras.applications.InceptionV3's checksum of the file (Keras verifies downloads with it).
+_INCEPTION_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"
 
 def _labelled_sources():
     return [s.name for s in builders.data_sources.SOURCES.values()
             if s.has_labels and not s.multilabel]
 
 
-def restore_gan(workdir):
+def run_flags(workdir, data_dir=None):
+    """The training flags of the run in ``workdir`` (its ``flags.cfg``), with ``data_dir``
+    (when given) in place of the recorded ``--data_dir``.
+
+    Raises:
+      FileNotFoundError: no ``flags.cfg`` in ``workdir``.
+    """
+    fv = config.read_flagfile(os.path.join(workdir, "flags.cfg"))
+    if data_dir:
+        fv.data_dir = config.absolute_path(data_dir)
+    return fv
+
+
+def check_data_dir(fv, workdir):
+    """FileNotFoundError naming the fix when the run's ``--data_dir`` is not there.
+
+    Runs written before ``flags.cfg`` recorded absolute paths hold the path as
+    typed, relative to the directory training ran in.
+    """
+    from pipelines.image_files import has_glob_chars
+    import glob
+
+    path = fv.data_dir
+    if not path or "://" in path:
+        return
+    expanded = os.path.expanduser(path)
+    if os.path.exists(expanded) or (has_glob_chars(expanded) and glob.glob(expanded)):
+        return
+    relative = "" if os.path.isabs(expanded) else (
+        " from this directory: the path is relative to the one training ran in")
+    raise FileNotFoundError(
+        f"The run's data (--data_dir={path}, from {os.path.join(workdir, 'flags.cfg')}) is not "
+        f"found{relative}. Pass --data_dir=PATH to point at the run's data.")
+
+
+def restore_gan(workdir, data_dir=None):
     """``(train_flags, gan, checkpoint_path)``: the run's GAN with its newest valid checkpoint.
 
+    ``train_flags`` are `run_flags` (``data_dir`` replaces the recorded one).
     A checkpoint that does not restore is reported and the next older one is
     used; nothing in the run directory is renamed or written (the training
     launcher sets broken checkpoints aside when it resumes).
@@ -37,7 +86,7 @@ def restore_gan(workdir):
     """
     import tfgan2
 
-    fv = config.read_flagfile(os.path.join(workdir, "flags.cfg"))
+    fv = run_flags(workdir, data_dir)
     ckpt_dir = os.path.join(workdir, "checkpoints")
     gan = builders.build_gan(fv, compile_model=False)
     checkpointer = tfgan2.callbacks.Checkpointer(ckpt_dir)
@@ -57,62 +106,180 @@ def real_data(fv, num=None):
     return source.real_data(fv, num, labels=source.has_labels and not source.multilabel)
 
 
-def domain_classifier(fv, workdir, images, labels, epochs, seed=0):
+def _no_class_labels(fv, flag_names):
+    return ValueError(
+        f"the domain classifier needs class labels, and --data_source={fv.data_source} has "
+        f"none (labelled sources: {', '.join(_labelled_sources())}); use Inception-v3 "
+        f"features: {flag_names['features']}=inception.")
+
+
+def domain_classifier(fv, workdir, images, labels, epochs, seed=0, flag_names=EVALUATE_FLAGS):
     """``(ClassifierExtractor, info)``: the run's classifier, loaded or trained into ``eval/``."""
     from tfgan2 import features
 
     if labels is None:
-        raise ValueError(
-            f"the domain classifier needs class labels, and --data_source={fv.data_source} has "
-            f"none (labelled sources: {', '.join(_labelled_sources())}); use "
-            f"--features=inception with --inception_weights=PATH.")
+        raise _no_class_labels(fv, flag_names)
     model, info = features.load_or_train_classifier(
         os.path.join(workdir, CLASSIFIER_PATH), images, labels, epochs=epochs, seed=seed)
     return features.ClassifierExtractor(model), info
 
 
-def build_evaluator(fv, workdir, metrics, num_samples, *, features="classifier",
-                    inception_weights=None, classifier_epochs=30, seed=0):
+def inception_cache_path():
+    """Where Keras keeps the Inception-v3 weights it downloads:
+    ``$KERAS_HOME/models/`` (default ``~/.keras/models/``) + the file name."""
+    from tfgan2.features import INCEPTION_WEIGHTS_FILE
+
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models", INCEPTION_WEIGHTS_FILE)
+
+
+def inception_weights(path=None, flag_names=EVALUATE_FLAGS):
+    """The Inception-v3 weights file: ``path`` when given, else the copy in Keras' cache
+    (`inception_cache_path`), which Keras downloads there (with its progress bar and
+    checksum, as ``keras.applications`` does) when it is missing.
+
+    Raises:
+      FileNotFoundError: ``path`` is not a file, or the cache has no copy and the
+        download failed (e.g. no internet); the message says where to put the file.
+    """
+    from tfgan2.features import INCEPTION_RELEASES, INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL
+
+    flag = flag_names["inception_weights"]
+    if path:
+        if not os.path.isfile(os.path.expanduser(path)):
+            raise FileNotFoundError(f"{flag}={path}: no such file; expected a copy of "
+                                    f"{INCEPTION_WEIGHTS_FILE}.")
+        return os.path.expanduser(path)
+    cached = inception_cache_path()
+    if os.path.isfile(cached):
+        return cached
+    import keras
+
+    try:
+        return keras.utils.get_file(INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL,
+                                    cache_subdir="models", file_hash=_INCEPTION_MD5)
+    except Exception as exc:  # noqa: BLE001 - any failure to fetch: say where the file goes
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FileNotFoundError(
+            f"Inception-v3 weights are not in Keras' cache ({cached}) and could not be "
+            f"downloaded ({reason}). Copy {INCEPTION_WEIGHTS_FILE} (from "
+            f"{INCEPTION_WEIGHTS_URL} or {INCEPTION_RELEASES}) to {cached}, or pass "
+            f"{flag}=PATH.") from None
+
+
+def _plan(fv, requested, features, weights, flag_names):
+    """``(metrics, features used, skipped)``: what to measure and on which features.
+
+    ``requested`` None: everything available (`build_evaluator`); ``skipped``
+    maps each metric left out to the reason and the way to enable it.
+    Requested metrics that cannot be measured raise ValueError or
+    FileNotFoundError. ``weights`` is a one-item list: the Inception weights
+    flag's value in, the resolved file out.
+    """
+    from tfgan2 import evaluation
+
+    if len(builders.data_shape(fv)) == 1:
+        return (list(evaluation.VECTOR_METRICS) if requested is None else requested), "raw", {}
+    source = builders.source(fv)
+    class_labels = source.has_labels and not source.multilabel
+    skipped = {}
+    if requested is None:
+        metrics = [m for m in evaluation.IMAGE_METRICS if m not in ON_REQUEST]
+        for name, why in ON_REQUEST.items():
+            skipped[name] = f"{why}; ask with {flag_names['metrics']}=...,{name}"
+        if not (fv.conditional and class_labels):
+            metrics = [m for m in metrics if m not in evaluation.CONDITIONAL_METRICS]
+    else:
+        metrics = list(requested)
+    by_classifier = [m for m in metrics if m in ("tstr",) + evaluation.CONDITIONAL_METRICS]
+    if by_classifier and not class_labels:
+        raise ValueError(f"{', '.join(by_classifier)} need a classifier of the run's classes, "
+                         f"and --data_source={fv.data_source} has no class labels.")
+    # The classifier needs class labels; without them Inception-v3 stands in, unless the
+    # classifier was asked for by name.
+    chosen = features or ("classifier" if class_labels else "inception")
+    on_features = [m for m in metrics if m in FEATURE_METRICS + ("intra_fid",)]
+    if on_features and chosen == "classifier" and not class_labels:
+        raise _no_class_labels(fv, flag_names)
+    if on_features and chosen == "inception":
+        try:
+            weights[0] = inception_weights(weights[0], flag_names)
+        except FileNotFoundError as exc:
+            reason = str(exc) if class_labels else (
+                f"image features are needed: --data_source={fv.data_source} has no class "
+                f"labels for the domain classifier, and {exc}")
+            if requested is not None:
+                raise FileNotFoundError(reason) from None
+            skipped = {**{m: reason for m in on_features}, **skipped}
+            metrics = [m for m in metrics if m not in on_features]
+            on_features = []
+    return metrics, (chosen if on_features else "none"), skipped
+
+
+def build_evaluator(fv, workdir, metrics, num_samples, *, features=None,
+                    inception_weights=None, classifier_epochs=30, seed=0,
+                    flag_names=EVALUATE_FLAGS):
     """An `tfgan2.evaluation.Evaluator` for the run described by ``fv``, and a dict of notes.
 
-    Image data: the reference set is the real data; the domain classifier
-    (trained on its stratified 75%, stored in ``<workdir>/eval/``) labels
-    samples for tstr and, with ``features="classifier"``, supplies the
-    features; its held-out 25% is tstr's test set and confusion's real half.
-    Vector data: raw vectors are the features (fid, kid, pr, confusion,
-    moments).
+    ``metrics``: names (list or comma-separated), or None for everything this
+    run can measure: image data: confusion (D's view), swd, and fid, kid, is,
+    pr on the domain classifier's features (labelled data) or Inception-v3's
+    (weights from ``inception_weights``, else Keras' cache, fetched by Keras
+    when missing; `inception_weights`), plus cas and intra_fid for
+    class-conditional runs; tstr only on request. Vector data: fid, kid, pr,
+    confusion, moments on the raw vectors. ``notes["skipped"]`` maps each
+    metric left out to why and how to enable it.
+
+    ``features``: "classifier", "inception", or None for the run's choice
+    (``fv.eval_features``), where data without class labels use Inception-v3.
+    The reference set is the real data; the domain classifier (trained on its
+    stratified 75%, stored in ``<workdir>/eval/``) labels samples for tstr and
+    supplies the features with "classifier"; its held-out 25% is tstr's test
+    set and confusion's real half. ``notes["features"]`` says which features
+    the metrics used ("none" when only swd and confusion ran).
+    ``flag_names`` names the launcher's flags in messages (`EVALUATE_FLAGS`,
+    `TRAIN_EVAL_FLAGS`).
 
     Raises:
       ValueError: unknown or unsupported metrics, or classifier features for a
         source without labels.
-      FileNotFoundError: ``features="inception"`` without a weights file.
+      FileNotFoundError: asked-for Inception features without weights.
     """
     from tfgan2 import evaluation
     from tfgan2 import features as features_lib
 
     vector = len(builders.data_shape(fv)) == 1
-    metrics = evaluation.check_metrics(metrics, vector_data=vector)
-    if features not in ("classifier", "inception"):
+    if metrics is not None:
+        metrics = evaluation.check_metrics(metrics, vector_data=vector)
+    if features not in (None, "classifier", "inception"):
         raise ValueError(f"features must be 'classifier' or 'inception', got {features!r}")
-    notes = {"features": "raw" if vector else features}
+    if features is None and fv.eval_features != "classifier":
+        features = fv.eval_features
+    weights = [inception_weights]
+    metrics, used, skipped = _plan(fv, metrics, features, weights, flag_names)
+    if not metrics:
+        raise ValueError("no metric can be measured: " + "; ".join(
+            f"{m}: {why}" for m, why in skipped.items()))
+    notes = {"features": used}
+    if skipped:
+        notes["skipped"] = skipped
     data, labels = real_data(fv, None if fv.data_source == "digits" else max(num_samples, 1000))
     kwargs = dict(threshold=evaluation.decision_threshold(fv.loss), seed=seed)
     if vector:
         return evaluation.Evaluator(metrics, data, num_samples, **kwargs), notes
 
-    # swd compares the images themselves; every other metric uses the run's features.
-    uses_features = bool(set(metrics) - {"swd"})
-    needs_classifier = (features == "classifier" and uses_features) or any(
+    needs_classifier = used == "classifier" or any(
         m in metrics for m in ("tstr",) + evaluation.CONDITIONAL_METRICS)
     extractor = labeller = heldout = real_train = None
     if needs_classifier:
-        labeller, info = domain_classifier(fv, workdir, data, labels, classifier_epochs, seed)
+        labeller, info = domain_classifier(fv, workdir, data, labels, classifier_epochs, seed,
+                                           flag_names=flag_names)
         notes["classifier"] = os.path.join(workdir, CLASSIFIER_PATH)
         notes["classifier_heldout_accuracy"] = info["heldout_accuracy"]
         heldout = (data[info["heldout_indices"]], labels[info["heldout_indices"]])
         real_train = (data[info["train_indices"]], labels[info["train_indices"]])
-    if features == "inception" and uses_features:
-        extractor = features_lib.InceptionExtractor(inception_weights)
+    if used == "inception":
+        extractor = features_lib.InceptionExtractor(weights[0])
     else:
         extractor = labeller
     evaluator = evaluation.Evaluator(
@@ -144,9 +311,9 @@ def training_callbacks(fv, workdir):
             image_every_n_steps=fv.sample_every or fv.log_every, seed=fv.seed))
     if fv.eval_every:
         evaluator, _ = build_evaluator(
-            fv, workdir, fv.eval_metrics, fv.eval_num_samples, features=fv.eval_features,
+            fv, workdir, fv.eval_metrics, fv.eval_num_samples, features=None,
             inception_weights=fv.inception_weights, classifier_epochs=fv.classifier_epochs,
-            seed=fv.seed)
+            seed=fv.seed, flag_names=TRAIN_EVAL_FLAGS)
         callbacks.append(evaluation.EvaluationCallback(
             fv.eval_every, evaluator, log_dir=log_dir,
             metrics_path=os.path.join(workdir, "metrics.jsonl")))
@@ -170,29 +337,27 @@ _PER_CLASS_ROWS = [("cas_per_class", "  agreement, class {}", "{:.4f}"),
 
 
 def format_table(results):
-    """A two-column text table of an ``eval.json`` dict."""
-    lines = [f"{'step':<28}{results.get('step')}",
-             f"{'samples':<28}{results.get('num_samples')}",
-             f"{'features':<28}{results.get('features')}"]
+    """A two-column text table of an ``eval.json`` dict (labels padded to the longest)."""
+    rows = [("step", str(results.get("step"))), ("samples", str(results.get("num_samples"))),
+            ("features", str(results.get("features")))]
     if "classifier_heldout_accuracy" in results:
-        lines.append(f"{'classifier held-out acc.':<28}"
-                     f"{results['classifier_heldout_accuracy']:.4f}")
+        rows.append(("classifier held-out acc.", f"{results['classifier_heldout_accuracy']:.4f}"))
     for key, label, fmt in _ROWS:
         if key in results:
-            lines.append(f"{label:<28}{fmt.format(results[key])}")
+            rows.append((label, fmt.format(results[key])))
     for key, label, fmt in _PER_CLASS_ROWS:
         for c, value in enumerate(results.get(key, ())):
-            lines.append(f"{label.format(c):<28}{fmt.format(value)}")
+            rows.append((label.format(c), fmt.format(value)))
     if "confusion" in results:
         c = results["confusion"]
         n_real = c["real_as_real"] + c["real_as_fake"]
         n_fake = c["fake_as_real"] + c["fake_as_fake"]
-        lines.append(f"{'D confusion':<28}{'judged real':>12}{'judged fake':>12}")
-        lines.append(f"{'  real (' + str(n_real) + ')':<28}{c['real_as_real']:>12}"
-                     f"{c['real_as_fake']:>12}")
-        lines.append(f"{'  generated (' + str(n_fake) + ')':<28}{c['fake_as_real']:>12}"
-                     f"{c['fake_as_fake']:>12}")
-    return "\n".join(lines)
+        rows.append(("D confusion", f"{'judged real':>12}{'judged fake':>12}"))
+        rows.append((f"  real ({n_real})", f"{c['real_as_real']:>12}{c['real_as_fake']:>12}"))
+        rows.append((f"  generated ({n_fake})",
+                     f"{c['fake_as_real']:>12}{c['fake_as_fake']:>12}"))
+    width = max(len(label) for label, _ in rows) + 2
+    return "\n".join(f"{label:<{width}}{value}" for label, value in rows)
 
 
 # ------------------------------------------------------------------ CelebA attributes

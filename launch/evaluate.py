@@ -1,16 +1,21 @@
-"""Measure a trained run: ``python -m launch.evaluate --workdir=DIR --metrics=fid,kid,is,pr,tstr,confusion,swd``.
+"""Measure a trained run: ``python -m launch.evaluate --workdir=DIR [--metrics=fid,kid,...]``.
 
 Rebuilds the GAN from ``DIR/flags.cfg``, restores the newest checkpoint
 (EMA generator when kept), generates ``--num_samples`` samples and compares
-them with the run's real data:
+them with the run's real data (``--data_dir`` when it has moved). Without
+``--metrics`` it measures everything the run allows and names what it
+skipped and how to enable it:
 
-* image data, ``--features=classifier`` (default): a small CNN trained on a
-  stratified 75% of the run's labelled data (digits, MNIST) and stored in
-  ``DIR/eval/classifier.keras`` supplies the features of fid / kid / pr and
-  the probabilities of is; it also labels the samples for tstr. swd
-  compares Laplacian-pyramid patches of the images themselves (no features).
-  ``--features=inception`` uses Inception-v3 pool features from
-  ``--inception_weights`` (a local file; nothing is downloaded).
+* image data: confusion (D's view of held-out real and generated images)
+  and swd (Laplacian-pyramid patches of the images themselves, no
+  features) always; fid, kid, is and pr on features: those of a small CNN
+  trained on a stratified 75% of the run's labelled data (digits, MNIST;
+  stored in ``DIR/eval/classifier.keras``), or Inception-v3's pool features
+  for data without class labels or with ``--features=inception``. The
+  Inception weights come from ``--inception_weights``, else Keras' cache
+  (``~/.keras/models/``), where Keras downloads them when missing; offline,
+  the message says where to put the file. Class-conditional runs add cas and
+  intra_fid; tstr (which trains two more classifiers) only when asked for.
 * vector data (gaussian): fid, kid and pr on the raw vectors, confusion, and
   moments (mean and std of real against generated values).
 
@@ -35,18 +40,25 @@ import time
 
 from absl import app, flags
 
+from launch import cli
+
 flags.DEFINE_string("workdir", None, "Run directory written by launch.train.")
-flags.DEFINE_string("metrics", "fid,kid,is,pr",
-                    "Comma-separated metrics: fid, kid, is, pr, tstr, confusion, swd (image "
-                    "data); "
-                    "fid, kid, pr, confusion, moments (vector data).")
+flags.DEFINE_string("data_dir", None, "The run's data, when it is no longer where flags.cfg "
+                    "says (default: the run's --data_dir).")
+flags.DEFINE_string("metrics", None,
+                    "Comma-separated metrics: fid, kid, is, pr, tstr, confusion, swd, cas, "
+                    "intra_fid (image data; cas and intra_fid: class-conditional runs); fid, "
+                    "kid, pr, confusion, moments (vector data). Default: every metric the run "
+                    "allows but tstr; the ones skipped are named with the reason.")
 flags.DEFINE_integer("num_samples", 1000, "Generated samples (and real reference size).",
                      lower_bound=2)
 flags.DEFINE_enum("features", None, ["classifier", "inception"],
-                  "Feature extractor of image metrics (default: the run's --eval_features).")
+                  "Feature extractor of image metrics (default: the run's --eval_features; "
+                  "inception for data without class labels).")
 flags.DEFINE_string("inception_weights", None,
-                    "Local inception_v3_weights_tf_dim_ordering_tf_kernels.h5 for "
-                    "--features=inception (default: the run's --inception_weights).")
+                    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5 for Inception "
+                    "features (default: the run's --inception_weights, else Keras' cache "
+                    "~/.keras/models/, where Keras downloads it when missing).")
 flags.DEFINE_integer("classifier_epochs", None,
                      "Epochs of the domain classifier and of the tstr classifiers "
                      "(default: the run's --classifier_epochs).", lower_bound=1)
@@ -60,45 +72,49 @@ flags.DEFINE_float("watch_timeout", 3600.0, "--watch: stop after this many secon
 flags.DEFINE_float("poll_seconds", 10.0, "--watch: seconds between looks for new checkpoints.",
                    lower_bound=0.01)
 flags.mark_flags_as_required(["workdir"])
+flags.declare_key_flag("verbosity")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    from launch import config
-
     workdir = FLAGS.workdir
     flagfile = os.path.join(workdir, "flags.cfg")
     if FLAGS.watch:
         _wait_for(flagfile)
+    from launch import builders, eval_lib
+
     try:
-        train_flags = config.read_flagfile(flagfile)
+        train_flags = eval_lib.run_flags(workdir, FLAGS.data_dir)
+        eval_lib.check_data_dir(train_flags, workdir)
     except FileNotFoundError as exc:
         raise app.UsageError(str(exc))
     import tensorflow as tf
 
-    from launch import builders, eval_lib
     import tfgan2
     from tfgan2 import evaluation, visualize
 
-    try:
-        metrics = evaluation.check_metrics(
-            FLAGS.metrics, vector_data=len(builders.data_shape(train_flags)) == 1)
-    except ValueError as exc:
-        raise app.UsageError(f"--metrics={FLAGS.metrics}: {exc}")
-    features = FLAGS.features or train_flags.eval_features
+    metrics = None
+    if FLAGS.metrics is not None:
+        try:
+            metrics = evaluation.check_metrics(
+                FLAGS.metrics, vector_data=len(builders.data_shape(train_flags)) == 1)
+        except ValueError as exc:
+            raise app.UsageError(f"--metrics={FLAGS.metrics}: {exc}")
+    features = FLAGS.features
     tf.get_logger().setLevel("ERROR")  # Keras' retracing notes for repeated predict calls
     start = time.time()
     if FLAGS.watch:
         return _watch(workdir, train_flags, metrics, features)
     try:
-        _, gan, checkpoint = eval_lib.restore_gan(workdir)
+        _, gan, checkpoint = eval_lib.restore_gan(workdir, FLAGS.data_dir)
         evaluator, notes = _evaluator(workdir, train_flags, metrics, features)
     except (FileNotFoundError, ValueError) as exc:
         raise app.UsageError(str(exc))
     except tfgan2.callbacks.CheckpointError as exc:
         sys.exit(f"launch.evaluate: {exc}")
+    _say_skipped(notes)
     results = {"step": gan.step, "checkpoint": checkpoint, **notes, **evaluator(gan)}
     if "confusion" in results:
         path = os.path.join(workdir, "eval", "confusion.png")
@@ -126,6 +142,15 @@ def _evaluator(workdir, train_flags, metrics, features):
         seed=FLAGS.seed)
 
 
+def _say_skipped(notes):
+    """One line per reason for the metrics left out of a default evaluation."""
+    by_reason = {}
+    for metric, why in notes.get("skipped", {}).items():
+        by_reason.setdefault(why, []).append(metric)
+    for why, metrics in by_reason.items():
+        print(f"Skipped {', '.join(metrics)}: {why}", flush=True)
+
+
 def _wait_for(path):
     """Poll until ``path`` exists (training may start after the evaluator), or --watch_timeout."""
     waited = 0.0
@@ -144,9 +169,10 @@ def _watch(workdir, train_flags, metrics, features):
 
     try:
         gan = builders.build_gan(train_flags, compile_model=False)
-        evaluator, _ = _evaluator(workdir, train_flags, metrics, features)
+        evaluator, notes = _evaluator(workdir, train_flags, metrics, features)
     except (FileNotFoundError, ValueError) as exc:
         raise app.UsageError(str(exc))
+    _say_skipped(notes)
     out = FLAGS.out or os.path.join(workdir, "eval", "metrics.jsonl")
     log_dir = os.path.join(workdir, "tensorboard", "eval")
     print(f"Watching {os.path.join(workdir, 'checkpoints')} (every {FLAGS.poll_seconds:g} s); "
@@ -156,16 +182,30 @@ def _watch(workdir, train_flags, metrics, features):
         timeout=FLAGS.watch_timeout or None, say=lambda m: print(m, flush=True))
     if result.ended == "finished":
         print(f"Training finished at step {result.final_step}; evaluated "
-              f"{len(result.evaluated)} checkpoint(s) in this session "
-              f"(skipped {result.skipped or 'none'}). Results in {out}", flush=True)
+              f"{len(result.evaluated)} checkpoint(s) in this session{_skipped(result)}. "
+              f"Results in {out}", flush=True)
     else:
         print(f"Stopped watching: no new checkpoint for {FLAGS.watch_timeout:g} s and training "
               f"has not finished. Evaluated {len(result.evaluated)} checkpoint(s) in this "
-              f"session; rerun to continue.", flush=True)
+              f"session{_skipped(result)}; rerun to continue.", flush=True)
+
+
+def _skipped(result):
+    """``; skipped ...`` of a `tfgan2.watch.WatchResult`, saying why, or ``""``."""
+    parts = []
+    if result.deleted:
+        parts.append(f"{len(result.deleted)} deleted by the training's retention before they "
+                     f"could be read (steps {', '.join(map(str, result.deleted))}; the training's "
+                     f"--keep_checkpoints keeps more of them)")
+    unreadable = [s for s in result.skipped if s not in result.deleted]
+    if unreadable:
+        parts.append(f"{len(unreadable)} that did not restore (steps "
+                     f"{', '.join(map(str, unreadable))})")
+    return f"; skipped {' and '.join(parts)}" if parts else "; skipped none"
 
 
 def run():
-    app.run(main)
+    cli.run(main, "launch.evaluate")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,12 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from launch import cli
+
 flags.DEFINE_string("workdir", None, "Run directory written by launch.train.")
+flags.DEFINE_string("data_dir", None, "The run's data, when it is no longer where flags.cfg "
+                    "says (--mode=arithmetic and augment read real images; default: the run's "
+                    "--data_dir).")
 flags.DEFINE_enum("mode", "grid", ["grid", "interpolate", "arithmetic", "codes", "augment"],
                   "What to draw.")
 flags.DEFINE_string("labels", "", "Conditional runs: the labels to generate, comma-separated "
@@ -61,8 +66,9 @@ flags.DEFINE_string("labels", "", "Conditional runs: the labels to generate, com
                     "Eyeglasses); interpolate/arithmetic: one label held fixed.")
 flags.DEFINE_integer("per_class", 0, "Conditional runs (grid): this many samples of each "
                      "class, in class order (overrides --num).", lower_bound=0)
-flags.DEFINE_integer("num", 64, "grid: samples; interpolate: latent pairs; arithmetic: rows.",
-                     lower_bound=1)
+flags.DEFINE_integer("num", None, "grid: samples (default 64); interpolate: latent pairs (4); "
+                     "arithmetic: rows (8); codes: latents, the columns (8); augment: real "
+                     "images (8).", lower_bound=1)
 flags.DEFINE_string("out", None, "Output file: .npz or .png (interpolate, arithmetic: .png).")
 flags.DEFINE_integer("seed", 0, "Seed of the latent draw.")
 flags.DEFINE_integer("scale", 4, "PNG grids: pixels per image pixel.", lower_bound=1)
@@ -89,9 +95,13 @@ flags.DEFINE_string("export", None, "Instead of drawing samples, write the run's
                     "serving signature z (and labels for a conditional run) -> images; "
                     "BUILD.md shows how to serve it.")
 flags.mark_flags_as_required(["workdir"])
+flags.declare_key_flag("verbosity")
 FLAGS = flags.FLAGS
 
 OUTPUT_KINDS = (".npz", ".png")
+# --num when not given: a grid of 64 samples, but a picture of a few rows for the others
+# (each interpolation pair is two rows of --steps images).
+NUM_DEFAULTS = {"grid": 64, "interpolate": 4, "arithmetic": 8, "codes": 8, "augment": 8}
 CONFIDENT = 0.9
 
 
@@ -214,6 +224,11 @@ def _arithmetic(train_flags, gan, path):
 
     label = _labels(gan, fixed=True)
     images, labels = eval_lib.real_data(train_flags, max(FLAGS.pool, 1000))
+    if labels is None:
+        raise app.UsageError(
+            f"--mode=arithmetic groups samples by the class a classifier of the run's data "
+            f"gives them, and --data_source={train_flags.data_source} has no class labels "
+            f"(CelebA runs group by --attribute).")
     epochs = FLAGS.classifier_epochs or train_flags.classifier_epochs
     classifier, _ = eval_lib.domain_classifier(train_flags, FLAGS.workdir, images, labels, epochs)
     z = gan.sample_latent(FLAGS.pool, seed=FLAGS.seed)
@@ -365,7 +380,7 @@ def _restored_run():
     from launch import eval_lib
 
     try:
-        return eval_lib.restore_gan(FLAGS.workdir)
+        return eval_lib.restore_gan(FLAGS.workdir, FLAGS.data_dir)
     except FileNotFoundError as exc:
         raise app.UsageError(str(exc))
     except tfgan2.callbacks.CheckpointError as exc:
@@ -388,6 +403,8 @@ def _export():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.num is None:
+        FLAGS.num = NUM_DEFAULTS[FLAGS.mode]
     if FLAGS.export:
         if FLAGS.out:
             raise app.UsageError("Pass either --export=DIR (a SavedModel) or --out=FILE "
@@ -420,6 +437,11 @@ def main(argv):
     train_flags, gan, path = _restored_run()
     if FLAGS.mode == "arithmetic":
         _check_attribute_source(train_flags)
+    if FLAGS.mode in ("arithmetic", "augment"):  # these read the run's real images
+        try:
+            eval_lib.check_data_dir(train_flags, FLAGS.workdir)
+        except FileNotFoundError as exc:
+            raise app.UsageError(str(exc))
     if FLAGS.mode != "grid" and train_flags.data_source == "gaussian":
         raise app.UsageError(f"--mode={FLAGS.mode} draws images; the run's data are vectors.")
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
@@ -442,7 +464,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main, "launch.sample")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 With no flags it trains the built-in default on scikit-learn's digits.
 Writes ``<workdir>/flags.cfg`` (``--flagfile=<workdir>/flags.cfg`` reproduces
-the run) and everything `tfgan2.train` writes; a work directory that already
-holds a checkpoint is resumed.
+the run, and resumes it from any directory) and everything `tfgan2.train`
+writes; a work directory that already holds a checkpoint is resumed. A resume
+with other flags prints them; flags that change what training computes are
+refused unless ``--allow_changed_flags`` (``flags_history.jsonl`` keeps each
+segment's flags, `launch.run_dir`).
 """
 import contextlib
 import os
@@ -13,11 +16,17 @@ import time
 
 from absl import app, flags
 
-from launch import config, conv_gradient_choice, precision_choice, run_dir
+from launch import cli, config, conv_gradient_choice, precision_choice, run_dir
 
 config.define_train_flags()
 # The flags live in launch.config: make them this launcher's own for --helpshort / --help.
 flags.adopt_module_key_flags(config)
+flags.DEFINE_bool("allow_changed_flags", False,
+                  "Resume a run with training flags that change what it computes (--loss, "
+                  "learning rates, --batch_size, --seed, ...; flags that change the networks "
+                  "can never resume). Without it such a resume is refused. Each segment's "
+                  "flags are kept in <workdir>/flags_history.jsonl.")
+flags.declare_key_flag("verbosity")
 FLAGS = flags.FLAGS
 # Exit status of a multi-worker process whose peer was lost: temporary, rerun all workers.
 PEER_LOST_EXIT_CODE = 75
@@ -44,18 +53,40 @@ def _usage_error(data_error):
                           f"{data_error.__cause__}")
 
 
-def _refuse_other_networks(workdir):
-    """UsageError if ``workdir`` holds checkpoints of a run with other network flags."""
+def _resumed_flag_changes(workdir):
+    """``[(flag, old, new)]``: how FLAGS differ from those of the run in ``workdir`` that this
+    start resumes (printed here); [] for a new run.
+
+    Raises:
+      UsageError: flags that change the networks (its checkpoints cannot be restored), or,
+        without --allow_changed_flags, flags that change what training computes.
+    """
     previous = os.path.join(workdir, "flags.cfg")
-    if not os.path.isfile(previous) or not os.path.isdir(os.path.join(workdir, "checkpoints")):
-        return
-    changes = config.network_flag_changes(config.read_flagfile(previous), FLAGS)
+    if not os.path.isfile(previous) or \
+            not os.path.isfile(os.path.join(workdir, "checkpoints", "checkpoint")):
+        return []
+    old = config.read_flagfile(previous)
+    changes = config.network_flag_changes(old, FLAGS)
     if changes:
-        listed = ", ".join(f"--{name} was {old!r}, now {new!r}" for name, old, new in changes)
         raise app.UsageError(
-            f"{workdir} holds checkpoints of a run with other networks ({listed}); "
+            f"{workdir} holds checkpoints of a run with other networks "
+            f"({config.describe_changes(changes, ', ')}); "
             f"its checkpoints cannot be restored into them. Use a new --workdir, or "
             f"the run's own flags (--flagfile={previous}).")
+    training = config.training_flag_changes(old, FLAGS)
+    if training and not FLAGS.allow_changed_flags:
+        raise app.UsageError(
+            f"{workdir} holds a run trained with other training flags "
+            f"({config.describe_changes(training)}): resuming with them would make its "
+            f"result differ from a run of either flags. Pass --allow_changed_flags to go on "
+            f"with the new flags (each segment's flags are kept in "
+            f"{os.path.join(workdir, run_dir.HISTORY_FILE)}), use a new --workdir, or resume "
+            f"with the run's own flags (--flagfile={previous}).")
+    changes = training + config.free_flag_changes(old, FLAGS)
+    if changes:
+        print(f"tfgan2: resuming {workdir} with changed flags: "
+              f"{config.describe_changes(changes)}", flush=True)
+    return changes
 
 
 def _refuse_unfitting_checkpoints(workdir, gan):
@@ -134,8 +165,9 @@ def _conv_gradients(workdir, strategy):
                                         not_measured=not_measured)
 
 
-def _train_in(workdir, chief):
-    """Build and train the run of FLAGS in ``workdir``; ``(RunResult, seconds)``."""
+def _train_in(workdir, chief, changes=()):
+    """Build and train the run of FLAGS in ``workdir``; ``(RunResult, seconds)``.
+    ``changes``: the flags changed since the run's last start (`_resumed_flag_changes`)."""
     import tfgan2
     from launch import builders
 
@@ -164,9 +196,12 @@ def _train_in(workdir, chief):
           f"run directory {workdir}", flush=True)
     if FLAGS.r1_reference_size:
         height, width = builders.data_shape(FLAGS)[:2]
-        print(f"tfgan2: R1 gamma {builders.r1_gamma(FLAGS):g} (--r1_gamma={FLAGS.r1_gamma:g} at "
-              f"{FLAGS.r1_reference_size}x{FLAGS.r1_reference_size}, scaled to {height}x{width})",
-              flush=True)
+        for name, gamma in (("R1", builders.r1_gamma), ("R2", builders.r2_gamma)):
+            given = FLAGS[f"{name.lower()}_gamma"].value
+            if given:
+                print(f"tfgan2: {name} gamma {gamma(FLAGS):g} (--{name.lower()}_gamma={given:g} "
+                      f"at {FLAGS.r1_reference_size}x{FLAGS.r1_reference_size}, scaled to "
+                      f"{height}x{width})", flush=True)
     started = time.time()
     choice, fresh = _precision(workdir, strategy)
     took = f" (chosen in {time.time() - started:.1f} s)" if choice.ms_per_step and fresh else ""
@@ -182,6 +217,10 @@ def _train_in(workdir, chief):
         gan = builders.build_gan(FLAGS)
     _refuse_unfitting_checkpoints(workdir, gan)
     if chief:
+        run_dir.record_flags(
+            workdir, config.flagfile_lines(FLAGS),
+            tfgan2.callbacks.latest_checkpoint_step(os.path.join(workdir, "checkpoints")) or 0,
+            changes)
         config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
         if fresh:
             precision_choice.write(choice, workdir)
@@ -207,7 +246,8 @@ def _train_in(workdir, chief):
             real_samples=builders.real_samples(FLAGS), callbacks=extra_callbacks)
     except _DataError as exc:
         raise _usage_error(exc)
-    except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError) as exc:
+    except (tfgan2.callbacks.NonFiniteError, tfgan2.callbacks.CheckpointError,
+            tfgan2.training.DatasetExhaustedError) as exc:
         sys.exit(f"tfgan2: {exc}")
     if skipped.files:
         print(f"Input: {skipped.summary()}", flush=True)
@@ -239,7 +279,7 @@ def _start(workdir):
     except OSError as exc:
         raise app.UsageError(f"--workdir={workdir} is not writable: {exc.strerror or exc}. "
                              f"Expected a directory this user can write.")
-    _refuse_other_networks(workdir)
+    changes = _resumed_flag_changes(workdir)
     # Imported after flag checks so that bad flags fail fast.
     import tfgan2
 
@@ -247,7 +287,7 @@ def _start(workdir):
     chief = tfgan2.distribute.is_chief()
     try:
         with tfgan2.run_directory.locked(workdir) if chief else contextlib.nullcontext():
-            result, seconds = _train_in(workdir, chief)
+            result, seconds = _train_in(workdir, chief, changes)
     except tfgan2.run_directory.RunDirectoryLocked as exc:
         sys.exit(f"tfgan2: {exc}")
     except tfgan2.distribute.PeerLostError as exc:
@@ -265,7 +305,8 @@ def _start(workdir):
 
 
 def run():
-    app.run(main, argv=config.resolve_flagfiles(sys.argv))
+    cli.run(main, "launch.train",
+            argv=config.run_directory_flagfiles(config.resolve_flagfiles(sys.argv)))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,20 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["list_files", "screen_images", "find_images", "has_glob_chars"]
+__all__ = ["list_files", "screen_images", "find_images", "has_glob_chars", "warn_once",
+           "check_image_sizes"]
 
 _log = logging.getLogger(__name__)
+_warned = set()
+
+
+def warn_once(message, *args):
+    """Log a warning once per process: a launcher builds the same pipeline more than once
+    (a check of the data before training, then the training input), the reader needs it once."""
+    key = (message, args)
+    if key not in _warned:
+        _warned.add(key)
+        _log.warning(message, *args)
 
 # Signature -> (format name, end marker or None when the format has no cheap end check).
 _SIGNATURES = (
@@ -93,8 +104,8 @@ def screen_images(paths, *, what=None, threads=8, formats=None):
     if bad:
         examples = ", ".join(f"{os.path.basename(p)} ({r})" for p, r in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        _log.warning("Skipping %d of %d files in %s that are not complete JPEG/PNG/GIF/BMP "
-                     "images: %s%s.", len(bad), len(paths), what or "the input", examples, more)
+        warn_once("Skipping %d of %d files in %s that are not complete JPEG/PNG/GIF/BMP "
+                  "images: %s%s.", len(bad), len(paths), what or "the input", examples, more)
     return good, bad
 
 
@@ -118,3 +129,49 @@ def find_images(path_or_glob, *, recursive=True, screen=True, formats=None, skip
         raise ValueError(f"None of the {len(files)} files in {str(path_or_glob)!r} is a "
                          "complete JPEG, PNG, GIF or BMP image.")
     return good
+
+
+def _side(size, crop):
+    """The smaller side of the region of an image of ``size`` (w, h) that gets resized."""
+    width, height = size
+    if crop == "center":
+        return min(width, height)
+    if isinstance(crop, (tuple, list)) and len(crop) == 4:
+        return min(int(crop[2]), int(crop[3]))
+    return min(width, height)
+
+
+def check_image_sizes(paths, resolution, *, crop=None, what=None, checks=32):
+    """Warn (once) when images are smaller than ``resolution`` and so get upscaled.
+
+    Reads the headers of up to ``checks`` files spread over ``paths`` (no
+    decoding). Upscaled pictures hold no more detail than their files: the
+    networks then spend their larger size on interpolated pixels. Returns
+    ``(checked, smaller, smallest side)``.
+    """
+    from PIL import Image
+
+    paths = list(paths)
+    if not paths:
+        return 0, 0, None
+    step = max(1, len(paths) // checks)
+    sides = []
+    for path in paths[::step][:checks]:
+        try:
+            with Image.open(path) as image:
+                sides.append(_side(image.size, crop))
+        except (OSError, ValueError):
+            continue  # left to the decoder, which records it
+    smaller = [s for s in sides if s < resolution]
+    if smaller:
+        smallest = min(smaller)
+        fit = 8
+        while fit * 2 <= smallest:
+            fit *= 2
+        hint = (f"A resolution of {fit} fits them." if smallest >= fit else
+                f"Even the smallest resolution, {fit}, is larger.")
+        warn_once("%d of the %d images checked in %s are smaller than the %dx%d training "
+                  "resolution (the smallest %d px across): they are upscaled, which adds no "
+                  "detail. %s", len(smaller), len(sides), what or "the input", resolution,
+                  resolution, smallest, hint)
+    return len(sides), len(smaller), (min(smaller) if smaller else None)

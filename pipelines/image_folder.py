@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from pipelines.common import check_batch_size, check_shard, check_skip, finish, with_options
 from pipelines.decode_files import decode_stream
-from pipelines.image_files import find_images
+from pipelines.image_files import check_image_sizes, find_images
 from pipelines.images import check_crop, check_resolution, to_unit_range
 
 __all__ = ["image_folder", "stream_image_files", "check_cache", "SHUFFLE_BUFFER"]
@@ -135,13 +135,14 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
 
     Bad files: every file is screened once when the pipeline is built (format
     signature + end marker, see `pipelines.image_files`), so non-images and
-    truncated files are skipped and counted in ONE warning. A file that
+    truncated files are skipped and counted in ONE warning (once per process). A file that
     passes the screen but fails to decode is left out during training, so
     training never stops on a bad file. Both kinds are recorded in
     ``skipped``, a `pipelines.skipped.SkippedFiles`, when given (read its
     ``count`` at the end of a run). An empty
     folder or a pattern matching nothing raises `FileNotFoundError`; a
-    folder without a single usable image raises `ValueError`.
+    folder without a single usable image raises `ValueError`. Images smaller than
+    ``resolution`` are upscaled, with a warning (`pipelines.image_files.check_image_sizes`).
 
     ``batch_size`` is the GLOBAL batch; multi-worker input is auto-sharded by
     DATA, or explicitly with ``shard=(num_shards, index)`` (see
@@ -161,6 +162,7 @@ def image_folder(path_or_glob, *, resolution, batch_size, channels=3, crop=None,
     check_shard(shard)
     formats = set()
     paths = find_images(path_or_glob, recursive=recursive, formats=formats, skipped=skipped)
+    check_image_sizes(paths, resolution, crop=crop, what=repr(str(path_or_glob)))
     return stream_image_files(paths, jpeg_only=formats == {"jpeg"}, skipped=skipped,
                               resolution=resolution,
                               batch_size=batch_size, crop=crop,

@@ -31,6 +31,18 @@ def subprocess_env():
     return env
 
 
+@pytest.fixture
+def deterministic():
+    """Op determinism for one test: equal inputs give bit-identical results."""
+    from tensorflow.python.framework import config as tf_config
+
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        tf_config.disable_op_determinism()
+
+
 @pytest.fixture(scope="session")
 def mirrored():
     """One MirroredStrategy over the two logical CPUs for the whole session.

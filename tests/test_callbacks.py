@@ -162,3 +162,50 @@ def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
         f.write_bytes(b"garbage")
     with pytest.raises(callbacks.CheckpointError, match="No checkpoint in .* restores"):
         tfgan2.train(small_gan(seed=1), data(), str(tmp_path), 4, log_every=2, verbose=0)
+
+
+def test_a_finite_dataset_is_repeated_until_train_steps(tmp_path, capsys):
+    # The Keras examples pass one pass over the data; train_steps is still what runs.
+    x = np.random.default_rng(0).uniform(-1, 1, (40, 8, 8, 1)).astype("float32")
+    once = tf.data.Dataset.from_tensor_slices(x).batch(8, drop_remainder=True)  # 5 batches
+    result = tfgan2.train(small_gan(), once, str(tmp_path), 12, log_every=4, sample_every=0,
+                          verbose=0)
+    assert result.final_step == 12 and result.checkpoint.endswith("ckpt-12")
+    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [4, 8, 12]
+    assert tfgan2.run_directory.read_done(str(tmp_path)) == 12
+    assert "the dataset holds 5 batches; it is repeated for the 12 steps" in capsys.readouterr().out
+
+
+def test_data_that_runs_out_is_an_error_naming_the_steps(tmp_path):
+    x = np.zeros((16, 8, 8, 1), np.float32)
+    empty = tf.data.Dataset.from_tensor_slices(x).batch(8).skip(5)
+    with pytest.raises(tfgan2.training.DatasetExhaustedError, match="no batch from step 0") as err:
+        tfgan2.train(small_gan(), empty, str(tmp_path / "a"), 6, log_every=3, verbose=0)
+    assert err.value.step == 0
+    assert tfgan2.run_directory.read_done(str(tmp_path / "a")) is None
+
+    def three_batches():
+        for _ in range(3):
+            yield (x[:8],)
+
+    with pytest.raises(tfgan2.training.DatasetExhaustedError,
+                       match="ran out at step 3: it gave 3 batches from step 0") as err:
+        tfgan2.train(small_gan(), three_batches(), str(tmp_path / "b"), 6, log_every=3,
+                     sample_every=0, verbose=0)
+    assert err.value.step == 3
+    assert callbacks.latest_checkpoint_step(str(tmp_path / "b" / "checkpoints")) == 3
+
+
+def test_progress_bars_count_the_steps_each_log_interval_runs(tmp_path, capsys):
+    tfgan2.train(small_gan(), data(), str(tmp_path / "a"), 10, log_every=4, sample_every=0,
+                 verbose=2)
+    bars = [line.split(" - ")[0] for line in capsys.readouterr().out.splitlines()
+            if "ms/step" in line or "s/step" in line]
+    assert bars == ["4/4", "4/4", "2/2"]
+    # Shorter than one log interval: the bar is the run's length, not log_every's.
+    tfgan2.train(small_gan(), data(), str(tmp_path / "b"), 3, log_every=5, sample_every=0,
+                 verbose=2)
+    bars = [line.split(" - ")[0] for line in capsys.readouterr().out.splitlines()
+            if "/step" in line]
+    assert bars == ["3/3"]

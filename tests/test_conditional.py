@@ -181,8 +181,7 @@ def test_conditional_training_is_equal_on_one_and_two_replicas(mirrored):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_conditional_training_resumes_bit_exact(tmp_path):
-    tf.config.experimental.enable_op_determinism()
+def test_conditional_training_resumes_bit_exact(tmp_path, deterministic):
     images, labels = two_class_data(48)
 
     def make():
@@ -261,3 +260,13 @@ def test_sample_grid_draws_one_row_per_class(tmp_path):
     np.testing.assert_array_equal(z[:2], z[2:4])  # each column keeps its z across classes
     path = grid.write(5)
     assert path.endswith("step_0000005.png") and (tmp_path / "step_0000005.png").exists()
+
+
+def test_generate_returns_the_classes_it_drew():
+    gan = compiled(mlp_gan(num_classes=3))
+    samples, labels = gan.generate(40, seed=4, return_labels=True)
+    assert samples.shape[0] == 40 and labels.shape == (40,) and labels.dtype == np.int32
+    assert set(labels) == {0, 1, 2}
+    np.testing.assert_array_equal(samples, gan.generate(40, seed=4, labels=labels))
+    fixed = gan.generate(5, seed=4, labels=2, return_labels=True)[1]
+    np.testing.assert_array_equal(fixed, [2] * 5)

@@ -60,17 +60,48 @@ def test_each_replica_draws_different_noise(mirrored):
 
     @tf.function
     def draw():
-        return strategy.run(lambda: gan._latent(3, gan._seed_for(1, 0)))
+        return strategy.run(lambda: gan.noise.latent(3, gan.noise.seed_for(tfgan2.noise.D_NOISE, 0)))
 
     a, b = strategy.experimental_local_results(draw())
     assert not np.allclose(a.numpy(), b.numpy())
     # Together the replicas hold exactly the rows of the single-device global draw.
     single = build(tf.distribute.OneDeviceStrategy("/cpu:0"))
     np.testing.assert_array_equal(np.concatenate([a.numpy(), b.numpy()]),
-                                  single._latent(6, single._seed_for(1, 0)).numpy())
+                                  single.noise.latent(6, single.noise.seed_for(tfgan2.noise.D_NOISE, 0)).numpy())
 
 
 def test_uneven_global_batch_is_a_clear_error(mirrored):
     gan = build(mirrored)
     with pytest.raises(ValueError, match="batch of 7 examples does not split evenly across 2"):
         gan.fit(batches(batch=7), steps_per_epoch=1, epochs=1, verbose=0)
+
+
+def test_float16_overflow_on_one_replica_skips_the_step_on_every_replica(mirrored):
+    """An infinite gradient on replica 1 only: the D step is skipped everywhere (no weight
+    changes, no NaN), both replicas halve the loss scale, and training continues."""
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with mirrored.scope():
+            keras.utils.set_random_seed(0)
+            gan = tfgan2.GAN(networks.gaussian_generator(latent_dim=4, dim=6, hidden=8),
+                             networks.gaussian_discriminator(dim=6, hidden=8),
+                             latent_dim=4, seed=3)
+            gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    poisoned = x.copy()
+    poisoned[6] = 1e30  # row 6 of the first batch of 8: replica 1's share only; inf in float16
+    d_before = [w.copy() for w in gan.discriminator.get_weights()]
+    scale = float(gan.d_optimizer.dynamic_scale.numpy())
+    gan.fit(tf.data.Dataset.from_tensor_slices(poisoned[:8]).batch(8), epochs=1, verbose=0)
+    for before, after in zip(d_before, gan.discriminator.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    halved = [float(v.numpy()) for v in
+              mirrored.experimental_local_results(gan.d_optimizer.dynamic_scale.value)]
+    assert halved == [scale / 2] * 2
+    gan.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=1, verbose=0)
+    after = gan.discriminator.get_weights()
+    assert all(np.all(np.isfinite(w)) for w in after)
+    assert any(not np.array_equal(a, b) for a, b in zip(d_before, after))

@@ -296,3 +296,124 @@ def test_evaluate_and_latent_arithmetic_end_to_end(tmp_path, subprocess_env):
     proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--mode=arithmetic",
                "--num=2", "--pool=200", f"--out={arith}", "--classifier_epochs=2")
     assert arith.exists() or "has no confident sample" in proc.stderr, proc.stderr[-3000:]
+
+
+# ------------------------------------------------------- what a default evaluation measures
+def _png_folder(path, count=24, size=8):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    path.mkdir(parents=True)
+    for i, digit in enumerate(load_digits().images[:count]):
+        pixels = (digit / 16 * 255).astype(np.uint8)
+        Image.fromarray(pixels).resize((size, size), Image.NEAREST).save(path / f"{i:03d}.png")
+    return path
+
+
+def _offline(env, keras_home):
+    """A subprocess environment that cannot download (a dead proxy) with an empty Keras cache."""
+    return dict(env, KERAS_HOME=str(keras_home), https_proxy="http://127.0.0.1:9",
+                HTTPS_PROXY="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9",
+                HTTP_PROXY="http://127.0.0.1:9")
+
+
+def test_default_evaluation_of_an_unlabelled_folder_run(tmp_path, subprocess_env):
+    folder = _png_folder(tmp_path / "imgs")
+    workdir = tmp_path / "run"
+    env = _offline(subprocess_env, tmp_path / "keras")
+    run_flags = ["--data_source=image_folder", f"--data_dir={folder}", "--channels=1",
+                 "--network=dcgan", "--resolution=8", "--capacity=2", "--latent_dim=4",
+                 "--batch_size=8", "--log_every=3", "--sample_every=0", "--num_grid=4",
+                 "--steps_per_execution=3", "--tensorboard=false"]
+    # Evaluations during training: unlabelled data take Inception features, and without
+    # weights the message says where they go, naming launch.train's own flags.
+    proc = run(env, "launch.train", f"--workdir={workdir}", "--train_steps=6", "--eval_every=3",
+               *run_flags)
+    assert proc.returncode != 0
+    cache = tmp_path / "keras" / "models" / features.INCEPTION_WEIGHTS_FILE
+    assert f"Keras' cache ({cache})" in proc.stderr and "weights at None" not in proc.stderr
+    assert "--inception_weights=PATH" in proc.stderr and "--features=" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 2, proc.stderr
+    proc = run(env, "launch.train", f"--workdir={workdir}", "--train_steps=6", *run_flags)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    # No --metrics: what the run allows (D's view, SWD), and what it skipped and why.
+    proc = run(env, "launch.evaluate", f"--workdir={workdir}", "--num_samples=16")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Skipped fid, kid, is, pr: image features are needed" in proc.stdout
+    assert str(cache) in proc.stdout and "--inception_weights=PATH" in proc.stdout
+    assert "Skipped tstr: trains two more classifiers; ask with --metrics=...,tstr" in proc.stdout
+    result = json.loads((workdir / "eval.json").read_text())
+    assert result["features"] == "none" and result["num_samples"] == 16
+    assert sum(result["confusion"].values()) == 32 and result["swd"] > 0
+    assert set(result["skipped"]) == {"fid", "kid", "is", "pr", "tstr"}
+    table = {line[:30].strip(): line[30:].strip() for line in proc.stdout.splitlines()}
+    assert float(table["sliced Wasserstein (patches)"]) == pytest.approx(result["swd"], abs=1e-5)
+    assert table["features"] == "none"
+    # D's confusion view needs no features and no labels.
+    proc = run(env, "launch.evaluate", f"--workdir={workdir}", "--metrics=confusion",
+               "--num_samples=16")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((workdir / "eval.json").read_text())["confusion"]["real_as_real"] >= 0
+
+
+def test_inception_weights_come_from_the_flag_or_keras_cache(tmp_path, monkeypatch):
+    from launch import eval_lib
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    cache = tmp_path / "keras" / "models" / features.INCEPTION_WEIGHTS_FILE
+    fetched = []
+
+    def offline(fname, origin, **kwargs):
+        fetched.append((fname, origin, kwargs.get("cache_subdir")))
+        raise Exception(f"URL fetch failure on {origin}: None -- no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(FileNotFoundError) as err:
+        eval_lib.inception_weights(None, eval_lib.TRAIN_EVAL_FLAGS)
+    message = str(err.value)
+    assert f"Copy {features.INCEPTION_WEIGHTS_FILE}" in message and f"to {cache}" in message
+    assert "--inception_weights=PATH" in message and "no network" in message
+    assert fetched == [(features.INCEPTION_WEIGHTS_FILE, features.INCEPTION_WEIGHTS_URL, "models")]
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"weights")  # a copy in the cache is used without a download
+    assert eval_lib.inception_weights(None) == str(cache) and len(fetched) == 1
+    own = tmp_path / "mine.h5"
+    own.write_bytes(b"weights")
+    assert eval_lib.inception_weights(str(own)) == str(own)
+    with pytest.raises(FileNotFoundError, match="--inception_weights=nope.h5: no such file"):
+        eval_lib.inception_weights("nope.h5")
+
+    # Asked for by name on data without labels, a metric that cannot be had says how to get it.
+    cache.unlink()
+    from absl import flags
+
+    from launch import config
+
+    fv = flags.FlagValues()
+    config.define_train_flags(fv)
+    fv(["x", "--data_source=image_folder", f"--data_dir={tmp_path}", "--network=dcgan"])
+    with pytest.raises(FileNotFoundError) as err:
+        eval_lib.build_evaluator(fv, str(tmp_path), "fid,confusion", 16)
+    assert "no class labels for the domain classifier" in str(err.value)
+    assert f"to {cache}, or pass --inception_weights=PATH" in str(err.value)
+    with pytest.raises(ValueError, match="use Inception-v3 features: --features=inception"):
+        eval_lib.build_evaluator(fv, str(tmp_path), "fid", 16, features="classifier")
+    with pytest.raises(ValueError, match="cas need a classifier of the run's classes"):
+        eval_lib.build_evaluator(fv, str(tmp_path), "cas", 16)
+
+
+def test_results_table_and_rows_keep_labels_apart_and_counts_whole():
+    from launch import eval_lib
+
+    results = {"step": 200, "num_samples": 100, "features": "none", "swd": 0.15527,
+               "swd_real": 0.0195, "confusion": {"real_as_real": 9, "real_as_fake": 1,
+                                                 "fake_as_real": 4, "fake_as_fake": 6}}
+    lines = eval_lib.format_table(results).splitlines()
+    assert "sliced Wasserstein (patches)  0.15527" in lines
+    assert all("  " in line for line in lines)  # every label stands apart from its value
+    flat = evaluation.flatten(results, "eval/")
+    assert flat["eval/num_samples"] == 100 and isinstance(flat["eval/num_samples"], int)
+    assert isinstance(flat["eval/confusion/real_as_real"], int)
+    assert isinstance(flat["eval/swd"], float)
+    assert json.dumps(flat).count("100.0") == 0

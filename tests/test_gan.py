@@ -87,7 +87,7 @@ def test_generator_gradient_matches_manual_chain_rule():
     gan.g_optimizer = keras.optimizers.SGD(0.1)
     gan.g_optimizer.build(gan.generator.trainable_variables)
     before = weights(gan.generator)
-    z = gan._latent(8, gan._seed_for(2, gan.g_optimizer.iterations))
+    z = gan.noise.latent(8, gan.noise.seed_for(tfgan2.noise.G_NOISE, gan.g_optimizer.iterations))
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(-gan.discriminator(gan.generator(z, training=True), training=True))
     grads = tape.gradient(loss, gan.generator.trainable_variables)
@@ -141,9 +141,9 @@ def test_latent_distributions():
     gan = mlp_gan(latent_distribution="uniform")
     z = gan.sample_latent(2000, seed=0)
     assert z.shape == (2000, LATENT) and z.min() >= -1 and z.max() <= 1
-    zt = gan._latent(2000, tf.constant([1, 2], tf.int64)).numpy()
+    zt = gan.noise.latent(2000, tf.constant([1, 2], tf.int64)).numpy()
     assert zt.min() >= -1 and zt.max() <= 1 and abs(zt.std() - 1 / np.sqrt(3)) < 0.02
-    normal = mlp_gan()._latent(2000, tf.constant([1, 2], tf.int64)).numpy()
+    normal = mlp_gan().noise.latent(2000, tf.constant([1, 2], tf.int64)).numpy()
     assert abs(normal.std() - 1.0) < 0.03
     with pytest.raises(ValueError, match="normal, uniform"):
         mlp_gan(latent_distribution="gaussian")
@@ -151,11 +151,12 @@ def test_latent_distributions():
 
 def test_noise_differs_between_steps_and_phases():
     gan = compile_(mlp_gan())
-    a = gan._latent(4, gan._seed_for(1, 0)).numpy()
-    b = gan._latent(4, gan._seed_for(1, 1)).numpy()
-    c = gan._latent(4, gan._seed_for(2, 0)).numpy()
+    a = gan.noise.latent(4, gan.noise.seed_for(tfgan2.noise.D_NOISE, 0)).numpy()
+    b = gan.noise.latent(4, gan.noise.seed_for(tfgan2.noise.D_NOISE, 1)).numpy()
+    c = gan.noise.latent(4, gan.noise.seed_for(tfgan2.noise.G_NOISE, 0)).numpy()
     assert not np.allclose(a, b) and not np.allclose(a, c)
-    np.testing.assert_array_equal(a, gan._latent(4, gan._seed_for(1, 0)).numpy())
+    again = gan.noise.latent(4, gan.noise.seed_for(tfgan2.noise.D_NOISE, 0))
+    np.testing.assert_array_equal(a, again.numpy())
 
 
 def test_generate_range_and_shape():
@@ -164,6 +165,8 @@ def test_generate_range_and_shape():
     assert out.shape == (300, 8, 8, 1) and out.dtype == np.float32
     assert out.min() >= -1 and out.max() <= 1
     np.testing.assert_array_equal(out, gan.generate(300, seed=0))
+    none = gan.generate(0)
+    assert none.shape == (0, 8, 8, 1) and none.dtype == np.float32
 
 
 def test_works_with_any_keras_callback(tmp_path):

@@ -56,7 +56,7 @@ def test_relativistic_generator_step_uses_real_logits(loss):
     gan.g_optimizer.build(gan.generator.trainable_variables)
     real = tf.constant(images(8))
     before = [w.copy() for w in gan.generator.get_weights()]
-    z = gan._latent(8, gan._seed_for(2, gan.g_optimizer.iterations))
+    z = gan.noise.latent(8, gan.noise.seed_for(tfgan2.noise.G_NOISE, gan.g_optimizer.iterations))
     real_logits = gan.discriminator(real, training=True)
     with tf.GradientTape() as tape:
         fake_logits = gan.discriminator(gan.generator(z, training=True), training=True)
@@ -132,3 +132,44 @@ def test_patch_discriminator_losses_average_over_patches(loss):
     hist = gan.fit(dataset(images()), steps_per_epoch=2, epochs=1, verbose=0)
     for key in ("d_loss", "g_loss", "real_as_real"):
         assert np.isfinite(hist.history[key][0]), key
+
+
+def test_every_fit_checks_the_sample_shape_against_the_networks():
+    # A DCGAN discriminator (global average pooling) would take any image size.
+    keras.utils.set_random_seed(0)
+    gan = compile_(tfgan2.GAN(networks.dcgan_generator(latent_dim=LATENT, resolution=8,
+                                                       channels=1, capacity=2),
+                              networks.dcgan_discriminator(resolution=8, channels=1, capacity=2),
+                              latent_dim=LATENT))
+    assert gan.data_shape == (8, 8, 1)
+
+    def data(side):
+        return dataset(np.zeros((16, side, side, 1), np.float32))
+
+    gan.fit(data(8), steps_per_epoch=1, epochs=1, verbose=0)
+    for side in (16, 4):
+        with pytest.raises(ValueError, match=r"\({0}, {0}, 1\) but the networks were built "
+                                             r"for \(8, 8, 1\)".format(side)):
+            gan.fit(data(side), steps_per_epoch=1, epochs=1, verbose=0)
+    assert gan.step == 1
+
+
+def test_xla_is_off_unless_asked_and_then_checks_the_first_batch_on_the_host(mirrored):
+    gan = compile_(mlp_gan())
+    assert gan.jit_compile is False
+    xla = compile_(mlp_gan(), jit_compile=True)
+    assert xla.jit_compile is True  # Keras drops XLA silently while op determinism is on
+    with pytest.raises(ValueError, match=r"not in \[-1, 1\].*min and max are 0 and"):
+        xla.fit(dataset(np.linspace(0, 255, 16 * 16).reshape(16, 4, 4, 1).astype("float32")),
+                steps_per_epoch=1, epochs=1, verbose=0)
+    assert xla.step == 0
+    with mirrored.scope():
+        two = mlp_gan()
+    with pytest.raises(ValueError, match="jit_compile=True does not work with 2 replicas"):
+        compile_(two, jit_compile=True)
+
+
+def test_xla_dropped_by_keras_under_op_determinism_is_reported(deterministic):
+    with pytest.warns(UserWarning, match="jit_compile=True was dropped by Keras"):
+        gan = compile_(mlp_gan(), jit_compile=True)
+    assert gan.jit_compile is False

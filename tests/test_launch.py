@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from launch import config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -95,7 +97,8 @@ def test_gaussian_run_writes_histograms_and_vectors(tmp_path, subprocess_env):
 @pytest.mark.parametrize("flag,message", [
     ("--loss=vanilla", "flag --loss=vanilla: value should be one of <minimax|non_saturating|"
                        "least_squares|wasserstein|hinge|relativistic_average|"
-                       "relativistic_average_least_squares|relativistic_average_hinge>"),
+                       "relativistic_average_least_squares|relativistic_average_hinge|"
+                       "relativistic_pairing>"),
     ("--train_steps=0", "flag --train_steps=0"),
     ("--batch_size=-4", "flag --batch_size=-4"),
     ("--resolution=12", "--resolution=12 is invalid: it must be a power of two >= 8"),
@@ -158,8 +161,8 @@ def test_training_option_flags_reach_compile():
         "--gradient_penalty=1", "--gp_mode=one_sided", "--steps_per_execution=1"])
     config.validate(fv)
     gan = builders.build_gan(fv)
-    assert gan.loss_name == "relativistic_average" and gan._loss_spec.relativistic
-    assert gan._d_loss_kwargs == {"label_smoothing": 0.1}
+    assert gan.loss_name == "relativistic_average" and gan.objective.relativistic
+    assert gan.objective.label_smoothing == 0.1
     assert gan.weight_clip == 0.02 and gan.gradient_penalty_mode == "one_sided"
     fv(["x", "--weight_clip=0"])
     assert builders.build_gan(fv).weight_clip is None
@@ -193,3 +196,125 @@ def test_mirrored_on_logical_cpus(tmp_path, subprocess_env):
                "--strategy=mirrored", "--logical_cpus=2", "--batch_size=7")
     assert proc.returncode != 0
     assert "--batch_size=7 does not split evenly across 2 replicas" in proc.stderr
+
+
+def _png_folder(path, count=24, size=8):
+    """``count`` small grey PNG digits (scikit-learn's) in ``path``."""
+    from sklearn.datasets import load_digits
+
+    path.mkdir(parents=True)
+    for i, digit in enumerate(load_digits().images[:count]):
+        pixels = (digit / 16 * 255).astype(np.uint8)
+        Image.fromarray(pixels).resize((size, size), Image.NEAREST).save(path / f"{i:03d}.png")
+    return path
+
+
+FOLDER_RUN = ["--data_source=image_folder", "--channels=1", "--network=dcgan", "--resolution=8",
+              "--capacity=2", "--latent_dim=4", "--batch_size=8", "--train_steps=6",
+              "--log_every=3", "--sample_every=0", "--checkpoint_every=3",
+              "--steps_per_execution=3", "--num_grid=4", "--tensorboard=false",
+              "--augment=diffaugment:translation"]
+
+
+def test_run_directory_paths_resolve_from_any_directory(tmp_path, subprocess_env):
+    def launch(cwd, *args):
+        return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=subprocess_env,
+                              timeout=300, capture_output=True, text=True)
+
+    project = tmp_path / "project"
+    _png_folder(project / "imgs")
+    proc = launch(project, "launch.train", "--workdir=runs/img", "--data_dir=imgs", *FOLDER_RUN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = (project / "runs" / "img" / "flags.cfg").read_text().splitlines()
+    # Recorded absolute: the file means the same from any working directory.
+    assert f"--workdir={project / 'runs' / 'img'}" in cfg
+    assert f"--data_dir={project / 'imgs'}" in cfg
+
+    # From elsewhere, a moved data folder is named by --data_dir.
+    (project / "imgs").rename(project / "moved")
+    proc = launch(tmp_path, "launch.evaluate", "--workdir=project/runs/img", "--metrics=swd",
+                  "--num_samples=16")
+    assert proc.returncode != 0 and "Pass --data_dir=PATH" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = launch(tmp_path, "launch.evaluate", "--workdir=project/runs/img", "--metrics=swd",
+                  "--num_samples=16", "--data_dir=project/moved")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((project / "runs" / "img" / "eval.json").read_text())["swd"] > 0
+    proc = launch(tmp_path, "launch.sample", "--workdir=project/runs/img", "--mode=augment",
+                  "--num=2", "--out=aug.png", "--data_dir=project/moved")
+    assert proc.returncode == 0 and (tmp_path / "aug.png").exists(), proc.stderr[-3000:]
+
+    # The run's own flags.cfg resumes the run in its directory, from anywhere, also when it
+    # recorded a relative --workdir (as older versions did).
+    flagfile = project / "runs" / "img" / "flags.cfg"
+    flagfile.write_text(flagfile.read_text().replace(f"--workdir={project / 'runs' / 'img'}",
+                                                     "--workdir=runs/img"))
+    proc = launch(tmp_path, "launch.train", "--flagfile=project/runs/img/flags.cfg",
+                  "--train_steps=9", "--data_dir=project/moved")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Resuming from step 6" in proc.stdout and "Done: step 9" in proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_resume_with_changed_training_flags_is_refused_unless_allowed(tmp_path,
+                                                                       subprocess_env):
+    workdir = tmp_path / "run"
+    small = ["--g_hidden=8", "--d_hidden=8"]
+    proc = run(subprocess_env, "launch.train", f"--workdir={workdir}", *TINY, *small)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first = (workdir / "flags.cfg").read_text()
+    changed = ["--train_steps=9", "--loss=wasserstein", "--d_lr=0.001"]
+    proc = run(subprocess_env, "launch.train", f"--flagfile={workdir}/flags.cfg", *changed)
+    assert proc.returncode != 0
+    assert "--loss was 'non_saturating', now 'wasserstein'" in proc.stderr
+    assert "--d_lr was 0.0002, now 0.001" in proc.stderr and "--allow_changed_flags" in proc.stderr
+    assert (workdir / "flags.cfg").read_text() == first
+    assert callbacks_step(workdir) == 6
+
+    proc = run(subprocess_env, "launch.train", f"--flagfile={workdir}/flags.cfg", *changed,
+               "--allow_changed_flags")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ("resuming " + str(workdir) + " with changed flags: --loss was 'non_saturating', "
+            "now 'wasserstein'; --d_lr was 0.0002, now 0.001; --train_steps was 6, now 9"
+            ) in proc.stdout
+    assert "Resuming from step 6" in proc.stdout and "Done: step 9" in proc.stdout
+    assert "--loss=wasserstein" in (workdir / "flags.cfg").read_text()
+    history = [json.loads(l) for l in (workdir / "flags_history.jsonl").read_text().splitlines()]
+    assert [row["start_step"] for row in history] == [0, 6]
+    assert "--loss=non_saturating" in history[0]["flags"]
+    assert "--loss=wasserstein" in history[1]["flags"]
+    assert history[1]["changed"] == {"loss": ["non_saturating", "wasserstein"],
+                                     "d_lr": [0.0002, 0.001], "train_steps": [6, 9]}
+    # The first segment's flags still reproduce it.
+    assert [line for line in first.splitlines() if not line.startswith("#")] == history[0]["flags"]
+
+
+def callbacks_step(workdir):
+    import tensorflow as tf
+
+    return int(tf.train.latest_checkpoint(str(workdir / "checkpoints")).rsplit("-", 1)[-1])
+
+
+def test_which_flag_changes_a_resume_may_make():
+    def parsed(*args):
+        from absl import flags
+
+        fv = flags.FlagValues()
+        config.define_train_flags(fv)
+        fv(["launch", *args])
+        return fv
+
+    old = parsed("--train_steps=100", "--data_dir=imgs")
+    new = parsed("--train_steps=200", f"--data_dir={os.path.abspath('imgs')}", "--seed=3",
+                 "--log_every=50", "--batch_size=32")
+    assert config.training_flag_changes(old, new) == [("seed", 0, 3), ("batch_size", 64, 32)]
+    assert config.free_flag_changes(old, new) == [("train_steps", 100, 200),
+                                                  ("log_every", 500, 50)]
+    # The learning rates decay over --train_steps: changing it changes the training.
+    decay = parsed("--lr_schedule=linear_decay", "--train_steps=100")
+    longer = parsed("--lr_schedule=linear_decay", "--train_steps=200")
+    assert config.training_flag_changes(decay, longer) == [("train_steps", 100, 200)]
+    assert config.free_flag_changes(decay, longer) == []
+    # Network flags are left to network_flag_changes (they cannot resume at all).
+    assert config.training_flag_changes(old, parsed("--latent_dim=5", "--train_steps=100",
+                                                    "--data_dir=imgs")) == []

@@ -57,6 +57,15 @@ def test_conditional_run_samples_and_evaluates_by_class(tmp_path, subprocess_env
     proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--mode=interpolate",
                "--labels=4", "--num=1", "--steps=3", f"--out={walk}")
     assert proc.returncode == 0 and walk.exists(), proc.stderr[-3000:]
+    # The README's example, without --num: a few pairs, not the 64 of a grid's default.
+    proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--mode=interpolate",
+               "--labels=4", f"--out={walk}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Wrote 4 pairs x 2 paths x 8 steps" in proc.stdout
+    from PIL import Image
+
+    width, height = Image.open(walk).size
+    assert height < 1000 and width < 1000, (width, height)
 
     proc = run(subprocess_env, "launch.evaluate", f"--workdir={workdir}",
                "--metrics=cas,intra_fid,confusion", "--num_samples=20", "--classifier_epochs=2")

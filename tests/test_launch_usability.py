@@ -119,3 +119,58 @@ def test_sample_export_writes_a_servable_saved_model(tmp_path, subprocess_env):
     assert images.shape == (3, 8, 8, 1) and np.all(np.abs(images) <= 1)
     proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}")
     assert proc.returncode != 0 and "--export=DIR" in proc.stderr
+
+
+NOISE = ("I0000", "WARNING: All log messages before absl::InitializeLog",
+         "Sharding callback duration", "Value in checkpoint could not be found", "cuInit")
+
+
+def test_launchers_print_only_their_own_lines_unless_asked(tmp_path, subprocess_env):
+    env = dict(subprocess_env)
+    env.pop("TF_CPP_MIN_LOG_LEVEL")  # what a user's shell has: the launcher quiets TensorFlow
+    workdir = tmp_path / "run"
+    tiny = ["--train_steps=3", "--log_every=3", "--sample_every=0", "--batch_size=8",
+            "--latent_dim=4", "--num_grid=4", "--steps_per_execution=3", "--g_hidden=8",
+            "--d_hidden=8"]
+    proc = run(env, "launch.train", f"--workdir={workdir}", *tiny)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for noise in NOISE:
+        assert noise not in proc.stdout + proc.stderr, noise
+    # An uncompiled GAN restores G and D only: no line per optimizer value left unread.
+    proc = run(env, "launch.sample", f"--workdir={workdir}", "--num=4", f"--out={tmp_path}/s.npz")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for noise in NOISE:
+        assert noise not in proc.stdout + proc.stderr, noise
+    # --verbosity brings TensorFlow's and absl's informational lines back.
+    proc = run(env, "launch.train", f"--workdir={workdir}", *tiny, "--train_steps=6",
+               "--verbosity=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Sharding callback duration" in proc.stderr
+
+
+def test_a_usage_error_is_the_message_and_a_pointer_to_helpshort(tmp_path, subprocess_env):
+    proc = run(subprocess_env, "launch.train", f"--workdir={tmp_path}/run", "--train_steps=25",
+               timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "launch.train: --train_steps=25 is invalid: it must be a multiple of "
+        "--steps_per_execution=10.",
+        "Pass --helpshort to list this launcher's flags (--helpfull: all of them)."]
+    proc = run(subprocess_env, "launch.sample", f"--workdir={tmp_path}", "--out=x.jpg",
+               timeout=60)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 2
+    assert "--out=x.jpg: the file must end in .npz or .png." in proc.stderr
+
+
+def test_launcher_help_names_every_metric_and_the_new_flags(subprocess_env):
+    text = run(subprocess_env, "launch.evaluate", "--helpshort", timeout=60).stdout
+    metrics_help = text[text.index("--metrics:"):]
+    metrics_help = metrics_help[:metrics_help.index("\n  --", 1)]
+    for name in ("fid", "kid", "is", "pr", "tstr", "confusion", "swd", "cas", "intra_fid",
+                 "moments"):
+        assert name in metrics_help, name
+    assert "--data_dir" in text and "--verbosity" in text
+    text = run(subprocess_env, "launch.sample", "--helpshort", timeout=60).stdout
+    assert "--data_dir" in text and "--verbosity" in text
+    text = run(subprocess_env, "launch.train", "--helpshort", timeout=60).stdout
+    assert "--allow_changed_flags" in text and "--verbosity" in text

@@ -32,6 +32,9 @@ def expected(name):
     elif name == "hinge":
         d = [max(0, 1 - r) + max(0, 1 + f) for r, f in zip(REAL, FAKE)]
         g = [-f for f in FAKE]
+    elif name == "relativistic_pairing":  # row i of the real batch against row i of the fake
+        d = [-math.log(sigmoid(r - f)) for r, f in zip(REAL, FAKE)]
+        g = [-math.log(sigmoid(f - r)) for r, f in zip(REAL, FAKE)]
     else:  # relativistic average: each logit against the other kind's batch mean
         mean_r, mean_f = sum(REAL) / len(REAL), sum(FAKE) / len(FAKE)
         rel = [(r - mean_f, f - mean_r) for r, f in zip(REAL, FAKE)]
@@ -140,7 +143,7 @@ def test_label_smoothing_moves_only_the_real_target():
         "minimax", "non_saturating", "relativistic_average"]
 
 
-@pytest.mark.parametrize("name", [n for n in losses.names() if losses.spec(n).relativistic])
+@pytest.mark.parametrize("name", [n for n in losses.names() if losses.spec(n).batch_means])
 def test_relativistic_losses_take_means_of_a_larger_batch(name):
     # One replica's half of a batch, given the whole batch's means, gets the
     # whole batch's per-example losses of its rows.
@@ -156,3 +159,19 @@ def test_relativistic_losses_take_means_of_a_larger_batch(name):
     np.testing.assert_allclose(half_d, whole_d[:3], rtol=1e-6)
     np.testing.assert_allclose(half_g, whole_g[:3], rtol=1e-6)
     assert not np.allclose(entry.discriminator(real[:3], fake[:3]).numpy(), whole_d[:3])
+
+
+def test_pairing_loss_pairs_rows_and_ignores_the_rest_of_the_batch():
+    # softplus(-(2 - 0.5)) = log(1 + e^-1.5) = 0.201413; G: log(1 + e^1.5) = 1.701413.
+    d = losses.relativistic_pairing_discriminator_loss([[2.0], [0.0]], [[0.5], [7.0]]).numpy()
+    g = losses.relativistic_pairing_generator_loss([[0.5], [7.0]], [[2.0], [0.0]]).numpy()
+    np.testing.assert_allclose(d, [0.201413, 7.000911], rtol=1e-5)
+    np.testing.assert_allclose(g, [1.701413, 0.000911], atol=1e-6)
+    # The first pair's loss does not depend on the second pair: one replica's rows
+    # give the same per-example losses as the whole batch.
+    alone = losses.relativistic_pairing_discriminator_loss([[2.0]], [[0.5]]).numpy()
+    assert alone[0] == pytest.approx(d[0], rel=1e-6)
+    assert losses.spec("relativistic_pairing").relativistic
+    assert not losses.spec("relativistic_pairing").batch_means
+    with pytest.raises(ValueError, match="row by row"):
+        losses.relativistic_pairing_discriminator_loss([[1.0], [2.0]], [[1.0]])

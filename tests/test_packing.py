@@ -43,7 +43,7 @@ def test_discriminator_loss_is_the_mean_over_groups():
     real = tf.constant(images(8))
     out = model.discriminator_step(real)
     assert out["loss"].shape == (4,) and out["real_logits"].shape == (4, 1)
-    z = model._latent(8, model._seed_for(1, 0))
+    z = model.noise.latent(8, model.noise.seed_for(tfgan2.noise.D_NOISE, 0))
     fake = model.generator(z, training=True)
     r = model.discriminator(model.pack_samples(real)).numpy().ravel()
     f = model.discriminator(model.pack_samples(fake)).numpy().ravel()
@@ -80,6 +80,7 @@ def test_batches_must_be_multiples_of_pack():
 @pytest.mark.parametrize("kwargs", [
     dict(pack=2, augment="diffaugment", loss="wasserstein", gradient_penalty=10.0),
     dict(pack=2, augment="ada", loss="hinge", r1_gamma=1.0),
+    dict(pack=2, augment="diffaugment", loss="relativistic_pairing", r1_gamma=1.0, r2_gamma=2.0),
 ])
 def test_two_replicas_match_one(mirrored, kwargs):
     kwargs = dict(kwargs)

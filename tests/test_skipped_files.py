@@ -153,6 +153,40 @@ def test_train_run_reports_the_skipped_files(folder, tmp_path, subprocess_env):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Input: skipped 4 of 14 input files (2 screened out, 2 failed to decode)" \
         in proc.stdout
+    # The data are checked before training and read again for it: one warning.
+    assert proc.stderr.count("Skipping 2 of 14 files") == 1, proc.stderr
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [2, 4]
     assert rows[-1]["skipped_files"] == 4
+
+
+def test_images_smaller_than_the_resolution_are_upscaled_with_one_warning(tmp_path, caplog):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((5, 6), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(folder / "big.png")
+    for _ in range(2):  # a launcher builds the pipeline twice: one warning
+        ds = pipelines.image_folder(str(folder), resolution=16, batch_size=2, channels=1)
+    assert next(iter(ds)).shape == (2, 16, 16, 1)
+    notes = [r.getMessage() for r in caplog.records if "upscaled" in r.getMessage()]
+    assert notes == [f"6 of the 7 images checked in {str(folder)!r} are smaller than the 16x16 "
+                     f"training resolution (the smallest 5 px across): they are upscaled, which "
+                     f"adds no detail. Even the smallest resolution, 8, is larger."]
+    caplog.clear()
+    pipelines.image_folder(str(folder), resolution=8, batch_size=2, channels=1, crop=(0, 0, 4, 4))
+    assert [r.getMessage() for r in caplog.records if "upscaled" in r.getMessage()]
+    caplog.clear()
+    tens = tmp_path / "tens"
+    tens.mkdir()
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(tens / "a.png")
+    pipelines.image_folder(str(tens), resolution=32, batch_size=1, channels=1)
+    assert [r.getMessage() for r in caplog.records if "upscaled" in r.getMessage()][0].endswith(
+        "the smallest 10 px across): they are upscaled, which adds no detail. A resolution of 8 "
+        "fits them.")
+    caplog.clear()
+    large = tmp_path / "large"
+    large.mkdir()
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(large / "a.png")
+    pipelines.image_folder(str(large), resolution=16, batch_size=1, channels=1)
+    assert not [r for r in caplog.records if "upscaled" in r.getMessage()]

@@ -83,6 +83,28 @@ def test_watch_reads_listed_checkpoints_survives_retention_and_resumes(tmp_path)
     assert any("Resuming: 3 checkpoint(s) already evaluated" in m for m in messages)
 
 
+def test_watch_reports_checkpoints_deleted_before_it_looked(tmp_path):
+    # Training saved 10, 20 and 30 keeping one: the watcher never saw 10 and 20 listed.
+    workdir = str(tmp_path)
+    trainer = _gan()
+    checkpointer = tfgan2.callbacks.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                                 max_to_keep=1)
+    checkpointer.set_model(trainer)
+    for step in (10, 20, 30):
+        trainer.step_counter.assign(step)
+        checkpointer.save()
+    run_directory.write_done(workdir, 30)
+    assert tfgan2.callbacks.saved_steps(os.path.join(workdir, "checkpoints")) == [10, 20, 30]
+    messages = []
+    result = watch.watch_checkpoints(_gan(), workdir, lambda gan: {"step": gan.step},
+                                     str(tmp_path / "eval.jsonl"), poll_seconds=0.01,
+                                     timeout=30, say=messages.append)
+    assert result.evaluated == [30] and result.ended == "finished"
+    assert result.skipped == [10, 20] and result.deleted == [10, 20]
+    assert "Checkpoint(s) of step 10, 20 deleted (retention) before they could be read; " \
+           "skipped." in messages
+
+
 def test_watch_gives_up_after_the_timeout_without_new_checkpoints(tmp_path):
     clock = iter(range(0, 1000, 5))  # each look advances 5 "seconds"
     result = watch.watch_checkpoints(_gan(), str(tmp_path), lambda gan: {}, str(tmp_path / "m"),
@@ -127,6 +149,15 @@ def test_evaluator_beside_training_is_killed_and_resumes(tmp_path, subprocess_en
     logged = {s for s, _ in events["eval/fid"]}
     # The kill may fall between a row and its TensorBoard scalar, never the reverse.
     assert set(steps) - evaluated_before <= logged <= set(steps)
-    # Retention kept one checkpoint; the evaluator read those it saw before deletion.
+    # Retention kept one checkpoint; the evaluator read those it saw before deletion and
+    # names every other one as deleted before it could be read.
     assert sorted(os.listdir(workdir / "checkpoints")) == [
-        "checkpoint", "ckpt-400.data-00000-of-00001", "ckpt-400.index"]
+        "checkpoint", "ckpt-400.data-00000-of-00001", "ckpt-400.index", "saved_steps.txt"]
+    summary = log[log.index("Training finished at step 400"):]
+    deleted = set()
+    if "deleted by the training's retention" in summary:
+        listed = summary[summary.index("(steps ") + len("(steps "):]
+        deleted = {int(s) for s in listed[:listed.index(";")].split(", ")}
+    else:
+        assert "skipped none" in summary
+    assert set(steps) | deleted == set(range(20, 401, 20))

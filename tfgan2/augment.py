@@ -34,6 +34,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgan2 import replicas
+
 __all__ = ["DiffAugment", "AdaptiveAugment", "DIFFAUGMENT_OPS", "ADA_OPS", "from_spec"]
 
 DIFFAUGMENT_OPS = ("color", "translation", "cutout")
@@ -46,24 +48,22 @@ class _Rows:
 
     def __init__(self, seed, n, rows=None):
         self.seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-        self.n = n
         if rows is None:
-            self.start, self.total = 0, n
+            self.rows = replicas.Rows(0, n, n)
         else:
             rows = tf.cast(tf.convert_to_tensor(rows), tf.int32)
-            self.start, self.total = rows[0], rows[1]
+            self.rows = replicas.Rows(rows[0], rows[1], n)
 
     def _sub(self, key):
         return tf.random.experimental.stateless_fold_in(self.seed, key)
 
     def uniform(self, key, width=1, minval=0.0, maxval=1.0):
-        draw = tf.random.stateless_uniform(tf.stack([self.total, width]), self._sub(key),
-                                           minval=minval, maxval=maxval)
-        return draw[self.start:self.start + self.n]
+        return self.rows.take(lambda total: tf.random.stateless_uniform(
+            tf.stack([total, width]), self._sub(key), minval=minval, maxval=maxval))
 
     def normal(self, key, width=1):
-        draw = tf.random.stateless_normal(tf.stack([self.total, width]), self._sub(key))
-        return draw[self.start:self.start + self.n]
+        return self.rows.take(lambda total: tf.random.stateless_normal(
+            tf.stack([total, width]), self._sub(key)))
 
     def integers(self, key, low, high, width=1):
         """Integers in ``[low, high)`` as float32."""
@@ -291,11 +291,9 @@ class AdaptiveAugment(_Augment):
         them on this replica. Call from the training step (replica context).
         """
         logits = tf.reshape(tf.cast(real_logits, tf.float32), [-1])
-        values = tf.stack([tf.reduce_sum(tf.sign(logits)), tf.cast(tf.size(logits), tf.float32),
-                           tf.cast(num_images, tf.float32)])
-        ctx = tf.distribute.get_replica_context()
-        if ctx is not None:
-            values = ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
+        values = replicas.global_sums(tf.stack([
+            tf.reduce_sum(tf.sign(logits)), tf.cast(tf.size(logits), tf.float32),
+            tf.cast(num_images, tf.float32)]))
         sign_sum = self.sign_sum + values[0]
         count = self.sign_count + values[1]
         images = self.images_seen + values[2]

@@ -16,7 +16,11 @@ from tfgan2 import distribute, visualize
 
 __all__ = ["StepInterval", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
            "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step",
-           "checkpoint_paths", "error_summary"]
+           "checkpoint_paths", "error_summary", "SAVED_STEPS_FILE", "saved_steps"]
+
+# In a checkpoint directory: the step of every checkpoint saved there, one per line, so that
+# a reader can tell which ones retention deleted (the state file lists only those kept).
+SAVED_STEPS_FILE = "saved_steps.txt"
 
 
 class StepInterval:
@@ -136,24 +140,13 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 def make_checkpoint(gan):
-    """A `tf.train.Checkpoint` of everything training needs to resume exactly.
+    """A `tf.train.Checkpoint` of everything training needs to resume exactly:
+    what `tfgan2.GAN.checkpoint_items` names.
 
-    Holds G, D, both optimizers (iterations and slots), the step counter, the
-    noise seed, the EMA generator when kept, and the augmentation layer when it has
-    state (ADA's ``p``; only then, so checkpoints of runs without it keep their
-    layout). Optimizers must be built (``GAN.compile`` builds them) so their
-    slots restore immediately.
+    Optimizers must be built (``GAN.compile`` builds them) so their slots
+    restore immediately.
     """
-    items = dict(generator=gan.generator, discriminator=gan.discriminator,
-                 step=gan.step_counter, noise_seed=gan.noise_seed)
-    if getattr(gan, "d_optimizer", None) is not None:
-        items.update(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer)
-    if gan.ema_generator is not None:
-        items["ema_generator"] = gan.ema_generator
-    augment = getattr(gan, "augment", None)
-    if augment is not None and getattr(augment, "weights", None):
-        items["augment"] = augment
-    return tf.train.Checkpoint(**items)
+    return tf.train.Checkpoint(**gan.checkpoint_items())
 
 
 def checkpoint_paths(directory):
@@ -165,6 +158,16 @@ def checkpoint_paths(directory):
     """
     state = tf.train.get_checkpoint_state(directory)
     return list(state.all_model_checkpoint_paths) if state is not None else []
+
+
+def saved_steps(directory):
+    """Steps of every checkpoint saved in ``directory`` by a `Checkpointer`, kept or not
+    (sorted; empty for directories written before this record was kept)."""
+    try:
+        with open(os.path.join(directory, SAVED_STEPS_FILE), encoding="utf-8") as f:
+            return sorted({int(line) for line in f if line.strip().isdigit()})
+    except FileNotFoundError:
+        return []
 
 
 def latest_checkpoint_step(directory):
@@ -284,7 +287,10 @@ class Checkpointer(keras.callbacks.Callback):
         failures = []
         for path in reversed(checkpoint_paths(self.directory)):
             try:
-                manager.checkpoint.restore(path).assert_existing_objects_matched()
+                # Every object of the model must be in the checkpoint; values the model
+                # does not hold (optimizer slots when sampling from an uncompiled GAN) are
+                # expected and not warned about.
+                manager.checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
             except (ValueError, AssertionError) as exc:
                 # Readable, but other variables or shapes: a run of other networks.
                 # Its files are not broken and are left alone.
@@ -343,6 +349,13 @@ class Checkpointer(keras.callbacks.Callback):
                 f"checkpoint {previous or '(none)'} is untouched: free space and rerun to "
                 f"resume from it.") from exc
         self.last_saved_step = step
+        if self.write_directory == self.directory:  # after the state file lists it
+            try:
+                with open(os.path.join(self.directory, SAVED_STEPS_FILE), "a",
+                          encoding="utf-8") as f:
+                    f.write(f"{int(step)}\n")
+            except OSError:
+                pass  # only readers' reports of deleted checkpoints depend on it
         return path
 
     def cleanup(self):

@@ -218,12 +218,17 @@ def swd(real, fake, seed=0, **kwargs):
 
 
 def flatten(results, prefix=""):
-    """Nested result dicts as flat ``{prefix + "a/b": number}`` (e.g. ``eval/confusion/real_as_real``)."""
+    """Nested result dicts as flat ``{prefix + "a/b": number}`` (e.g. ``eval/confusion/real_as_real``).
+
+    Counts stay ``int`` (``num_samples``, confusion counts), measurements become ``float``.
+    """
     flat = {}
     for key, value in results.items():
         if isinstance(value, dict):
             flat.update(flatten(value, f"{prefix}{key}/"))
-        elif isinstance(value, (int, float, np.integer, np.floating)):
+        elif isinstance(value, (int, np.integer)):
+            flat[prefix + key] = int(value)
+        elif isinstance(value, (float, np.floating)):
             flat[prefix + key] = float(value)
     return flat
 

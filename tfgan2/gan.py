@@ -1,4 +1,12 @@
-"""`GAN`: a `keras.Model` whose `train_step` alternates discriminator and generator updates."""
+"""`GAN`: a `keras.Model` whose `train_step` alternates discriminator and generator updates.
+
+The model orchestrates; the pieces it wires together live in modules that do
+not import it: `tfgan2.objective` (every loss term of both phases),
+`tfgan2.labels` (what a conditional GAN accepts), `tfgan2.noise` (the random
+streams), `tfgan2.replicas` (one device's share of a distributed step),
+`tfgan2.ema` (the generator's moving average) and `tfgan2.batches` (splitting,
+checking and packing real batches).
+"""
 import random
 import warnings
 
@@ -6,46 +14,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan2 import distribute, infogan
+from tfgan2 import batches, distribute, ema, infogan
 from tfgan2 import layers as layers_lib
-from tfgan2 import losses as losses_lib
-from tfgan2 import regularizers
-from tfgan2 import serialization
-from tfgan2.optimizer_pair import OptimizerPair
+from tfgan2 import noise as noise_lib
+from tfgan2 import optimizer_pair, regularizers, replicas, sample_metrics, serialization
+from tfgan2 import step_metrics
+from tfgan2.labels import LabelSpec
+from tfgan2.objective import Objective
+from tfgan2.optimizer_pair import OptimizerPair, optimizers_for
 
 __all__ = ["GAN", "LATENT_DISTRIBUTIONS"]
 
-LATENT_DISTRIBUTIONS = ("normal", "uniform")
-
-# Distinct stream ids so that D-phase noise, G-phase noise, the
-# gradient-penalty mixing factor and evaluation noise never reuse a random draw.
-_D_NOISE, _G_NOISE, _GP_MIX, _EVAL_NOISE = 1, 2, 3, 4
-# Streams of the augmentation of D's inputs: real and fake in D's step, the
-# gradient-penalty mixtures, and the fakes (and, for relativistic losses, reals) of G's step.
-_AUG_REAL, _AUG_FAKE, _AUG_GP, _AUG_G, _AUG_G_REAL = 5, 6, 7, 8, 9
-# Folded into a noise seed for the InfoGAN codes drawn with that noise.
-_INFO_CODES = 17
-
-
-def _assign(variables, values, update=None):
-    """``update(v, x)`` (default ``v.assign(x)``) for each pair, also from a replica context.
-
-    ``v`` is the `tf.Variable` itself (this device's copy under a strategy).
-    The values are identical on every replica (they are computed from
-    synchronized weights), so each device keeps its own copy.
-    """
-    update = update or (lambda v, x: v.assign(x))
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or not tf.distribute.has_strategy():
-        for var, value in zip(variables, values):
-            update(var.value if isinstance(var, keras.Variable) else var, value)
-        return
-
-    def merge(strategy, values):
-        for var, value in zip(variables, values):
-            strategy.extended.update(var.value, update, args=(value,), group=False)
-
-    ctx.merge_call(merge, args=(values,))
+LATENT_DISTRIBUTIONS = noise_lib.LATENT_DISTRIBUTIONS
 
 
 class _Arguments:
@@ -64,29 +44,19 @@ class GAN(keras.Model):
     whose labels a conditional GAN uses and an unconditional one ignores):
 
     1. ``d_steps`` discriminator updates: ``z ~ p(z)``, ``G(z)`` computed outside
-       the tape, ``L_D = mean(d_loss(D(x), D(G(z))))
-       + gradient_penalty * mean(GP) + r1_gamma / 2 * mean(R1)``, gradients
-       w.r.t. D's trainable variables only, applied by ``d_optimizer``; with
-       ``weight_clip`` D's weights are then clipped to ``[-c, c]``.
-    2. ``g_steps`` generator updates: fresh ``z``, ``L_G = mean(g_loss(D(G(z))))``
-       (``g_loss(D(G(z)), D(x))`` for the relativistic losses), gradients flow
-       through D into G and are applied to G's variables only by
+       the tape, ``L_D`` of `tfgan2.objective` (adversarial loss plus the
+       penalties chosen in `compile`), gradients w.r.t. D's variables only,
+       applied by ``d_optimizer``; then weight clipping, if asked.
+    2. ``g_steps`` generator updates: fresh ``z``, ``L_G`` (``g_loss(D(G(z)))``,
+       or ``g_loss(D(G(z)), D(x))`` with D(x) held constant for the relativistic
+       losses), gradients through D into G's variables only, applied by
        ``g_optimizer``; then the EMA copy of G, if kept, is updated.
 
-    Means are over the *global* batch (``tf.nn.compute_average_loss``), so the
-    gradients summed across replicas by the optimizers equal the single-device
-    gradient of the whole batch. The same real batch serves all ``d_steps``
-    updates, each with new noise.
-
-    ``training_failed`` is true after `tfgan2.callbacks.NonFiniteGuard`
-    stopped training on a non-finite loss; callbacks then save nothing.
-
-    Logged metrics: ``d_loss`` and ``g_loss`` (adversarial part plus penalties
-    for D), ``p_real`` / ``p_fake`` = mean ``sigmoid(D(.))`` on real / generated
-    data (D's probability for the cross-entropy losses), and D's confusion
-    matrix view ``real_as_real`` (share of real judged real) and
-    ``fake_as_fake`` (share of generated judged fake). "Judged real" means a
-    logit above 0, or above 0.5 for ``least_squares`` whose targets are 0 and 1.
+    Means are over the *global* batch, so a step is the same on 1 or N
+    replicas. The same real batch serves all ``d_steps`` updates, each with new
+    noise. Logged metrics: `tfgan2.step_metrics`. ``training_failed`` is true
+    after `tfgan2.callbacks.NonFiniteGuard` stopped training on a non-finite
+    loss; callbacks then save nothing.
 
     Args:
       generator: a `keras.Model` mapping ``(B, latent_dim)`` to data.
@@ -94,10 +64,9 @@ class GAN(keras.Model):
       latent_dim: size of ``z``.
       latent_distribution: ``"normal"`` (N(0, 1)) or ``"uniform"`` (U[-1, 1]).
       ema_decay: if set (in [0, 1)), keep an exponential moving average of G's
-        weights, ``w_ema <- d * w_ema + (1 - d) * w`` after each generator update
-        with ``d = min(ema_decay, (1 + t) / (10 + t))`` at generator step ``t``
-        (the warm-up of `tf.train.ExponentialMovingAverage`); BatchNorm moving
-        statistics are copied. `generate` uses the EMA copy.
+        weights (`tfgan2.ema.MovingAverage`); `generate` uses the EMA copy.
+      ema_half_life: instead of ``ema_decay``, the average's half-life in
+        generator steps (a number or a schedule of the step).
       num_classes: makes the GAN conditional: the number of classes (class ids
         in ``[0, num_classes)``, fed to the networks one-hot) or, with
         ``multilabel``, of binary labels (``(B, num_classes)`` 0/1 vectors,
@@ -106,52 +75,40 @@ class GAN(keras.Model):
       discriminator_takes_labels: whether D is called as ``D([x, c])`` (a
         projection discriminator); default: D has two inputs. An auxiliary
         classifier D takes ``x`` only and returns ``{"logits", "class_logits"}``.
-      seed: base seed of the training noise (random if None). The noise of
-        step ``t`` is a stateless function of (seed, t) drawn for the global
-        batch, each replica taking its own rows: a restored run continues the
-        same stream, and 1 or N replicas see the same noise.
-      augment: a Keras layer applied to every input of D during training --
-        real and generated batches, and the inputs of the gradient penalty and
-        R1 -- called as ``augment(x, training=True, seed=s, rows=[start,
-        global_batch])`` (see `tfgan2.augment`). ``s`` is derived like the
-        latent noise from (seed, optimizer step, call), so augmentation is
-        resumable and the same on 1 or N replicas. It must be differentiable:
-        G's gradient flows through it. A layer with an ``observe(logits,
-        num_images)`` method (`tfgan2.augment.AdaptiveAugment`) is shown D's
-        real logits after each step, and its ``logs()`` join the metrics.
+      infogan_codes: `tfgan2.infogan.LatentCodes` (or their text) appended to
+        ``z``; D then needs a ``"q"`` head.
+      seed: base seed of the training noise (random if None): every draw is a
+        stateless function of (seed, stream, step) made for the global batch
+        (`tfgan2.noise`), so a restored run continues the same streams and 1 or
+        N replicas see the same numbers.
+      augment: a differentiable Keras layer applied to every input of D during
+        training (real, generated, penalty inputs), called as ``augment(x,
+        training=True, seed=s, rows=[start, global_batch])`` with ``s`` drawn
+        like the noise (see `tfgan2.augment`). A layer with ``observe(logits,
+        num_images)`` (ADA) is shown D's real logits after each step, and its
+        ``logs()`` join the metrics.
       pack: PacGAN packing (Lin et al. 2018, arXiv:1712.04086): D judges
-        groups of ``pack`` consecutive samples at once, concatenated along the
-        last (channel or feature) axis, real with real and fake with fake. D
-        must take inputs with ``pack`` times the channels (features) of one
-        sample; every loss and penalty is per group, averaged over the
-        ``global_batch / pack`` groups; batch sizes must be multiples of
-        ``pack`` on every replica.
+        groups of ``pack`` consecutive samples concatenated along the last
+        axis (`tfgan2.batches.Packing`), so it takes ``pack`` times the
+        channels of one sample; losses and penalties are per group; batch
+        sizes must be multiples of ``pack`` on every replica.
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
                  ema_decay=None, seed=None, num_classes=None, multilabel=False,
                  discriminator_takes_labels=None, infogan_codes=None, augment=None, pack=1,
-                 **kwargs):
+                 ema_half_life=None, **kwargs):
         arguments = serialization.call_arguments(GAN.__init__, locals())
         super().__init__(**kwargs)
         self._init_arguments = _Arguments(arguments)
-        if latent_distribution not in LATENT_DISTRIBUTIONS:
-            raise ValueError(f"latent_distribution must be one of "
-                             f"{', '.join(LATENT_DISTRIBUTIONS)}, got {latent_distribution!r}.")
-        if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
-            raise ValueError(f"ema_decay must be None or in [0, 1), got {ema_decay!r}.")
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
-        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
-            raise ValueError(f"num_classes must be None (unconditional) or an integer >= 1, "
-                             f"got {num_classes!r}.")
+        self.label_spec = LabelSpec(num_classes, multilabel)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self.multilabel = bool(multilabel)
-        if self.multilabel and self.num_classes is None:
-            raise ValueError("multilabel=True needs num_classes (the number of binary labels).")
+        self.num_classes = self.label_spec.num_classes
+        self.multilabel = self.label_spec.multilabel
         if discriminator_takes_labels is None:
             discriminator_takes_labels = len(getattr(discriminator, "inputs", None) or ()) == 2
         self.discriminator_takes_labels = bool(discriminator_takes_labels)
@@ -161,8 +118,6 @@ class GAN(keras.Model):
         # Saved as the text the constructor parses.
         self._init_arguments.values["infogan_codes"] = (infogan_codes.spec() if infogan_codes
                                                         else None)
-        # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
-        self.input_dim = self.latent_dim + (infogan_codes.dim if infogan_codes else 0)
         heads = getattr(discriminator, "output", None)
         self.auxiliary_classifier = isinstance(heads, dict) and "class_logits" in heads
         if self.auxiliary_classifier and self.num_classes is None:
@@ -174,177 +129,127 @@ class GAN(keras.Model):
         if self.discriminator_takes_labels and self.num_classes is None:
             raise ValueError("The discriminator takes labels (two inputs) but the GAN is "
                              "unconditional: pass num_classes.")
-        if int(pack) != pack or pack < 1:
-            raise ValueError(f"pack must be an integer >= 1 (samples per D input), got {pack!r}.")
-        self.pack = int(pack)
+        self.packing = batches.Packing(pack)
+        self.pack = self.packing.m
         if self.pack > 1 and self.discriminator_takes_labels:
             raise ValueError("pack > 1 needs a discriminator that takes no labels: a packed "
                              "input mixes the conditions of several samples.")
         if augment is not None and not callable(augment):
             raise ValueError(f"augment must be a Keras layer (or None), got {augment!r}.")
         self.augment = augment
+        # One power iteration per update of each network (tfgan2.layers.SpectralNormalization).
         self._spectral_layers = layers_lib.spectral_normalization_layers(discriminator)
+        self._g_spectral_layers = layers_lib.spectral_normalization_layers(generator)
         if layers_lib.has_keras_spectral_normalization(discriminator):
             warnings.warn(
                 "The discriminator uses keras.layers.SpectralNormalization, which overwrites its "
                 "kernel on every training-mode call (also during the generator's step); use "
                 "tfgan2.layers.SpectralNormalization.", stacklevel=2)
         self.latent_distribution = latent_distribution
-        self.ema_decay = None if ema_decay is None else float(ema_decay)
         seed = random.randrange(2 ** 31) if seed is None else int(seed)
         self._init_arguments.values["seed"] = seed  # the config re-creates this very stream
         # A variable, so a checkpoint carries the noise stream along with the weights.
         self.noise_seed = keras.Variable(seed, dtype="int64", trainable=False,
                                          name="noise_seed")
-        self.ema_generator = None
-        if self.ema_decay is not None:
-            try:
-                # Its own name scope: the copy's variables are "ema_<G>/<layer>/<weight>",
-                # distinct from G's in TensorBoard histograms and graphs.
-                with keras.name_scope(f"ema_{generator.name}"):
-                    self.ema_generator = keras.models.clone_model(generator)
-                self.ema_generator.name = f"ema_{generator.name}"
-            except Exception as exc:  # subclassed models cannot be cloned
-                raise ValueError(
-                    "ema_decay needs a generator that keras.models.clone_model can copy "
-                    f"(a Functional or Sequential model): {exc}") from exc
-            self.ema_generator.set_weights(generator.get_weights())
-        # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
-        # callbacks that save or publish state (checkpoints, sample grids,
-        # evaluations) skip a failed model. Reset at the start of each fit.
+        self.noise = noise_lib.Noise(self.noise_seed, self.latent_dim, latent_distribution,
+                                     infogan_codes)
+        # G's input: z, then the InfoGAN codes (one-hot categorical, continuous).
+        self.input_dim = self.noise.input_dim
+        kept = ema_decay is not None or ema_half_life is not None
+        self.moving_average = (ema.MovingAverage(generator, ema_decay, half_life=ema_half_life)
+                               if kept else None)
+        self.ema_decay = self.moving_average.decay if kept else None
+        self.ema_generator = self.moving_average.average if kept else None
+        # Set by NonFiniteGuard on a non-finite loss (callbacks then save nothing); reset by fit.
         self.training_failed = False
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
                                            aggregation="only_first_replica", name="step")
-        names = ["d_loss", "g_loss", "p_real", "p_fake", "real_as_real", "fake_as_fake", "loss"]
-        if self.auxiliary_classifier:
-            names += ["class_loss", "class_accuracy"]
-        if self.infogan_codes is not None:
-            names.append("info_penalty")
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.step_metrics = step_metrics.StepMetrics(self.auxiliary_classifier,
+                                                     infogan_codes is not None)
+        self._trackers = self.step_metrics.trackers  # an attribute, so Keras tracks them
         # Batches seen by the current evaluate(): a metric, so Keras resets it at the
         # start of each evaluation and it is no weight of the model.
         self._eval_batches = keras.metrics.Sum(name="eval_batches")
         self._sample_metrics = []
         self.d_optimizer = self.g_optimizer = None
+        self.objective = None
         # Functional networks already own their variables; marking the model
         # built stops fit() from tracing call() on a batch of real images.
         self.built = all(net.built for net in (generator, discriminator))
+
+    def checkpoint_items(self):
+        """What a checkpoint of this GAN holds, by name: everything training needs to resume
+        exactly (`tfgan2.callbacks.make_checkpoint`). G, D, step and noise seed; both
+        optimizers once compiled; the EMA copy when kept; the augmentation layer when it
+        has state (ADA's ``p``; only then, so other runs' checkpoints keep their layout)."""
+        items = dict(generator=self.generator, discriminator=self.discriminator,
+                     step=self.step_counter, noise_seed=self.noise_seed)
+        if self.d_optimizer is not None:
+            items.update(d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer)
+        if self.ema_generator is not None:
+            items["ema_generator"] = self.ema_generator
+        if self.augment is not None and getattr(self.augment, "weights", None):
+            items["augment"] = self.augment
+        return items
 
     # ----------------------------------------------------------------- setup
     def compile(self, d_optimizer, g_optimizer, loss="non_saturating", d_steps=1, g_steps=1,
                 gradient_penalty=0.0, r1_gamma=0.0, classifier_weight=1.0, info_weight=1.0,
                 label_smoothing=0.0, weight_clip=None, gradient_penalty_mode="two_sided",
-                metrics=None, **kwargs):
+                metrics=None, r2_gamma=0.0, **kwargs):
         """Choose optimizers, loss, regularization and evaluation metrics.
 
         Args:
-          d_optimizer, g_optimizer: the two optimizers: `keras.optimizers.Optimizer`
-            objects (two distinct ones) or identifiers `keras.optimizers.get`
-            accepts (``"adam"``, a config dict), each creating its own instance.
-            Both are built on their network's variables here, so call
-            ``compile`` inside the strategy scope that created the networks.
-            Under the ``mixed_float16`` policy each is wrapped in a
-            `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
-          loss: a name from `tfgan2.losses.names()`, or a pair of callables
-            ``(d_loss_fn, g_loss_fn)``: ``d_loss_fn(real_logits, fake_logits)``
-            and ``g_loss_fn(fake_logits)`` returning per-example losses ``(B,)``
-            (register them with `keras.saving.register_keras_serializable` to
-            save the model). D judges a logit above 0 real for a custom loss.
-            D may return logits of any shape ``(B, ...)`` (a patch
-            discriminator): an example's loss is the mean over its logits. The
-            relativistic losses also run D on the real batch in each generator
-            step.
+          d_optimizer, g_optimizer: two distinct `keras.optimizers.Optimizer`s or
+            identifiers (``"adam"``, a config dict), built here on their network's
+            variables (so compile inside the networks' strategy scope); under
+            ``mixed_float16`` each is wrapped in a `keras.optimizers.LossScaleOptimizer`.
+          loss, gradient_penalty, r1_gamma, r2_gamma, classifier_weight, info_weight,
+            label_smoothing, gradient_penalty_mode: the terms of the objective,
+            see `tfgan2.objective.Objective` (a loss name of `tfgan2.losses` or
+            a pair of per-example callables; penalty weights, 0 disables one).
           d_steps, g_steps: discriminator / generator updates per batch (>= 1).
-          gradient_penalty: weight of the WGAN-GP penalty (0 disables it).
-          r1_gamma: R1 weight gamma; the penalty added is ``gamma / 2 * R1``.
-          classifier_weight: weight of the ACGAN class terms (D with an
-            auxiliary classifier head), added to both losses.
-          info_weight: weight lambda of InfoGAN's mutual-information penalty,
-            added to both losses as in TF-GAN.
-          label_smoothing: one-sided label smoothing ``s`` in [0, 1] of D's real
-            target, ``1 - s / 2`` (TF-GAN's meaning; TF-GAN's default is 0.25);
-            only for the losses with a cross-entropy target
-            (`tfgan2.losses.spec(loss).label_smoothing`).
           weight_clip: if set (> 0), clip every D weight to ``[-c, c]`` after
             each D update (WGAN, Arjovsky et al. 2017; they use 0.01).
-          gradient_penalty_mode: ``"two_sided"`` ``(||g|| - 1)^2`` or
-            ``"one_sided"`` ``max(0, ||g|| - 1)^2`` (Petzka et al. 2018).
-          metrics: sample-quality metrics updated by `test_step` (``evaluate``
-            and ``fit(validation_data=...)``) with each held-out real batch and
-            as many generated samples: `tfgan2.sample_metrics.FrechetDistance`,
-            `tfgan2.sample_metrics.KernelDistance` (or any `SampleMetric`).
-            Other Keras metrics are refused: D's accuracy is already logged as
-            ``real_as_real`` / ``fake_as_fake``.
+          metrics: sample-quality metrics (`tfgan2.sample_metrics`) that `test_step`
+            updates with each held-out real batch and as many samples; other Keras
+            metrics are refused (D's accuracy is logged as ``real_as_real``...).
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
             ``jit_compile``, ``run_eagerly``). With more than one replica,
             ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
-            warning.
+            warning. ``jit_compile`` defaults to False; with True (XLA, one
+            replica only) the step's in-graph checks of label values and of
+            the image range are dropped, so `fit` checks the first batch on the
+            host instead and later batches go unchecked.
         """
         compile_arguments = serialization.call_arguments(GAN.compile, locals())
         compile_arguments.update(kwargs)
-        if d_optimizer is g_optimizer and isinstance(d_optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                "d_optimizer and g_optimizer are the same object: each network needs its own "
-                "optimizer (its own slots). Pass two objects, e.g. "
-                "d_optimizer=keras.optimizers.Adam(2e-4), g_optimizer=keras.optimizers.Adam(2e-4), "
-                "or identifiers such as 'adam', which create one instance each.")
-        d_optimizer, g_optimizer = (self._optimizer(opt, role) for opt, role in (
-            (d_optimizer, "d_optimizer"), (g_optimizer, "g_optimizer")))
-        sample_metrics = self._check_metrics(metrics)
-        self._check_built()
+        d_optimizer, g_optimizer = optimizers_for(d_optimizer, g_optimizer)
+        sample_metric_list = sample_metrics.check_metrics(metrics)
+        optimizer_pair.check_built(self.generator, "generator", f"(None, {self.input_dim})")
+        optimizer_pair.check_built(self.discriminator, "discriminator", "(None, *data_shape)")
         for name, value in (("d_steps", d_steps), ("g_steps", g_steps)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        for name, value in (("gradient_penalty", gradient_penalty), ("r1_gamma", r1_gamma),
-                            ("classifier_weight", classifier_weight),
-                            ("info_weight", info_weight)):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-        loss_spec = self._loss_spec_of(loss)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}.")
-        if label_smoothing and not loss_spec.label_smoothing:
-            smoothable = [n for n in losses_lib.names() if losses_lib.spec(n).label_smoothing]
-            raise ValueError(f"label_smoothing applies to losses with a cross-entropy target "
-                             f"({', '.join(smoothable)}); loss {loss!r} has none.")
+        objective = Objective(
+            loss, label_smoothing=label_smoothing, gradient_penalty=gradient_penalty,
+            gradient_penalty_mode=gradient_penalty_mode, r1_gamma=r1_gamma, r2_gamma=r2_gamma,
+            classifier_weight=classifier_weight, info_weight=info_weight,
+            labels=self.label_spec, codes=self.infogan_codes, latent_dim=self.latent_dim,
+            packed=self.pack > 1)
         if weight_clip is not None and not (np.isfinite(weight_clip) and weight_clip > 0):
             raise ValueError(f"weight_clip must be None or a finite number > 0, "
                              f"got {weight_clip!r}.")
-        if gradient_penalty_mode not in regularizers.GRADIENT_PENALTY_MODES:
-            raise ValueError(f"gradient_penalty_mode must be one of "
-                             f"{', '.join(regularizers.GRADIENT_PENALTY_MODES)}, "
-                             f"got {gradient_penalty_mode!r}.")
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        if replicas > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
-            # Keras runs multi-step executions inside tf.cond, where the optimizers'
-            # cross-replica merge_call fails (keras-team/keras#19246).
-            warnings.warn(
-                f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
-                f"Keras with {replicas} replicas; using 1 step per execution.", stacklevel=2)
-            kwargs["steps_per_execution"] = 1
-        if keras.mixed_precision.global_policy().name == "mixed_float16":
-            # float16 gradients underflow without loss scaling.
-            d_optimizer, g_optimizer = (
-                opt if isinstance(opt, keras.optimizers.LossScaleOptimizer)
-                else keras.optimizers.LossScaleOptimizer(opt)
-                for opt in (d_optimizer, g_optimizer))
-        super().compile(optimizer=None, **kwargs)
-        self.loss_name = loss if isinstance(loss, str) else "custom"
-        self._loss_spec = loss_spec
-        self._d_loss_fn, self._g_loss_fn = loss_spec.discriminator, loss_spec.generator
-        self._d_loss_kwargs = {"label_smoothing": float(label_smoothing)} if label_smoothing else {}
-        self._decision_threshold = loss_spec.threshold
+        _compile_keras(self, kwargs)
+        self.objective = objective
+        for name in ("loss_name", "gradient_penalty", "gradient_penalty_mode", "r1_gamma",
+                     "r2_gamma", "classifier_weight", "info_weight"):
+            setattr(self, name, getattr(objective, name))  # the compile arguments, as used
         self.weight_clip = None if weight_clip is None else float(weight_clip)
-        self.gradient_penalty_mode = gradient_penalty_mode
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
         self.d_steps, self.g_steps = int(d_steps), int(g_steps)
-        self.gradient_penalty = float(gradient_penalty)
-        self.r1_gamma = float(r1_gamma)
-        self.classifier_weight = float(classifier_weight)
-        self.info_weight = float(info_weight)
-        self._sample_metrics = sample_metrics
+        self._sample_metrics = sample_metric_list
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
         # What Keras callbacks see as model.optimizer (learning rate, iterations).
@@ -353,141 +258,48 @@ class GAN(keras.Model):
 
     def fit(self, x=None, *args, **kwargs):
         """`keras.Model.fit`, after checking the batches: they split evenly over the
-        replicas, and a conditional GAN gets labels of the right kind."""
-        self.check_batch_splits(x)
-        self.check_label_spec(x, kwargs.get("y", args[0] if args else None))
+        replicas and into packs, their samples have the shape the networks were
+        built for, and a conditional GAN gets labels of the right kind (under XLA
+        the first batch's label values and image range, on the host)."""
+        y = kwargs.get("y", args[0] if args else None)
+        batches.check_data(x, replicas=self.distribute_strategy.num_replicas_in_sync,
+                           pack=self.pack, sample_shape=self.data_shape)
+        self.check_label_spec(x, y)
+        if getattr(self, "jit_compile", False) is True:
+            real, labels = batches.first_batch(x, y)
+            batches.check_range_numpy(real)
+            if self.conditional and labels is not None:
+                self.label_spec.check_numpy(labels)
         return super().fit(x, *args, **kwargs)
 
+    @property
+    def data_shape(self):
+        """The shape of one sample, from G's output (None where G does not say)."""
+        output = getattr(self.generator, "output", None)
+        shape = getattr(output, "shape", None)
+        return None if shape is None or isinstance(output, (dict, list)) else tuple(shape[1:])
+
     def check_label_spec(self, x, y=None):
-        """Raise ValueError if the data's labels cannot condition this GAN (static checks).
-
-        A conditional GAN needs ``(images, labels)`` batches (or ``fit(x, y)``)
-        whose labels are class ids ``(B,)`` of an integer type (single-label
-        GANs) or ``(B, num_classes)`` vectors. Label values are checked on
-        every batch inside the step (ids in range; 0/1 for multi-label).
-        """
-        if not self.conditional:
-            return
-        spec = getattr(x, "element_spec", None)
-        if spec is not None:
-            if not isinstance(spec, (tuple, list)) or len(spec) < 2:
-                raise ValueError(
-                    f"This GAN is conditional (num_classes={self.num_classes}) but the dataset "
-                    f"yields no labels ({spec}): make it yield (images, labels) pairs.")
-            shape, dtype = spec[1].shape, spec[1].dtype
-        elif y is not None:
-            shape, dtype = tf.TensorShape(np.shape(y)), tf.as_dtype(np.asarray(y).dtype)
-        elif isinstance(x, (tuple, list)) and len(x) >= 2:
-            shape, dtype = tf.TensorShape(np.shape(x[1])), tf.as_dtype(np.asarray(x[1]).dtype)
-        else:
-            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): pass "
-                             f"labels with the images (fit(x, y) or (images, labels) batches).")
-        self._check_label_shape(shape, dtype)
-
-    def _check_label_shape(self, shape, dtype):
-        ids = shape.rank == 1 and not self.multilabel
-        vectors = shape.rank == 2 and shape[-1] in (None, self.num_classes)
-        if ids and not dtype.is_integer:
-            raise ValueError(f"Class labels must be integer ids in [0, {self.num_classes}); got "
-                             f"dtype {dtype.name}. Cast them (e.g. tf.cast(y, tf.int32)) or pass "
-                             f"one-hot vectors of shape (B, {self.num_classes}).")
-        if not (ids or vectors):
-            expected = (f"(B, {self.num_classes}) 0/1 vectors" if self.multilabel else
-                        f"(B,) class ids or (B, {self.num_classes}) one-hot vectors")
-            raise ValueError(f"Labels of shape {shape} (per batch) do not fit this GAN "
-                             f"(num_classes={self.num_classes}): expected {expected}.")
+        """Raise ValueError if the data's labels cannot condition this GAN (static checks,
+        `tfgan2.labels.LabelSpec.check_data`); label values are checked in the step."""
+        self.label_spec.check_data(x, y)
 
     def check_batch_splits(self, dataset):
-        """Raise ValueError if ``dataset``'s (static) global batch does not split over the replicas.
+        """Raise ValueError if ``dataset``'s (static) global batch does not split over the
+        replicas and into packs (`tfgan2.batches.check_data`)."""
+        batches.check_data(dataset, replicas=self.distribute_strategy.num_replicas_in_sync,
+                           pack=self.pack)
 
-        Every replica must get the same number of examples, or the global-batch
-        averages of the losses would be wrong. Batch with ``drop_remainder=True``
-        so that the batch size is static.
-        """
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        spec = getattr(dataset, "element_spec", None)
-        if spec is None:
-            return
-        first = tf.nest.flatten(spec)[0]
-        batch = first.shape[0] if first.shape.rank else None
-        if batch is not None and batch % replicas:
-            raise ValueError(
-                f"The global batch of {batch} examples does not split evenly across "
-                f"{replicas} replicas: use a batch size that is a multiple of {replicas}.")
-        if batch is not None and (batch // replicas) % self.pack:
-            raise ValueError(
-                f"The global batch of {batch} examples gives each of the {replicas} replicas "
-                f"{batch // replicas}, not a multiple of pack={self.pack}: use a batch size "
-                f"that is a multiple of {replicas * self.pack}.")
-
-    @staticmethod
-    def _optimizer(optimizer, role):
-        """``optimizer`` as an `keras.optimizers.Optimizer` (identifiers via `keras.optimizers.get`)."""
-        if isinstance(optimizer, (str, dict)):
-            try:
-                return keras.optimizers.get(optimizer)
-            except ValueError as exc:
-                raise ValueError(f"{role}={optimizer!r} is not an optimizer Keras knows: "
-                                 f"{exc}") from exc
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(f"{role} must be a keras.optimizers.Optimizer or an identifier "
-                             f"such as 'adam', got {type(optimizer).__name__}.")
-        return optimizer
-
-    @staticmethod
-    def _check_metrics(metrics):
-        from tfgan2.sample_metrics import SampleMetric
-
-        metrics = [] if metrics is None else list(metrics)
-        refused = [m for m in metrics if not isinstance(m, SampleMetric)]
-        if refused:
-            raise ValueError(
-                f"GAN.compile(metrics=...) takes sample-quality metrics that compare held-out "
-                f"real batches with generated ones (tfgan2.sample_metrics.KernelDistance, "
-                f"FrechetDistance), got {refused!r}. D's accuracy is always logged as "
-                f"real_as_real and fake_as_fake, its probabilities as p_real and p_fake.")
-        return metrics
-
-    def _check_built(self):
-        for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
-            if not net.built or not net.trainable_variables:
-                example = (f"(None, {self.latent_dim})" if role == "generator"
-                           else "(None, *data_shape)")
-                raise ValueError(
-                    f"The {role} ({net.name}) is not built: it has no variables yet, so its "
-                    f"optimizer would have nothing to update. Build it before compile, e.g. "
-                    f"{role}.build({example}) or call it once on a batch, or create it with a "
-                    f"keras.Input (a Functional model).")
-
-    @staticmethod
-    def _loss_spec_of(loss):
-        """The `tfgan2.losses.LossSpec` of a loss name or of a pair of callables."""
-        if isinstance(loss, str):
-            return losses_lib.spec(loss)
-        if (isinstance(loss, (tuple, list)) and len(loss) == 2
-                and all(callable(fn) for fn in loss)):
-            return losses_lib.LossSpec(loss[0], loss[1])
-        raise ValueError(f"loss must be one of {', '.join(losses_lib.names())} or a pair of "
-                         f"callables (d_loss_fn(real_logits, fake_logits), "
-                         f"g_loss_fn(fake_logits)), got {loss!r}.")
 
     @property
     def metrics(self):
         return list(self._trackers.values()) + [self._eval_batches] + list(self._sample_metrics)
 
     def get_metrics_result(self):
-        """What the logs hold, read from the metrics' state summed over all replicas.
-
-        Keras replaces an evaluation's logs with this when the keys agree, so
-        the sample metrics are those of all replicas' samples together.
-        """
-        results = {m.name: m.result() for m in self.metrics if m is not self._eval_batches}
-        if not tf.executing_eagerly():
-            return results
-        # Python floats, as Keras's own get_metrics_result gives (evaluate(return_dict=True)
-        # returns these); on TensorFlow 2.16 they would otherwise stay EagerTensors.
-        return {name: float(value) if getattr(value, "shape", None) == () else value
-                for name, value in results.items()}
+        """What the logs hold, read from the metrics' state summed over all replicas
+        (Keras replaces an evaluation's logs with this, so sample metrics cover all
+        replicas' samples); see `tfgan2.step_metrics.results`."""
+        return step_metrics.results([m for m in self.metrics if m is not self._eval_batches])
 
     def call(self, z, training=False):
         """``G(z)``: the training generator when ``training``, else the `sampler` (EMA copy if kept)."""
@@ -497,97 +309,23 @@ class GAN(keras.Model):
                               network=network)
         return self.run_G(z, training=training, network=network)
 
-    # ----------------------------------------------------------------- noise
-    def _seed_for(self, stream, counter):
-        """A stateless seed unique to (base seed, stream, counter); equal on all replicas."""
-        return tf.random.experimental.stateless_fold_in(
-            tf.stack([tf.convert_to_tensor(self.noise_seed), tf.constant(stream, tf.int64)]),
-            tf.cast(counter, tf.int64))
+    # ------------------------------------------------------- network calls
+    @property
+    def conditional(self):
+        """True when G (and possibly D) is conditioned on labels (``num_classes`` set)."""
+        return self.label_spec.conditional
 
-    @staticmethod
-    def _replica_rows(batch_size):
-        """``(start, global_batch)``: this replica's rows of a draw for the whole global batch."""
-        ctx = tf.distribute.get_replica_context()
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if ctx is None or replicas == 1:
-            return 0, batch_size
-        replica = ctx.replica_id_in_sync_group
-        # A Python int where the strategy knows it statically (mirrored, multi-worker):
-        # the replica-id tensor captured inside Keras's steps_per_execution loop is
-        # otherwise left as an unfed placeholder.
-        static = tf.get_static_value(replica)
-        replica = int(static) if static is not None else tf.cast(replica, tf.int32)
-        return replica * batch_size, batch_size * replicas
-
-    @classmethod
-    def _replica_share(cls, draw, batch_size):
-        """This replica's rows of a draw made for the whole global batch.
-
-        ``draw(n)`` must be a deterministic function of its seed, so every
-        replica makes the same global draw and keeps rows
-        ``[r * batch_size, (r + 1) * batch_size)``: replicas get different
-        noise, and a step is the same whatever the number of replicas.
-        """
-        start, total = cls._replica_rows(batch_size)
-        if total is batch_size:  # one replica: its rows are the whole draw
-            return draw(batch_size)
-        return draw(total)[start:start + batch_size]
-
-    def _augment_seed(self, stream, counter):
-        """The stateless seed of one augmentation call, or None without ``augment``."""
-        return None if self.augment is None else self._seed_for(stream, counter)
-
-    def _latent(self, batch_size, seed):
-        """This replica's G inputs ``(batch_size, input_dim)``: z, then any InfoGAN codes."""
-        def draw(n):
-            shape = tf.stack([n, self.latent_dim])
-            if self.latent_distribution == "uniform":
-                z = tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
-            else:
-                z = tf.random.stateless_normal(shape, seed)
-            if self.infogan_codes is None:
-                return z
-            code_seed = tf.random.experimental.stateless_fold_in(seed, _INFO_CODES)
-            return tf.concat([z, self.infogan_codes.sample(n, code_seed)], axis=1)
-
-        return self._replica_share(draw, batch_size)
+    def condition(self, labels):
+        """Labels as the float32 condition vector ``(B, num_classes)`` the networks take
+        (`tfgan2.labels.LabelSpec.condition`)."""
+        return self.label_spec.condition(labels)
 
     def sample_latent(self, num, seed=None):
         """``num`` G inputs as a float32 NumPy array ``(num, input_dim)``.
 
         ``z ~ p(z)``, followed (InfoGAN) by codes drawn from their priors.
         """
-        rng = np.random.default_rng(seed)
-        if self.latent_distribution == "uniform":
-            z = rng.uniform(-1.0, 1.0, (num, self.latent_dim))
-        else:
-            z = rng.standard_normal((num, self.latent_dim))
-        z = z.astype(np.float32)
-        if self.infogan_codes is not None:
-            codes = self.infogan_codes.sample_numpy(num, None if seed is None else seed + 1)
-            z = np.concatenate([z, codes], axis=1)
-        return z
-
-    # ------------------------------------------------------- network calls
-    @property
-    def conditional(self):
-        """True when G (and possibly D) is conditioned on labels (``num_classes`` set)."""
-        return self.num_classes is not None
-
-    def condition(self, labels):
-        """Labels as the float32 condition vector ``(B, num_classes)`` the networks take.
-
-        Class ids (an integer ``(B,)`` tensor) become one-hot vectors; a float
-        ``(B, num_classes)`` tensor (one-hot, multi-hot attributes, or a
-        continuous code) is used as it is.
-        """
-        if labels is None:
-            raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): "
-                             f"feed (images, labels) batches and pass labels to generate.")
-        labels = tf.convert_to_tensor(labels)
-        if labels.dtype.is_integer and labels.shape.rank == 1:
-            return tf.one_hot(labels, self.num_classes, dtype=tf.float32)
-        return tf.cast(labels, tf.float32)
+        return self.noise.sample_latent(num, seed)
 
     def run_G(self, z, labels=None, training=True, network=None):
         """The one place G is called: ``G(z)`` or ``G([z, c])`` for a conditional GAN.
@@ -602,18 +340,15 @@ class GAN(keras.Model):
     def run_D(self, x, labels=None, training=True, augment_seed=None):
         """The one place D is called; returns a dict with at least ``"logits"``.
 
-        ``x`` holds single samples ``(B, ...)``. With ``augment_seed`` (and
-        ``augment``) they are augmented first; with ``pack > 1`` they are then
-        grouped into ``B / pack`` packed inputs, so the logits have
-        ``B / pack`` rows. A discriminator that takes labels (a projection
-        discriminator) gets ``[x, c]``; one that returns several heads returns
-        a dict (e.g. ``"class_logits"`` of an auxiliary classifier), a plain
-        one its logits, which are wrapped as ``{"logits": ...}``.
+        ``x`` holds single samples ``(B, ...)``: augmented with ``augment_seed``
+        (and ``augment``), then packed (``B / pack`` rows of logits). A projection
+        D gets ``[x, c]``; a D with several heads returns its dict, a plain one
+        its logits wrapped as ``{"logits": ...}``.
         """
         if self.augment is not None and augment_seed is not None:
-            rows = tf.stack(self._replica_rows(tf.shape(x)[0]))
+            rows = replicas.this_replica(tf.shape(x)[0]).as_tensor()
             x = self.augment(x, training=training, seed=augment_seed, rows=rows)
-        x = self.pack_samples(x)
+        x = self.packing.pack(x)
         if self.discriminator_takes_labels:
             out = self.discriminator([tf.convert_to_tensor(x), self.condition(labels)],
                                      training=training)
@@ -624,266 +359,115 @@ class GAN(keras.Model):
         return out
 
     def _d_callable(self, labels, augment_seed=None):
-        """``x -> run_D(x, labels)`` on packed inputs: what the losses and regularizers see.
-
-        ``x`` is what `pack_samples` returns (the samples themselves when
-        ``pack == 1``); the callable unpacks, augments and repacks it, so
-        penalties are gradients w.r.t. D's packed, un-augmented input.
-        """
-        return lambda x, training=True: self.run_D(self.unpack_samples(x), labels,
+        """``x -> run_D(x, labels)`` on packed inputs (what the objective sees): it unpacks,
+        augments and repacks, so penalties are gradients w.r.t. D's packed, un-augmented input."""
+        return lambda x, training=True: self.run_D(self.packing.unpack(x), labels,
                                                    training=training, augment_seed=augment_seed)
 
     def pack_samples(self, x):
         """``(B, ..., C) -> (B / pack, ..., pack * C)``: consecutive samples along the last axis."""
-        m = self.pack
-        if m == 1:
-            return x
-        inner = list(x.shape[1:])
-        if any(d is None for d in inner):
-            raise ValueError(f"pack needs samples of a static shape, got {x.shape}.")
-        rank = len(inner)
-        x = tf.reshape(x, [-1, m] + inner)
-        x = tf.transpose(x, [0] + list(range(2, rank + 1)) + [1, rank + 1])
-        return tf.reshape(x, [-1] + inner[:-1] + [m * inner[-1]])
+        return self.packing.pack(x)
 
     def unpack_samples(self, x):
         """The inverse of `pack_samples`."""
-        m = self.pack
-        if m == 1:
-            return x
-        inner = list(x.shape[1:])
-        rank = len(inner)
-        x = tf.reshape(x, [-1] + inner[:-1] + [m, inner[-1] // m])
-        x = tf.transpose(x, [0, rank] + list(range(1, rank)) + [rank + 1])
-        return tf.reshape(x, [-1] + inner[:-1] + [inner[-1] // m])
+        return self.packing.unpack(x)
+
+    def _augment_seed(self, stream, counter):
+        """The stateless seed of one augmentation call, or None without ``augment``."""
+        return None if self.augment is None else self.noise.seed_for(stream, counter)
 
     # ----------------------------------------------------------------- steps
-    def _unpack(self, data):
-        """``(real, labels)`` of a batch; labels are None for an unconditional GAN."""
-        if isinstance(data, (tuple, list)):
-            real, labels = data[0], (data[1] if len(data) > 1 else None)
-        else:
-            real, labels = data, None
+    def _split(self, data):
+        """``(real, labels)`` of a batch, the labels checked in the graph (None when unconditional)."""
+        real, labels = batches.split(data)
         if not self.conditional:
             return real, None
         if labels is None:
             raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}) but the "
                              f"batches carry no labels: feed (images, labels) pairs.")
-        return real, self._checked_labels(labels)
-
-    def _checked_labels(self, labels):
-        """``labels`` with in-graph checks of their values (they fail the step before any update)."""
-        labels = tf.convert_to_tensor(labels)
-        self._check_label_shape(labels.shape, labels.dtype)
-        k = self.num_classes
-        if labels.shape.rank == 1:
-            checks = [
-                tf.debugging.assert_non_negative(
-                    labels, message=f"class labels must lie in [0, {k})"),
-                tf.debugging.assert_less(
-                    labels, tf.cast(k, labels.dtype),
-                    message=f"class labels must lie in [0, {k}) (num_classes={k})")]
-        elif self.multilabel:
-            binary = tf.reduce_all((labels == 0) | (labels == 1))
-            checks = [tf.debugging.Assert(binary, [f"multi-label vectors must hold 0 or 1 "
-                                                   f"for each of the {k} labels"])]
-        else:
-            checks = []
-        with tf.control_dependencies(checks):
-            return tf.identity(labels)
-
-    @staticmethod
-    def _global_means(real_logits, fake_logits):
-        """``{"real_mean", "fake_mean"}``: D's mean logits over the global batch.
-
-        The relativistic losses compare each logit with these means; summing
-        over the replicas makes a step the same on one device or many (the
-        gradient flows back through the all-reduce).
-        """
-        logits = [tf.cast(t, tf.float32) for t in (real_logits, fake_logits)]
-        values = ([tf.reduce_sum(t) for t in logits]
-                  + [tf.cast(tf.size(t), tf.float32) for t in logits])
-        ctx = tf.distribute.get_replica_context()
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
-            values = ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
-        return {"real_mean": values[0] / values[2], "fake_mean": values[1] / values[3]}
-
-    def _judged_real(self, logits):
-        return tf.cast(tf.reshape(tf.cast(logits, tf.float32), [-1]) > self._decision_threshold,
-                       tf.float32)
+        return real, self.label_spec.checked(labels)
 
     def discriminator_step(self, real, labels=None):
-        """One update of D on a real batch (and its labels); returns per-example diagnostics.
+        """One update of D on a real batch (and its labels); returns the objective's terms.
 
         Generated samples are conditioned on the real batch's labels, so fake
-        labels follow the data's label distribution. Returns a dict of the
-        per-example D loss and the real / fake logits (for the metrics).
+        labels follow the data's. The terms: per-example ``"loss"``, the real and
+        fake logits (for the metrics) and any auxiliary terms.
         """
         batch = tf.shape(real)[0]
         step = self.d_optimizer.iterations
-        # Spectral normalization: one power iteration per D update, before D is called.
         layers_lib.advance_power_iterations(self._spectral_layers)
-        z = self._latent(batch, self._seed_for(_D_NOISE, step))
+        z = self.noise.latent(batch, self.noise.seed_for(noise_lib.D_NOISE, step))
         fake = tf.stop_gradient(self.run_G(z, labels, training=True))
         real = tf.cast(real, fake.dtype)
-        real, fake = self.pack_samples(real), self.pack_samples(fake)
-        d_real = self._d_callable(labels, self._augment_seed(_AUG_REAL, step))
-        d_fake = self._d_callable(labels, self._augment_seed(_AUG_FAKE, step))
+        real, fake = self.packing.pack(real), self.packing.pack(fake)
+        d_mix = eps = None
+        if self.objective.gradient_penalty > 0:
+            eps = self.noise.uniform(batch // self.pack,
+                                     self.noise.seed_for(noise_lib.GP_MIX, step))
+            d_mix = self._d_callable(labels, self._augment_seed(noise_lib.AUG_GP, step))
         with tf.GradientTape() as tape:
-            if self.r1_gamma > 0:
-                real_out, r1 = regularizers.logits_and_r1_penalty(d_real, real, training=True)
-            else:
-                real_out = d_real(real)
-            fake_out = d_fake(fake)
-            means = (self._global_means(real_out["logits"], fake_out["logits"])
-                     if self._loss_spec.relativistic else {})
-            per_example = self._d_loss_fn(real_out["logits"], fake_out["logits"],
-                                          **self._d_loss_kwargs, **means)
-            if self.gradient_penalty > 0:
-                seed = self._seed_for(_GP_MIX, step)
-                eps = self._replica_share(
-                    lambda n: tf.random.stateless_uniform(tf.stack([n]), seed),
-                    batch // self.pack)
-                d_mix = self._d_callable(labels, self._augment_seed(_AUG_GP, step))
-                gp = regularizers.gradient_penalty(d_mix, real, fake, eps=eps,
-                                                   mode=self.gradient_penalty_mode)
-                per_example += self.gradient_penalty * gp
-            if self.r1_gamma > 0:
-                per_example += 0.5 * self.r1_gamma * r1
-            aux = self._auxiliary_terms(real_out, fake_out, labels, z)
-            per_example = self._with_auxiliary_losses(per_example, aux)
-            loss = tf.nn.compute_average_loss(per_example)
+            terms = self.objective.discriminator(
+                self._d_callable(labels, self._augment_seed(noise_lib.AUG_REAL, step)),
+                self._d_callable(labels, self._augment_seed(noise_lib.AUG_FAKE, step)),
+                real, fake, labels=labels, latents=z, d_mix=d_mix, eps=eps,
+                loss_scale=getattr(self.d_optimizer, "dynamic_scale", None), step=step)
+            loss = tf.nn.compute_average_loss(terms["loss"])
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply(grads, variables)
+        self._apply(self.d_optimizer, tape.gradient(scaled, variables), variables)
         if self.weight_clip is not None:
-            _assign(variables, [tf.clip_by_value(v, -self.weight_clip, self.weight_clip)
-                                for v in variables])
-        return {"loss": per_example, "real_logits": real_out["logits"],
-                "fake_logits": fake_out["logits"], **aux}
-
-    def _with_auxiliary_losses(self, per_example, aux):
-        """``per_example + classifier_weight * class_loss + info_weight * info_penalty``
-        (the terms `_auxiliary_terms` returned; absent ones count 0)."""
-        for term, weight in ((aux.get("class_loss"), self.classifier_weight),
-                             (aux.get("info_penalty"), self.info_weight)):
-            if term is not None:
-                per_example += weight * term
-        return per_example
-
-    def _auxiliary_terms(self, real_out, fake_out, labels, z):
-        """Per-example ACGAN class loss (and accuracy on real data) and InfoGAN penalty.
-
-        ``real_out`` is None in the generator step, where the class term is
-        ``CE(C(G(z, y)), y)`` only.
-        """
-        terms = {}
-        if self.pack > 1 and ("class_logits" in fake_out or "q" in fake_out):
-            raise ValueError("pack > 1 does not support auxiliary D heads (class_logits, q): "
-                             "a packed input has no single label or code.")
-        if "class_logits" in fake_out:
-            if not self.conditional:
-                raise ValueError("D returns class_logits but the GAN is unconditional.")
-            y = self.condition(labels)
-            if real_out is None:
-                terms["class_loss"] = losses_lib.acgan_generator_loss(
-                    fake_out["class_logits"], y, self.multilabel)
-            else:
-                terms["class_loss"] = losses_lib.acgan_discriminator_loss(
-                    real_out["class_logits"], fake_out["class_logits"], y, self.multilabel)
-                terms["class_accuracy"] = self._class_accuracy(real_out["class_logits"], y)
-        if "q" in fake_out:
-            if self.infogan_codes is None:
-                raise ValueError("D returns a Q head ('q') but the GAN has no infogan_codes.")
-            terms["info_penalty"] = self.infogan_codes.penalty(
-                z[:, self.latent_dim:], fake_out["q"])
+            regularizers.clip_weights(variables, self.weight_clip)
         return terms
 
-    def _class_accuracy(self, class_logits, y):
-        """Per-example share of labels D's classifier gets right (per attribute if multi-label)."""
-        logits = tf.cast(class_logits, tf.float32)
-        if self.multilabel:
-            return tf.reduce_mean(tf.cast(tf.equal(tf.cast(logits > 0, tf.float32), y),
-                                          tf.float32), axis=-1)
-        return tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1)), tf.float32)
-
     def generator_step(self, batch_size, labels=None, real=None):
-        """One update of G through D on ``batch_size`` fresh latents; returns per-example loss.
+        """One update of G through D on ``batch_size`` fresh latents; returns the G terms.
 
         The relativistic losses compare with D's logits on ``real`` (the real
-        batch), computed outside the tape: they do not depend on G.
+        batch), computed outside the tape: D(x) is held constant.
         """
         step = self.g_optimizer.iterations
-        z = self._latent(batch_size, self._seed_for(_G_NOISE, step))
+        layers_lib.advance_power_iterations(self._g_spectral_layers)
+        z = self.noise.latent(batch_size, self.noise.seed_for(noise_lib.G_NOISE, step))
         real_logits = None
-        if self._loss_spec.relativistic:
+        if self.objective.relativistic:
             if real is None:
                 raise ValueError(f"loss {self.loss_name!r} needs the real batch in the "
                                  f"generator step: generator_step(batch_size, labels, real).")
             real_logits = tf.stop_gradient(self.run_D(
                 real, labels, training=True,
-                augment_seed=self._augment_seed(_AUG_G_REAL, step))["logits"])
+                augment_seed=self._augment_seed(noise_lib.AUG_G_REAL, step))["logits"])
         with tf.GradientTape() as tape:
             fake = self.run_G(z, labels, training=True)
             fake_out = self.run_D(fake, labels, training=True,
-                                  augment_seed=self._augment_seed(_AUG_G, step))
-            if real_logits is None:
-                per_example = self._g_loss_fn(fake_out["logits"])
-            else:
-                per_example = self._g_loss_fn(
-                    fake_out["logits"], real_logits,
-                    **self._global_means(real_logits, fake_out["logits"]))
-            aux = self._auxiliary_terms(None, fake_out, labels, z)
-            per_example = self._with_auxiliary_losses(per_example, aux)
-            loss = tf.nn.compute_average_loss(per_example)
+                                  augment_seed=self._augment_seed(noise_lib.AUG_G, step))
+            terms = self.objective.generator(fake_out, real_logits, labels=labels, latents=z)
+            loss = tf.nn.compute_average_loss(terms["loss"])
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
-        if self.ema_generator is not None:
+        self._apply(self.g_optimizer, tape.gradient(scaled, variables), variables)
+        if self.moving_average is not None:
             with tf.name_scope("ema_update"):
-                self._update_ema()
-        return {"loss": per_example}
+                self.moving_average.update(self.g_optimizer.iterations)
+        return terms
 
-    def _update_ema(self):
-        """``ema <- decay ema + (1 - decay) w`` for trainable weights, a copy for the others.
-
-        Written ``ema <- ema - (1 - decay)(ema - w)``: a subtraction and one fused
-        scaled update per weight (``ResourceApplyGradientDescent``).
-        """
-        t = tf.cast(self.g_optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
-        moved, deltas, copied, values = [], [], [], []
-        for ema_var, var in zip(self.ema_generator.weights, self.generator.weights):
-            if var.trainable and tf.as_dtype(var.dtype).is_floating:
-                moved.append(ema_var)
-                deltas.append(tf.convert_to_tensor(ema_var) - tf.convert_to_tensor(var))
-            else:
-                copied.append(ema_var)
-                values.append(tf.convert_to_tensor(var))
-
-        def move(v, delta):
-            return tf.raw_ops.ResourceApplyGradientDescent(
-                var=v.handle, alpha=tf.cast(1.0 - decay, v.dtype), delta=delta)
-
-        _assign(moved, deltas, move)
-        _assign(copied, values)
+    @staticmethod
+    def _apply(optimizer, grads, variables):  # a loss-scale skip decision is everyone's
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            grads = replicas.non_finite_everywhere(grads)
+        optimizer.apply(grads, variables)
 
     def train_step(self, data):
-        real, labels = self._unpack(data)
-        if real.shape[0] is not None and real.shape[0] % self.pack:
-            raise ValueError(f"A batch of {real.shape[0]} examples (per replica) cannot be packed "
-                             f"in groups of pack={self.pack}: use a batch size that is a "
-                             f"multiple of {self.pack} on every replica.")
-        real = self._check_real_range(real)
+        real, labels = self._split(data)
+        self.packing.check_batch(real.shape[0])
+        real = batches.checked_range(real, self.step_counter == 0)
         # The name scopes label the phases in profiler traces (benchmarks/profile_step.py).
         for _ in range(self.d_steps):
             with tf.name_scope("discriminator_step"):
                 d_out = self.discriminator_step(real, labels)
         if hasattr(self.augment, "observe"):
             self.augment.observe(tf.cast(d_out["real_logits"], tf.float32)
-                                 - self._decision_threshold, tf.shape(real)[0])
+                                 - self.objective.threshold, tf.shape(real)[0])
         for _ in range(self.g_steps):
             with tf.name_scope("generator_step"):
                 g_out = self.generator_step(tf.shape(real)[0], labels, real=real)
@@ -891,132 +475,43 @@ class GAN(keras.Model):
         with tf.control_dependencies([g_out["loss"]] + ([] if labels is None else [labels])):
             self.step_counter.assign_add(1)
         with tf.name_scope("metrics"):
-            self._update_trackers(d_out, g_out)
+            self.step_metrics.update(d_out["loss"], g_out["loss"], d_out["real_logits"],
+                                     d_out["fake_logits"], self.objective.judged_real, d_out)
         return self._logs()
 
-    def _update_trackers(self, d_out, g_out):
-        t = self._trackers
-        t["d_loss"].update_state(d_out["loss"])
-        t["g_loss"].update_state(g_out["loss"])
-        t["loss"].update_state(d_out["loss"] + g_out["loss"])
-        t["p_real"].update_state(tf.sigmoid(tf.cast(d_out["real_logits"], tf.float32)))
-        t["p_fake"].update_state(tf.sigmoid(tf.cast(d_out["fake_logits"], tf.float32)))
-        t["real_as_real"].update_state(self._judged_real(d_out["real_logits"]))
-        t["fake_as_fake"].update_state(1.0 - self._judged_real(d_out["fake_logits"]))
-        for name in ("class_loss", "class_accuracy", "info_penalty"):
-            if name in t:
-                t[name].update_state(d_out[name])
-
     def _logs(self, extra=()):
-        """The trackers' results (``loss`` = ``d_loss + g_loss``), ``extra`` metrics' results
-        and the augmentation's state (ADA's ``ada_p``, ``ada_r_t``).
-
-        ``loss`` is what Keras callbacks that watch one number read
-        (`keras.callbacks.TerminateOnNaN`, ``EarlyStopping(monitor="val_loss")``):
-        it is non-finite as soon as either network's loss is.
-        """
-        logs = {name: m.result() for name, m in self._trackers.items()}
-        logs.update({m.name: m.result() for m in extra})
-        if hasattr(self.augment, "logs"):
-            logs.update(self.augment.logs())
-        if distribute.is_multi_worker(self.distribute_strategy):
-            # Keras reduces multi-worker logs with strategy.reduce(MEAN, axis=0),
-            # which needs a batch axis (tensorflow/tensorflow#72388).
-            logs = {name: tf.reshape(v, [1]) for name, v in logs.items()}
-        return logs
-
-    def _check_real_range(self, real):
-        """``real``, after refusing image batches that are not in [-1, 1] (checked on the run's first batch).
-
-        Integer images (e.g. uint8 in [0, 255]) are refused when the step is
-        traced; float images outside [-1, 1] (by more than 1e-3) fail the
-        first step. Vector data (rank < 4) may have any range.
-        """
-        if real.shape.rank != 4:
-            return real
-        if real.dtype.is_integer or real.dtype == tf.bool:
-            raise ValueError(
-                f"The real images are {real.dtype.name}: the generator's tanh output lies in "
-                f"[-1, 1], so D would tell them apart by their range. Normalize them, e.g. "
-                f"dataset.map(lambda x: tf.cast(x, tf.float32) / 127.5 - 1) for uint8 "
-                f"images in [0, 255].")
-
-        def in_range():
-            x = tf.cast(real, tf.float32)
-            low, high = tf.reduce_min(x), tf.reduce_max(x)
-            return tf.logical_and(low >= -1.001, high <= 1.001), low, high
-
-        # Only the first step pays for the two reductions over the batch.
-        ok, low, high = tf.cond(self.step_counter > 0,
-                                lambda: (tf.constant(True), tf.constant(0.0), tf.constant(0.0)),
-                                in_range)
-        check = tf.debugging.Assert(ok, [
-            "The real images of the first batch are not in [-1, 1] (the generator's tanh "
-            "range): min and max are", low, high, ". Normalize them, e.g. x / 127.5 - 1 for "
-            "values in [0, 255] or 2 * x - 1 for [0, 1]."])
-        with tf.control_dependencies([check]):  # no update runs before the check
-            return tf.identity(real)
+        return self.step_metrics.logs(extra, self.augment,
+                                      distribute.is_multi_worker(self.distribute_strategy))
 
     def test_step(self, data):
-        """D's view of held-out real data and fresh samples; changes no weight.
+        """D's view of held-out real data and as many samples of the `sampler`; changes no weight.
 
-        Per batch of real data (and labels): as many samples from the
-        `sampler` (the EMA generator when kept), in inference mode, from
-        latents that depend only on the noise seed and the batch's index in
-        the evaluation (every evaluation sees the same latents, so numbers of
-        successive evaluations compare the generator, not the noise). Logs
-        ``d_loss`` (the adversarial part, no penalties), ``g_loss``, ``loss``,
-        ``p_real``, ``p_fake``, ``real_as_real``, ``fake_as_fake`` (and the
-        auxiliary-classifier / InfoGAN terms) as in training, and the result
-        of each metric given to ``compile(metrics=)``.
+        The latents depend only on the noise seed and the batch's index in the
+        evaluation, so successive evaluations compare the generator, not the
+        noise. Logs what training logs (``d_loss`` without penalties) and the
+        result of each metric given to ``compile(metrics=)``.
         """
-        real, labels = self._unpack(data)
+        real, labels = self._split(data)
         batch = tf.shape(real)[0]
         counter = tf.cast(self._eval_batches.result(), tf.int64)
         self._eval_batches.update_state(1.0)
-        z = self._latent(batch, self._seed_for(_EVAL_NOISE, counter))
+        z = self.noise.latent(batch, self.noise.seed_for(noise_lib.EVAL_NOISE, counter))
         fake = self.run_G(z, labels, training=False, network=self.sampler)
         real = tf.cast(real, fake.dtype)
         real_out = self.run_D(real, labels, training=False)
         fake_out = self.run_D(fake, labels, training=False)
-        real_logits, fake_logits = real_out["logits"], fake_out["logits"]
-        t = self._trackers
-        for name, value in self._auxiliary_terms(real_out, fake_out, labels, z).items():
-            t[name].update_state(value)
-        means = (self._global_means(real_logits, fake_logits)
-                 if self._loss_spec.relativistic else {})
-        d_loss = self._d_loss_fn(real_logits, fake_logits, **self._d_loss_kwargs, **means)
-        t["d_loss"].update_state(d_loss)
-        g_loss = (self._g_loss_fn(fake_logits, real_logits, **means)
-                  if self._loss_spec.relativistic else self._g_loss_fn(fake_logits))
-        t["g_loss"].update_state(g_loss)
-        t["loss"].update_state(d_loss + g_loss)
-        t["p_real"].update_state(tf.sigmoid(tf.cast(real_logits, tf.float32)))
-        t["p_fake"].update_state(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
-        t["real_as_real"].update_state(self._judged_real(real_logits))
-        t["fake_as_fake"].update_state(1.0 - self._judged_real(fake_logits))
+        d_loss, g_loss = self.objective.adversarial(real_out["logits"], fake_out["logits"])
+        self.step_metrics.update(d_loss, g_loss, real_out["logits"], fake_out["logits"],
+                                 self.objective.judged_real,
+                                 self.objective.auxiliary(real_out, fake_out, labels, z))
         for metric in self._sample_metrics:
             metric.update_state(real, fake)
         return self._logs(self._sample_metrics)
 
     def predict_step(self, data):
-        """Samples of the `sampler` (as `generate`) for a batch of latents ``z``.
-
-        Conditional GANs take ``(z, labels)``: ``predict((z, labels))`` or
-        ``predict([z, labels])``.
-        """
-        if isinstance(data, (tuple, list)) and len(data) == 1:
-            data = data[0]
-        if self.conditional:
-            if not (isinstance(data, (tuple, list)) and len(data) == 2):
-                raise ValueError(f"This GAN is conditional (num_classes={self.num_classes}): "
-                                 f"predict takes (z, labels).")
-            z, labels = data
-        else:
-            if isinstance(data, (tuple, list)):
-                raise ValueError("predict takes a batch of latents z (N, latent_dim) only: "
-                                 "this GAN is unconditional.")
-            z, labels = data, None
+        """Samples of the `sampler` (as `generate`) for a batch of latents ``z``, or of
+        ``(z, labels)`` for a conditional GAN (`tfgan2.batches.latents_and_labels`)."""
+        z, labels = batches.latents_and_labels(data, self.num_classes)
         return self.run_G(z, labels, training=False, network=self.sampler)
 
     # ------------------------------------------------------------- inference
@@ -1032,61 +527,23 @@ class GAN(keras.Model):
 
     def sample_labels(self, num, seed=None):
         """``num`` class ids drawn uniformly (class-conditional GANs), as int32 NumPy."""
-        if not self.conditional or self.multilabel:
-            raise ValueError("sample_labels draws class ids of a class-conditional GAN; this one "
-                             + ("is unconditional." if not self.conditional else
-                                "is multi-label: pass label vectors (e.g. real ones)."))
-        return np.random.default_rng(seed).integers(0, self.num_classes, num).astype(np.int32)
+        return self.label_spec.sample(num, seed)
 
     def check_labels(self, labels, num=None):
-        """``labels`` as the NumPy array the networks are fed, after checking it.
+        """``labels`` as the NumPy array the networks are fed, after checking it
+        (`tfgan2.labels.LabelSpec.check_numpy`); ValueError names what is wrong."""
+        return self.label_spec.check_numpy(labels, num)
 
-        Class ids: integers in ``[0, num_classes)``, shape ``(N,)`` (a single int
-        is repeated ``num`` times). Multi-label GANs (and one-hot / continuous
-        conditions): floats of shape ``(N, num_classes)``.
+    def generate(self, num, seed=None, batch_size=256, latents=None, labels=None,
+                 return_labels=False):
+        """``num`` samples as a float32 NumPy array ``(num, *data_shape)`` in the data range
+        ([-1, 1] for images), from the `sampler` (the EMA copy when kept) in inference mode.
 
-        Raises:
-          ValueError: naming what is wrong with the labels and what is expected.
-        """
-        if not self.conditional:
-            raise ValueError("This GAN is unconditional: it takes no labels.")
-        arr = np.asarray(labels)
-        if arr.ndim == 0 and num is not None:
-            arr = np.full((num,), arr)
-        if arr.ndim == 1 and not self.multilabel:
-            if not (np.issubdtype(arr.dtype, np.integer)
-                    or (arr.size and np.all(np.mod(arr, 1) == 0))):
-                raise ValueError(f"Class labels must be integers in [0, {self.num_classes}), "
-                                 f"got dtype {arr.dtype}.")
-            if arr.size and (arr.min() < 0 or arr.max() >= self.num_classes):
-                raise ValueError(f"Class labels must lie in [0, {self.num_classes}), got values "
-                                 f"from {arr.min()} to {arr.max()}.")
-            arr = arr.astype(np.int32)
-        elif arr.ndim == 2 and arr.shape[1] == self.num_classes:
-            arr = arr.astype(np.float32)
-            if not np.all(np.isfinite(arr)):
-                raise ValueError("Label vectors must be finite.")
-            if self.multilabel and not np.all((arr == 0) | (arr == 1)):
-                raise ValueError("Multi-label vectors must hold 0 or 1 for each of the "
-                                 f"{self.num_classes} labels.")
-        else:
-            expected = (f"(N, {self.num_classes}) vectors of 0/1" if self.multilabel else
-                        f"(N,) class ids in [0, {self.num_classes}) or (N, {self.num_classes}) "
-                        f"one-hot vectors")
-            raise ValueError(f"Labels of shape {arr.shape} do not fit this GAN: expected "
-                             f"{expected}.")
-        if num is not None and len(arr) != num:
-            raise ValueError(f"Got {len(arr)} labels for {num} samples.")
-        return arr
-
-    def generate(self, num, seed=None, batch_size=256, latents=None, labels=None):
-        """``num`` samples as a float32 NumPy array in the data range ([-1, 1] for images).
-
-        Uses the EMA generator when ``ema_decay`` was set, in inference mode.
-        ``latents`` (shape ``(num, latent_dim)``) overrides the random draw.
+        ``latents`` (shape ``(num, input_dim)``) overrides the random draw.
         ``labels`` (conditional GANs): one class id for all, ``num`` class ids,
         or ``num`` label vectors; class-conditional GANs draw uniform classes
-        from ``seed`` when it is omitted.
+        from ``seed`` when it is omitted. ``return_labels``: return ``(samples,
+        labels)``, the labels the samples were generated for (None if unconditional).
         """
         z = self.sample_latent(num, seed) if latents is None else np.asarray(latents, np.float32)
         num = len(z)
@@ -1098,7 +555,9 @@ class GAN(keras.Model):
                                      None if labels is None else labels[i:i + batch_size],
                                      training=False, network=self.sampler), np.float32)
                for i in range(0, num, batch_size)]
-        return np.concatenate(out, axis=0) if out else np.zeros((0,), np.float32)
+        shape = tuple(d or 0 for d in (self.data_shape or (0,)))
+        samples = np.concatenate(out, axis=0) if out else np.zeros((0,) + shape, np.float32)
+        return (samples, labels) if return_labels else samples
 
     def discriminate(self, data, labels=None, batch_size=256):
         """D's logits ``(N / pack,)`` for ``data`` (and its labels), in inference mode, as float64 NumPy."""
@@ -1154,17 +613,41 @@ class GAN(keras.Model):
 
     # ---------------------------------------------------------------- export
     def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
-        """Write the `sampler` as a SavedModel whose serving signature maps latents to samples.
-
-        The default signature ``serving_default`` takes ``z`` float32
-        ``(N, latent_dim)`` (and, for a conditional GAN, ``labels``: int32
-        class ids ``(N,)``, or float32 ``(N, num_classes)`` vectors for a
-        multi-label GAN) and returns ``{"images": (N, ...)}`` float32 in the
-        data range. See `tfgan2.export.export_sampler`.
-        """
+        """Write the `sampler` as a SavedModel whose ``serving_default`` signature maps ``z``
+        (and labels, for a conditional GAN) to ``{"images": ...}``; see
+        `tfgan2.export.export_sampler`."""
         from tfgan2 import export as export_lib
 
         if format != "tf_saved_model":
             raise ValueError(f"GAN.export writes format='tf_saved_model' only, got {format!r}; "
                              f"for a .keras file of the generator use gan.sampler.save(path).")
         return export_lib.export_sampler(self, filepath, verbose=verbose, **kwargs)
+
+
+def _compile_keras(gan, kwargs):
+    """`keras.Model.compile` with the execution options a GAN step supports.
+
+    Several steps per execution fall back to 1 with several replicas, XLA is off
+    unless asked (Keras' "auto" would turn it on on a GPU), refused with several
+    replicas, and reported when Keras drops it.
+    """
+    replica_count = gan.distribute_strategy.num_replicas_in_sync
+    if replica_count > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
+        # Keras runs multi-step executions inside tf.cond, where the optimizers'
+        # cross-replica merge_call fails (keras-team/keras#19246).
+        warnings.warn(
+            f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
+            f"Keras with {replica_count} replicas; using 1 step per execution.",
+            stacklevel=3)
+        kwargs["steps_per_execution"] = 1
+    if kwargs.setdefault("jit_compile", False) is True and replica_count > 1:
+        raise ValueError(
+            f"jit_compile=True does not work with {replica_count} replicas: XLA cannot "
+            f"compile the step with the mirrored variables of a tf.distribute strategy. "
+            f"Use jit_compile=False (the default) with several replicas.")
+    keras.Model.compile(gan, optimizer=None, **kwargs)
+    if kwargs["jit_compile"] is True and gan.jit_compile is not True:
+        warnings.warn(
+            "jit_compile=True was dropped by Keras: XLA is not used while op determinism "
+            "is enabled (tf.config.experimental.enable_op_determinism) or a layer does "
+            "not support it; training runs without XLA.", stacklevel=3)

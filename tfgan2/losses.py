@@ -32,6 +32,13 @@ compare each logit with the mean logit of the other kind in the same batch,
 batch; `tfgan2.GAN` takes them over the global batch, across replicas). Their generator losses need D's logits on real data
 too: `spec(name).relativistic` says so, and `tfgan2.GAN` then evaluates D on
 the real batch in the generator step.
+
+The relativistic pairing loss (RpGAN, Jolicoeur-Martineau 2019,
+arXiv:1807.00734; the loss of R3GAN, Huang et al. 2024, arXiv:2501.05441, eq.
+2-3) pairs real and generated examples row by row instead of comparing with
+batch means: ``L_D,i = softplus(-(r_i - f_i))``, ``L_G,i = softplus(-(f_i -
+r_i))``. Row ``i`` of the real batch meets row ``i`` of the generated one, so
+each replica pairs its own rows and 1 or N replicas compute the same losses.
 """
 from typing import Callable, NamedTuple
 
@@ -48,6 +55,7 @@ __all__ = [
     "relativistic_average_least_squares_generator_loss",
     "relativistic_average_hinge_discriminator_loss",
     "relativistic_average_hinge_generator_loss",
+    "relativistic_pairing_discriminator_loss", "relativistic_pairing_generator_loss",
     "LossSpec", "spec", "get", "names", "decision_threshold",
     "classification_loss", "acgan_discriminator_loss", "acgan_generator_loss",
     "mutual_information_penalty",
@@ -224,6 +232,33 @@ def relativistic_average_hinge_generator_loss(fake_logits, real_logits, real_mea
     return _per_example(tf.nn.relu(1.0 - rel_f)) + _per_example(tf.nn.relu(1.0 + rel_r))
 
 
+def _paired(real_logits, fake_logits):
+    """Real and generated logits of the same shape ``(B, ...)``, float32."""
+    r, f = _logits(real_logits), _logits(fake_logits)
+    if r.shape.rank is not None and f.shape.rank is not None and r.shape != f.shape:
+        if r.shape.is_fully_defined() and f.shape.is_fully_defined():
+            raise ValueError(f"The pairing loss pairs real and generated logits row by row: "
+                             f"got shapes {r.shape} and {f.shape}.")
+    return r, f
+
+
+def relativistic_pairing_discriminator_loss(real_logits, fake_logits):
+    """RpGAN discriminator loss (R3GAN eq. 2): ``L_D,i = softplus(-(r_i - f_i)) =
+    -log sigma(r_i - f_i)``, real row ``i`` paired with generated row ``i``."""
+    r, f = _paired(real_logits, fake_logits)
+    return _per_example(tf.nn.softplus(f - r))
+
+
+def relativistic_pairing_generator_loss(fake_logits, real_logits):
+    """RpGAN generator loss (R3GAN eq. 3): ``L_G,i = softplus(-(f_i - r_i))``.
+
+    ``r`` is D's logit on the real example paired with ``f``'s; `tfgan2.GAN`
+    holds it constant in G's step, as R3GAN's trainer does.
+    """
+    r, f = _paired(real_logits, fake_logits)
+    return _per_example(tf.nn.softplus(r - f))
+
+
 class LossSpec(NamedTuple):
     """One entry of the loss table.
 
@@ -232,6 +267,8 @@ class LossSpec(NamedTuple):
       generator: ``(fake_logits) -> (B,)``, or ``(fake_logits, real_logits)``
         when ``relativistic``.
       relativistic: the generator loss needs D's logits on real data.
+      batch_means: both losses take ``real_mean`` / ``fake_mean``, the mean
+        logits over the global batch (the relativistic average losses).
       label_smoothing: the discriminator loss takes ``label_smoothing``
         (it has a probability target on real data).
       threshold: logit above which D judges an input real.
@@ -240,6 +277,7 @@ class LossSpec(NamedTuple):
     generator: Callable
     relativistic: bool = False
     label_smoothing: bool = False
+    batch_means: bool = False
     threshold: float = 0.0
 
 
@@ -254,13 +292,17 @@ _LOSSES = {
     "hinge": LossSpec(hinge_discriminator_loss, hinge_generator_loss),
     "relativistic_average": LossSpec(
         relativistic_average_discriminator_loss, relativistic_average_generator_loss,
-        relativistic=True, label_smoothing=True),
+        relativistic=True, label_smoothing=True, batch_means=True),
     "relativistic_average_least_squares": LossSpec(
         relativistic_average_least_squares_discriminator_loss,
-        relativistic_average_least_squares_generator_loss, relativistic=True),
+        relativistic_average_least_squares_generator_loss, relativistic=True,
+        batch_means=True),
     "relativistic_average_hinge": LossSpec(
         relativistic_average_hinge_discriminator_loss,
-        relativistic_average_hinge_generator_loss, relativistic=True),
+        relativistic_average_hinge_generator_loss, relativistic=True, batch_means=True),
+    "relativistic_pairing": LossSpec(
+        relativistic_pairing_discriminator_loss, relativistic_pairing_generator_loss,
+        relativistic=True),
 }
 
 

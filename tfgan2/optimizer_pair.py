@@ -22,7 +22,55 @@ naming it.
 import keras
 import numpy as np
 
-__all__ = ["OptimizerPair"]
+__all__ = ["OptimizerPair", "optimizer_from", "optimizers_for", "check_built"]
+
+
+def optimizer_from(optimizer, role):
+    """``optimizer`` as a `keras.optimizers.Optimizer` (identifiers via `keras.optimizers.get`).
+
+    ``role`` names the argument in the error (``"d_optimizer"``).
+    """
+    if isinstance(optimizer, (str, dict)):
+        try:
+            return keras.optimizers.get(optimizer)
+        except ValueError as exc:
+            raise ValueError(f"{role}={optimizer!r} is not an optimizer Keras knows: "
+                             f"{exc}") from exc
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ValueError(f"{role} must be a keras.optimizers.Optimizer or an identifier "
+                         f"such as 'adam', got {type(optimizer).__name__}.")
+    return optimizer
+
+
+def check_built(network, role, example_shape):
+    """Raise ValueError if ``network`` has no trainable variables yet (its optimizer would
+    have nothing to update); ``example_shape`` is shown in the fix, e.g. ``(None, 100)``."""
+    if not network.built or not network.trainable_variables:
+        raise ValueError(
+            f"The {role} ({network.name}) is not built: it has no variables yet, so its "
+            f"optimizer would have nothing to update. Build it before compile, e.g. "
+            f"{role}.build({example_shape}) or call it once on a batch, or create it with a "
+            f"keras.Input (a Functional model).")
+
+
+def optimizers_for(d_optimizer, g_optimizer):
+    """The two optimizers ``GAN.compile`` is given, as distinct `keras.optimizers.Optimizer`s.
+
+    Under the ``mixed_float16`` policy each is wrapped in a
+    `keras.optimizers.LossScaleOptimizer` (float16 gradients underflow without
+    loss scaling) unless it is one already.
+    """
+    if d_optimizer is g_optimizer and isinstance(d_optimizer, keras.optimizers.Optimizer):
+        raise ValueError(
+            "d_optimizer and g_optimizer are the same object: each network needs its own "
+            "optimizer (its own slots). Pass two objects, e.g. "
+            "d_optimizer=keras.optimizers.Adam(2e-4), g_optimizer=keras.optimizers.Adam(2e-4), "
+            "or identifiers such as 'adam', which create one instance each.")
+    pair = (optimizer_from(d_optimizer, "d_optimizer"), optimizer_from(g_optimizer, "g_optimizer"))
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        pair = tuple(opt if isinstance(opt, keras.optimizers.LossScaleOptimizer)
+                     else keras.optimizers.LossScaleOptimizer(opt) for opt in pair)
+    return pair
 
 
 def _lr(optimizer):

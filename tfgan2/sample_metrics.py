@@ -40,8 +40,8 @@ import tensorflow as tf
 from tfgan2 import classifier as classifier_lib
 from tfgan2 import features as features_lib
 
-__all__ = ["SampleMetric", "FrechetDistance", "KernelDistance", "classifier_features",
-           "inception_features", "InceptionInput"]
+__all__ = ["SampleMetric", "check_metrics", "FrechetDistance", "KernelDistance",
+           "classifier_features", "inception_features", "InceptionInput"]
 
 
 def classifier_features(model, layer=classifier_lib.FEATURES_LAYER):
@@ -209,6 +209,19 @@ class FrechetDistance(SampleMetric):
         enough = tf.logical_and(self._state["real"][0] >= 2, self._state["fake"][0] >= 2)
         return tf.cast(tf.where(enough, value, tf.constant(float("nan"), tf.float64)),
                        tf.float32)
+
+
+def check_metrics(metrics):
+    """``metrics`` as a list after refusing anything but `SampleMetric`s (``GAN.compile(metrics=)``)."""
+    metrics = [] if metrics is None else list(metrics)
+    refused = [m for m in metrics if not isinstance(m, SampleMetric)]
+    if refused:
+        raise ValueError(
+            f"GAN.compile(metrics=...) takes sample-quality metrics that compare held-out "
+            f"real batches with generated ones (tfgan2.sample_metrics.KernelDistance, "
+            f"FrechetDistance), got {refused!r}. D's accuracy is always logged as "
+            f"real_as_real and fake_as_fake, its probabilities as p_real and p_fake.")
+    return metrics
 
 
 def mmd2_unbiased(x, y):

@@ -34,7 +34,7 @@ from tfgan2 import callbacks as callbacks_lib
 from tfgan2 import distribute
 from tfgan2 import run_directory
 
-__all__ = ["train", "RunResult"]
+__all__ = ["train", "RunResult", "DatasetExhaustedError"]
 
 
 class RunResult:
@@ -58,6 +58,64 @@ class RunResult:
 
 def _say(message):
     print(message, flush=True)
+
+
+class DatasetExhaustedError(RuntimeError):
+    """The dataset ran out before ``train_steps``, even repeated (it is empty from the start
+    step on, or it is not a `tf.data.Dataset` that can be repeated).
+
+    ``step`` is the step training reached; a checkpoint of it was saved, so a
+    rerun with an endless dataset resumes there.
+    """
+
+    def __init__(self, message, step):
+        super().__init__(message)
+        self.step = step
+
+
+def _repeated(dataset, steps, say=_say):
+    """``dataset`` repeated without end when it is a finite `tf.data.Dataset`.
+
+    Finite datasets (the Keras examples' ``from_tensor_slices(x).batch(b)``)
+    are passes over the data: training runs as many passes as its ``steps``
+    need (one line says so when the pass is known to be shorter). Endless
+    datasets are returned as they are; other inputs (generators, distributed
+    datasets) too.
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        return dataset
+    cardinality = int(dataset.cardinality().numpy())
+    if cardinality == tf.data.INFINITE_CARDINALITY:
+        return dataset
+    if 0 < cardinality < steps:
+        say(f"tfgan2.train: the dataset holds {cardinality} batches; it is repeated for the "
+            f"{steps} steps to go ({steps / cardinality:.3g} passes).")
+    return dataset.repeat()
+
+
+class _StepProgress(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar with each epoch's real length.
+
+    Keras sizes every epoch's bar at ``steps_per_epoch``; the last epoch of a
+    run (and the first of a resumed one) can be shorter, which showed
+    ``100/100`` after 50 steps and divided their time over 100.
+    """
+
+    def __init__(self, log_every, train_steps):
+        super().__init__()
+        self.log_every = int(log_every)
+        self.train_steps = int(train_steps)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.target = max(1, min(self.log_every, self.train_steps - self.model.step))
+        super().on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.seen < self.target:  # stopped early (a signal, a non-finite loss, no data)
+            if not self.seen:
+                return
+            self.target = self.progbar.target = self.seen
+        super().on_epoch_end(epoch, logs)
 
 
 class _StopOnSignal(keras.callbacks.Callback):
@@ -137,10 +195,12 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
 
     Args:
       gan: a compiled `tfgan2.GAN`.
-      dataset: an endless `tf.data.Dataset` of real batches, or a function
+      dataset: a `tf.data.Dataset` of real batches, or a function
         ``dataset(start_step)`` returning one that begins with the batch of
         step ``start_step``, so that a resumed run continues the data stream
         where the checkpoint left it (the launchers pass such a function).
+        A finite dataset is repeated (one line says how many batches a pass
+        holds when it is known), so training always reaches ``train_steps``.
       workdir: the run directory (created if needed).
       train_steps: total number of steps of the run (including resumed ones).
       log_every: steps per Keras epoch; each epoch appends a row to ``metrics.jsonl``.
@@ -171,6 +231,9 @@ def train(gan, dataset, workdir, train_steps, *, log_every=100, sample_every=500
       PeerLostError: multi-worker: a peer died or stopped responding (a
         collective failed or timed out); the message names it and the last
         checkpoint. The process should exit: its collectives stay aborted.
+      DatasetExhaustedError: the data ran out before ``train_steps`` although
+        repeated (an empty dataset, or an input that cannot be repeated); the
+        message says how many steps it gave. What was trained is checkpointed.
     """
     for name, value in (("train_steps", train_steps), ("log_every", log_every)):
         if int(value) != value or value < 1:
@@ -227,8 +290,9 @@ def _train(gan, dataset, workdir, train_steps, chief, *, log_every, sample_every
         raise ValueError(f"train_steps={train_steps} minus the restored step {start} must be a "
                          f"multiple of steps_per_execution={per_call}, so that the run ends "
                          f"exactly at train_steps.")
-    if callable(dataset):
+    if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
         dataset = dataset(start)
+    dataset = _repeated(dataset, train_steps - start)
 
     guard = callbacks_lib.NonFiniteGuard()
     stopper = _StopOnSignal()
@@ -247,6 +311,8 @@ def _train(gan, dataset, workdir, train_steps, chief, *, log_every, sample_every
     all_callbacks += list(callbacks)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
+    if verbose:
+        all_callbacks.append(_StepProgress(log_every, train_steps))
     signals = contextlib.nullcontext() if multi_worker else _signals_to(stopper)
     try:
         with signals:
@@ -272,6 +338,17 @@ def _train(gan, dataset, workdir, train_steps, chief, *, log_every, sample_every
     if stopper.received is not None:
         _say(f"Stopped by signal {signal.Signals(stopper.received).name} at step {gan.step}; "
              f"saved {latest}. Rerun the same command to resume.")
+    elif gan.step < train_steps and not gan.stop_training:
+        if isinstance(dataset, tf.data.Dataset):  # repeated: it can only be empty
+            what = (f"The dataset gave no batch from step {start} on (it is empty; a function "
+                    f"of the start step may have skipped past the end of the data)")
+        else:
+            what = (f"The input ran out at step {gan.step}: it gave {gan.step - start} batches "
+                    f"from step {start} (pass a tf.data.Dataset, which is repeated, or an "
+                    f"endless generator)")
+        raise DatasetExhaustedError(
+            f"{what}; train_steps={train_steps} was not reached. Checkpoint: "
+            f"{latest or 'none'}.", gan.step)
     elif chief and gan.step >= train_steps:
         run_directory.write_done(workdir, gan.step)
     return RunResult(start, gan.step, history, latest, stopper.received)

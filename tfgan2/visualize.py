@@ -124,7 +124,8 @@ def save_loss_plot(path, records, keys=("d_loss", "g_loss"),
             ax.plot(steps, [r.get(key, np.nan) for r in records], label=key)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.legend(loc="best")
+    if ax.get_legend_handles_labels()[0]:  # no row with a loss yet: no legend to draw
+        ax.legend(loc="best")
     ax.grid(alpha=0.3)
     ax2 = fig.add_subplot(2, 1, 2)
     shown = False

@@ -9,7 +9,10 @@ run directory. Contract:
 * Retention deletes old checkpoints while the watcher runs. A restore that
   fails is retried after re-reading the state file; a checkpoint no longer
   listed was deleted and is skipped (reported), one still listed that keeps
-  failing is reported as unreadable and skipped.
+  failing is reported as unreadable and skipped. Checkpoints saved and
+  deleted between two looks (a `tfgan2.callbacks.Checkpointer` records every
+  step it saves, `tfgan2.callbacks.saved_steps`) are reported as deleted
+  before they could be read.
 * Results go, one JSON object per checkpoint (``step``, ``checkpoint``, each
   metric), to ``metrics_path`` (appended and flushed before the TensorBoard
   scalars of the same step). Steps already in that file are never evaluated
@@ -56,22 +59,29 @@ def evaluated_steps(metrics_path):
 
 
 class WatchResult:
-    """What `watch_checkpoints` did: ``evaluated`` and ``skipped`` steps, why it ``ended``
-    (``"finished"`` or ``"timeout"``) and the run's ``final_step`` when finished."""
+    """What `watch_checkpoints` did: ``evaluated`` and ``skipped`` steps (sorted), why it
+    ``ended`` (``"finished"`` or ``"timeout"``) and the run's ``final_step`` when finished.
+    ``deleted``: the skipped steps whose checkpoint retention deleted before it was read
+    (the others did not restore)."""
 
-    def __init__(self, evaluated, skipped, ended, final_step):
+    def __init__(self, evaluated, skipped, ended, final_step, deleted=()):
         self.evaluated = evaluated
-        self.skipped = skipped
+        self.skipped = sorted(skipped)
         self.ended = ended
         self.final_step = final_step
+        self.deleted = sorted(deleted)
 
     def __repr__(self):
         return (f"WatchResult(evaluated={self.evaluated}, skipped={self.skipped}, "
-                f"ended={self.ended!r}, final_step={self.final_step})")
+                f"ended={self.ended!r}, final_step={self.final_step}, deleted={self.deleted})")
+
+
+_DELETED = "deleted"
 
 
 def _restore(checkpoint, directory, step, path, retries, retry_seconds, say):
-    """Restore ``path``; False when it was deleted meanwhile or keeps failing."""
+    """Restore ``path``: True, or `_DELETED` when it was deleted meanwhile, or False when it
+    keeps failing."""
     for attempt in range(1, retries + 1):
         try:
             checkpoint.restore(path).expect_partial()
@@ -80,7 +90,7 @@ def _restore(checkpoint, directory, step, path, retries, retry_seconds, say):
             if step not in dict(listed_checkpoints(directory)):
                 say(f"Checkpoint of step {step} was deleted (retention) before it could be "
                     f"read; skipped.")
-                return False
+                return _DELETED
             if attempt == retries:
                 say(f"Checkpoint {path} does not restore after {retries} attempts "
                     f"({callbacks.error_summary(exc)}); skipped.")
@@ -115,17 +125,28 @@ def watch_checkpoints(gan, workdir, evaluator, metrics_path, *, log_dir=None, po
     if done:
         say(f"Resuming: {len(done)} checkpoint(s) already evaluated in {metrics_path} "
             f"(last step {max(done)}).")
-    evaluated, skipped, writer = [], [], None
+    evaluated, skipped, deleted, writer = [], [], [], None
     last_new = clock()
     while True:
         final = run_directory.read_done(workdir)  # before listing: the final checkpoint
-        pending = [(s, p) for s, p in listed_checkpoints(directory)  # precedes the marker
-                   if s not in done and s not in skipped]
+        saved = callbacks.saved_steps(directory)  # precedes the marker; the record of a
+        listed = listed_checkpoints(directory)  # save follows its listing
+        kept = {s for s, _ in listed}
+        gone = [s for s in saved if s not in kept and s not in done and s not in skipped]
+        if gone:
+            say(f"Checkpoint(s) of step {', '.join(map(str, gone))} deleted (retention) "
+                f"before they could be read; skipped.")
+            skipped += gone
+            deleted += gone
+        pending = [(s, p) for s, p in listed if s not in done and s not in skipped]
         for step, path in pending:
             last_new = clock()
-            if not _restore(checkpoint, directory, step, path, retries,
-                            min(poll_seconds, 1.0), say):
+            restored = _restore(checkpoint, directory, step, path, retries,
+                                min(poll_seconds, 1.0), say)
+            if restored is not True:
                 skipped.append(step)
+                if restored == _DELETED:
+                    deleted.append(step)
                 continue
             flat = flatten(evaluator(gan))
             row = {"step": int(step), "checkpoint": path, **flat}
@@ -147,8 +168,8 @@ def watch_checkpoints(gan, workdir, evaluator, metrics_path, *, log_dir=None, po
                 f"{k}={v:.4g}" for k, v in flat.items() if "/" not in k))
             last_new = clock()
         if final is not None and not pending:
-            return WatchResult(evaluated, skipped, "finished", final)
+            return WatchResult(evaluated, skipped, "finished", final, deleted)
         if timeout is not None and clock() - last_new > timeout:
-            return WatchResult(evaluated, skipped, "timeout", None)
+            return WatchResult(evaluated, skipped, "timeout", None, deleted)
         if not pending:
             sleep(poll_seconds)
