@@ -37,18 +37,29 @@ def test_pack_groups_consecutive_samples_along_channels_and_unpacks():
     assert model.discriminate(images(6)).shape == (2,)
 
 
-def test_discriminator_loss_is_the_mean_over_groups():
-    model = gan(pack=2)
+@pytest.mark.parametrize("pack", [1, 2, 4])
+def test_discriminator_loss_is_the_mean_over_groups(pack):
+    """A batch of pack x 3 samples is judged as 3 groups (PacGAN's count: the batch is
+    m times the groups D judges), one loss term per group."""
+    groups = 3
+    model = gan(pack=pack)
     model.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0), loss="non_saturating")
-    real = tf.constant(images(8))
+    real = tf.constant(images(pack * groups))
     out = model.discriminator_step(real)
-    assert out["loss"].shape == (4,) and out["real_logits"].shape == (4, 1)
-    z = model.noise.latent(8, model.noise.seed_for(tfgan2.noise.D_NOISE, 0))
+    assert out["loss"].shape == (groups,) and out["real_logits"].shape == (groups, 1)
+    z = model.noise.latent(pack * groups, model.noise.seed_for(tfgan2.noise.D_NOISE, 0))
     fake = model.generator(z, training=True)
     r = model.discriminator(model.pack_samples(real)).numpy().ravel()
     f = model.discriminator(model.pack_samples(fake)).numpy().ravel()
     expected = np.logaddexp(0, -r) + np.logaddexp(0, f)
     np.testing.assert_allclose(out["loss"].numpy(), expected, rtol=1e-5)
+    # G's non-saturating loss, softplus(-D(group)), is per group of its own pack x 3 samples.
+    g_out = model.generator_step(pack * groups)
+    z = model.noise.latent(pack * groups, model.noise.seed_for(tfgan2.noise.G_NOISE, 0))
+    f = model.discriminator(model.pack_samples(model.generator(z, training=True)))
+    assert g_out["loss"].shape == (groups,)
+    np.testing.assert_allclose(g_out["loss"].numpy(), np.logaddexp(0, -f.numpy().ravel()),
+                               rtol=1e-5)
 
 
 @pytest.mark.parametrize("loss,penalties", [
@@ -81,6 +92,7 @@ def test_batches_must_be_multiples_of_pack():
     dict(pack=2, augment="diffaugment", loss="wasserstein", gradient_penalty=10.0),
     dict(pack=2, augment="ada", loss="hinge", r1_gamma=1.0),
     dict(pack=2, augment="diffaugment", loss="relativistic_pairing", r1_gamma=1.0, r2_gamma=2.0),
+    dict(pack=4, augment="diffaugment", loss="non_saturating"),  # one group per replica
 ])
 def test_two_replicas_match_one(mirrored, kwargs):
     kwargs = dict(kwargs)

@@ -91,7 +91,9 @@ class GAN(keras.Model):
         groups of ``pack`` consecutive samples concatenated along the last
         axis (`tfgan2.batches.Packing`), so it takes ``pack`` times the
         channels of one sample; losses and penalties are per group; batch
-        sizes must be multiples of ``pack`` on every replica.
+        sizes must be multiples of ``pack`` on every replica. A batch of B
+        samples is judged as B / pack groups: feed pack x N samples for D to
+        judge N groups per step, as PacGAN's code does.
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
