@@ -51,8 +51,9 @@ flags.DEFINE_integer("d_depth", 3, "Hidden layers of D.")
 flags.DEFINE_integer("d_maxout", 0, "Maxout pieces per D unit (0: LeakyReLU 0.2).")
 flags.DEFINE_float("init_std", 0.0, "If > 0, every weight starts N(0, init_std^2) and every "
                    "bias 0 (PacGAN: 0.02); else Keras' defaults (Glorot uniform).")
-flags.DEFINE_bool("bn_per_slot", False, "With --g_batchnorm and pack m > 1: G's batch "
-                  "statistics per pack slot (B / m samples each), as PacGAN's m generator calls.")
+flags.DEFINE_bool("bn_per_slot", False, "With pack m > 1: G called once per pack slot while "
+                  "training (GAN(pack_generator_per_slot=True)), so its batch statistics are per "
+                  "slot (B / m samples each), as PacGAN's m generator calls.")
 flags.DEFINE_float("bn_momentum", 0.99, "Moving-average momentum of G's batch norm statistics "
                    "(PacGAN: 0.95).")
 flags.DEFINE_integer("threads", 1, "TensorFlow intra- and inter-op threads (0: TF's default).")
@@ -111,8 +112,6 @@ def build(kind, pack, seed):
             h = keras.layers.BatchNormalization(momentum=FLAGS.bn_momentum, name=f"g{i}_bn")(h)
         h = keras.layers.ReLU()(h)
     g = keras.Model(z, keras.layers.Dense(2, name="point", **init)(h))
-    if FLAGS.g_batchnorm and FLAGS.bn_per_slot and pack > 1:
-        g = per_slot(g, pack)
     x = keras.Input((2 * pack,))
     h = x
     for i in range(FLAGS.d_depth):
@@ -126,7 +125,7 @@ def build(kind, pack, seed):
                                                                **init)(h))
     d = keras.Model(x, keras.layers.Dense(1, name="logit", **init)(h))
     gan = tfgan2.GAN(g, d, latent_dim=FLAGS.latent_dim, ema_decay=FLAGS.ema_decay or None,
-                     seed=seed, pack=pack)
+                     seed=seed, pack=pack, pack_generator_per_slot=FLAGS.bn_per_slot)
 
     def lr():
         if not FLAGS.lr_decay:
@@ -139,19 +138,6 @@ def build(kind, pack, seed):
     gan.compile(adam(), adam(),
                 loss=FLAGS.loss, r1_gamma=FLAGS.r1_gamma, steps_per_execution=50)
     return gan
-
-
-def per_slot(g, pack):
-    """``g`` run on each of ``pack`` slots of the batch separately, as PacGAN's code calls
-    its generator once per slot: latent ``i * pack + j`` goes to slot j, so each packed
-    group (``pack`` consecutive samples) holds one sample of every slot, and batch norm
-    takes its statistics over each slot's ``B / pack`` samples."""
-    import keras
-
-    z = keras.Input(g.input_shape[1:])
-    slots = keras.ops.reshape(z, (-1, pack, z.shape[-1]))
-    out = keras.ops.stack([g(slots[:, j]) for j in range(pack)], axis=1)
-    return keras.Model(z, keras.ops.reshape(out, (-1, out.shape[-1])))
 
 
 def train(kind, pack, seed):

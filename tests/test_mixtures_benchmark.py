@@ -43,20 +43,3 @@ def test_no_high_quality_sample_leaves_the_kl_undefined():
     assert result["high_quality"] == 0 and result["modes"] == 0
     assert math.isnan(result["reverse_kl"])
 
-
-def test_per_slot_generator_draws_each_pack_slot_with_its_own_batch_statistics():
-    """PacGAN's code calls G once per pack slot: latent i * m + j goes to slot j, and batch
-    norm normalizes each slot's B / m samples on their own."""
-    import keras
-
-    from benchmarks.mixtures_2d import per_slot
-
-    z_in = keras.Input((2,))
-    g = keras.Model(z_in, keras.layers.BatchNormalization(center=False, scale=False)(z_in))
-    z = np.random.default_rng(0).normal(size=(12, 2)).astype(np.float32)
-    z[1::3] += 5.0  # slot 1 of pack 3 sits far away: a shared batch would not centre it
-    out = np.asarray(per_slot(g, 3)(z, training=True))
-    for j in range(3):
-        slot = z[j::3]
-        expected = (slot - slot.mean(0)) / np.sqrt(slot.var(0) + 1e-3)
-        np.testing.assert_allclose(out[j::3], expected, rtol=1e-4, atol=1e-4)
