@@ -2,7 +2,7 @@
 
     python -m benchmarks.stacked_digits                   # dcgan, pack 2, pack 4; 20 min each
     python -m benchmarks.stacked_digits --minutes=30 --contenders=dcgan,pack4
-    python -m benchmarks.stacked_digits --contender='resnet=--network=resnet --loss=hinge'
+    python -m benchmarks.stacked_digits --contender='resnet=--network=resnet --minibatch_std=0'
     python -m benchmarks.stacked_digits --real_only --figures=benchmarks/stacked_digits_real
     python -m benchmarks.stacked_digits --samples=RUN/samples.npz,b.npz --figures=PREFIX
     python -m benchmarks.stacked_digits --report=a.json,b.json   # join runs made apart
@@ -63,6 +63,9 @@ CONTENDERS = {
     "pack4": ("--pack=4", "--batch_size=256"),
     "pack2_batch64": ("--pack=2",),
     "pack4_batch64": ("--pack=4",),
+    # dcgan's G has batch norm: PacGAN's code calls G once per pack slot.
+    "pack2_per_slot": ("--pack=2", "--batch_size=128", "--pack_generator_per_slot"),
+    "pack4_per_slot": ("--pack=4", "--batch_size=256", "--pack_generator_per_slot"),
 }
 DEFAULT_CONTENDERS = ("dcgan", "pack2", "pack4")
 # Published rows (28x28 Stacked MNIST, 26,000 samples, millions of images seen):
@@ -80,7 +83,8 @@ def define_flags():
                                   for k, v in CONTENDERS.items()) + ".")
     flags.DEFINE_multi_string("contender", [], "Another contender, NAME=FLAGS (launch.train "
                               "flags separated by spaces), e.g. 'r3gan=--network=r3gan "
-                              "--loss=relativistic --r2_gamma=1'; repeatable.")
+                              "--minibatch_std=0 --loss=relativistic_pairing --r2_gamma=0.05'; "
+                              "repeatable.")
     flags.DEFINE_float("minutes", 20.0, "Training wall time of each contender, in minutes "
                        "(steps = measured steps per second x this).")
     flags.DEFINE_float("calibrate_seconds", 90.0, "Seconds of training (after the first "
