@@ -1,6 +1,6 @@
 """Convolution gradients: TensorFlow's backward kernels against forward convolutions.
 
-    python -m benchmarks.conv_gradients [--rounds=5] [--iters=10]
+    python -m benchmarks.conv_gradients [--rounds=5] [--iters=10] [--dtype=bfloat16]
 
 For the convolutions of the 64x64 DCGAN (`benchmarks.train_step`'s networks,
 batch 32, 5x5 kernels, SAME padding) this times, per call, what
@@ -32,6 +32,8 @@ from tfgan2 import conv_gradients
 flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds.")
 flags.DEFINE_integer("iters", 10, "Calls per contender and round.")
 flags.DEFINE_integer("batch", 32, "Batch size.")
+flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype of the "
+                  "convolutions (bfloat16: what mixed_bfloat16 runs them in).")
 FLAGS = flags.FLAGS
 
 # (layer, kind, stride, height = width of the convolution's input, C_in, C_out) of the
@@ -74,6 +76,11 @@ def transpose_functions(x, kernel, output_size, stride):
     return {("forward pass", method): run(method) for method in conv_gradients.METHODS}
 
 
+def _relative_error(reference, other):
+    reference, other = tf.cast(reference, tf.float32), tf.cast(other, tf.float32)
+    return float(tf.reduce_max(tf.abs(reference - other)) / tf.reduce_max(tf.abs(reference)))
+
+
 def seconds_per_call(f, iters):
     start = time.perf_counter()
     for _ in range(iters):
@@ -84,7 +91,8 @@ def seconds_per_call(f, iters):
 
 def main(argv):
     del argv
-    print(f"TensorFlow {tf.__version__}; batch {FLAGS.batch}, {KERNEL}x{KERNEL} kernels, "
+    print(f"TensorFlow {tf.__version__}; {FLAGS.dtype}, batch {FLAGS.batch}, "
+          f"{KERNEL}x{KERNEL} kernels, "
           f"SAME; {FLAGS.rounds} rounds x {FLAGS.iters} calls; ms per call (best round)")
     print(f"  {'layer':<16}{'stride, shape':>19}{'GFLOP':>7}  {'what':<13}{'native':>8}"
           f"{'forward':>9}{'speed-up':>22}  rel err")
@@ -94,11 +102,12 @@ def main(argv):
         kernel = gen.normal([KERNEL, KERNEL, c_in, c_out], stddev=0.1)
         out = -(-size // stride)
         dy = gen.normal([FLAGS.batch, out, out, c_out])
+        x, kernel, dy = (tf.cast(t, FLAGS.dtype) for t in (x, kernel, dy))
         fns = (gradient_functions(x, kernel, dy, stride) if kind == "conv"
                else transpose_functions(dy, kernel, size, stride))
         parts = sorted({part for part, _ in fns}, key=("input", "kernel", "forward pass").index)
-        errors = {part: float(tf.reduce_max(tf.abs(fns[part, "native"]() - fns[part, "forward"]()))
-                              / tf.reduce_max(tf.abs(fns[part, "native"]()))) for part in parts}
+        errors = {part: _relative_error(fns[part, "native"](), fns[part, "forward"]())
+                  for part in parts}
         for f in fns.values():  # warm-up: tracing, kernel selection
             seconds_per_call(f, 2)
         times = {key: [] for key in fns}

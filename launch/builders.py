@@ -163,7 +163,7 @@ def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None,
     """A `tfgan2.GAN` from the flags, compiled with two Adam optimizers (`tfgan2.optimizers.FusedAdam`) unless told not to.
 
     ``precision`` (default ``fv.precision``) is the Keras policy it is built
-    under; ``auto`` unresolved (`launch.precision_choice` resolves it for
+    under; ``auto`` unresolved (`launch.choices` resolves it for
     training) builds float32, which is what generating from a run needs.
     ``steps_per_execution`` and ``conv_gradient`` (`build_networks`) override the flags'.
     """

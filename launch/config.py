@@ -36,34 +36,24 @@ LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge",
 LABEL_SMOOTHING_LOSSES = ("minimax", "non_saturating", "relativistic_average")
 GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 NORMALIZATIONS = ("batch", "none", "spectral")
-# "auto" and tfgan2.precision.POLICIES (tests/test_precision_choice.py keeps them in agreement).
+# The measured choices (launch.choices): "auto" and tfgan2.precision.POLICIES, "auto" and
+# tfgan2.conv_gradients.METHODS (tests/test_precision_choice.py and
+# tests/test_conv_gradient_choice.py keep them in agreement). Each default is "auto" unless
+# its environment variable names a value (a machine image or a test environment that wants
+# one value without timing; the tests set both).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-# The environment variable that replaces "auto" as --precision's default (a machine image
-# or a test environment that wants one policy without a measurement at every start).
 PRECISION_ENV = "TFGAN2_PRECISION"
-
-
-# --conv_gradients: "auto" and tfgan2.conv_gradients.METHODS; its default comes from this
-# variable when set (the tests fix it so that no start measures).
 CONV_GRADIENTS = ("auto", "native", "forward")
 CONV_GRADIENTS_ENV = "TFGAN2_CONV_GRADIENTS"
 
 
-def conv_gradients_default():
-    """``--conv_gradients``' default: ``$TFGAN2_CONV_GRADIENTS`` if set, else ``"auto"``."""
-    value = os.environ.get(CONV_GRADIENTS_ENV, "auto")
-    if value not in CONV_GRADIENTS:
-        raise ValueError(f"{CONV_GRADIENTS_ENV}={value!r} is not a convolution gradient "
-                         f"method: use one of {', '.join(CONV_GRADIENTS)} (or unset it for auto).")
-    return value
-
-
-def precision_default():
-    """``--precision``'s default: ``$TFGAN2_PRECISION`` if set, else ``"auto"``."""
-    value = os.environ.get(PRECISION_ENV, "auto")
-    if value not in PRECISIONS:
-        raise ValueError(f"{PRECISION_ENV}={value!r} is not a precision: use one of "
-                         f"{', '.join(PRECISIONS)} (or unset it for auto).")
+def choice_default(env, values, what):
+    """A measured choice's default: ``$env`` if set, else ``"auto"``; ValueError naming the
+    variable when it holds none of ``values`` (``what`` says what they are)."""
+    value = os.environ.get(env, "auto")
+    if value not in values:
+        raise ValueError(f"{env}={value!r} is not {what}: use one of "
+                         f"{', '.join(values)} (or unset it for auto).")
     return value
 
 # Every flag that defines a run; exactly these are written to flags.cfg.
@@ -238,19 +228,27 @@ def define_train_flags(flag_values=flags.FLAGS):
       "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
     d("bool", "sync_batchnorm", False, "dcgan, resnet: batch statistics over all replicas' "
       "batches.")
-    d("enum", "precision", precision_default(), "Compute precision: float32, mixed_bfloat16, "
+    d("enum", "precision", choice_default(PRECISION_ENV, PRECISIONS, "a precision"),
+      "Compute precision: float32, mixed_bfloat16, "
       "mixed_float16 (variables, D logits and losses stay float32; float16 adds loss "
-      "scaling; GPUs only) or auto: mixed_float16 on GPUs of compute capability >= 7.0; on a "
-      "CPU with avx512_bf16 or amx_bf16, mixed_bfloat16 if a few timed training steps of "
-      "this run's networks are faster in it than in float32; float32 otherwise. A resumed "
+      "scaling; GPUs only) or auto: float32 for networks with regression outputs (gaussian); "
+      "mixed_float16 on GPUs of compute capability >= 7.0; on a CPU with avx512_bf16 or "
+      "amx_bf16, mixed_bfloat16 if a few timed training steps of this run's networks are "
+      "1.3x faster in it than in float32 (untimed, when they do not fit the timing budget: "
+      "for networks with convolutions); float32 otherwise. Timings are remembered per "
+      "machine ($TFGAN2_CACHE_DIR, else ~/.cache/tfgan2) and take about "
+      "$TFGAN2_TIMING_BUDGET seconds (default 10) per start at most. A resumed "
       "run keeps its recorded precision; the choice and its measurement go to "
       f"<workdir>/precision.json. ${PRECISION_ENV} replaces the default auto.",
       enum_values=list(PRECISIONS))
-    d("enum", "conv_gradients", conv_gradients_default(), "How convolutions take their "
+    d("enum", "conv_gradients", choice_default(CONV_GRADIENTS_ENV, CONV_GRADIENTS,
+                                               "a convolution gradient method"),
+      "How convolutions take their "
       "gradients (and transposed convolutions their outputs): native (TensorFlow's "
       "backward kernels), forward (as forward convolutions, tfgan2.conv_gradients; same "
-      "values to float rounding) or auto: forward "
-      "if a few timed training steps of this run's networks are 1.05x faster with it. A "
+      "values to float rounding) or auto: native on GPUs and CPUs with AVX-512; elsewhere "
+      "forward if a few timed training steps of this run's networks are 1.05x faster with "
+      "it (timed and remembered as for --precision). A "
       "resumed run keeps its recorded method; the choice goes to "
       f"<workdir>/conv_gradients.json. ${CONV_GRADIENTS_ENV} replaces the default auto.",
       enum_values=list(CONV_GRADIENTS))
@@ -443,8 +441,7 @@ RESUME_FREE_FLAGS = (
     "collective_timeout", "logical_cpus", "jit_compile", "steps_per_execution", "tensorboard",
     "eval_every", "eval_metrics", "eval_num_samples", "eval_features", "inception_weights",
     "classifier_epochs")
-# Chosen once per run and kept by its resumes (launch.precision_choice,
-# launch.conv_gradient_choice): not compared here.
+# Chosen once per run and kept by its resumes (launch.choices): not compared here.
 RESUME_RECORDED_FLAGS = ("precision", "conv_gradients")
 # Flags holding file-system paths: flags.cfg records them absolute, so that the run
 # directory's flags mean the same from any working directory.
@@ -513,8 +510,10 @@ def write_flagfile(fv, path):
     (`PATH_FLAGS` are written as absolute paths)."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write("# Resolved training flags; reproduce with "
-                "python -m launch.train --flagfile=<this file>\n")
+        f.write("# Resolved training flags of the run's latest segment; reproduce with "
+                "python -m launch.train --flagfile=<this file>\n"
+                "# (a run resumed with other flags keeps every segment's flags in "
+                "flags_history.jsonl beside this file)\n")
         f.write("\n".join(flagfile_lines(fv)) + "\n")
     os.replace(tmp, path)
 

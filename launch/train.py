@@ -16,7 +16,7 @@ import time
 
 from absl import app, flags
 
-from launch import cli, config, conv_gradient_choice, precision_choice, run_dir
+from launch import choices, cli, config, run_dir
 
 config.define_train_flags()
 # The flags live in launch.config: make them this launcher's own for --helpshort / --help.
@@ -106,63 +106,30 @@ def _refuse_unfitting_checkpoints(workdir, gan):
             f"run that wrote them.")
 
 
-def _precision(workdir, strategy):
-    """``(PrecisionChoice, fresh)`` of `launch.precision_choice.resolve`; auto measures
-    this run's GAN (compiled one step per execution) under each candidate policy."""
+def _measured_choices(workdir, strategy):
+    """``{flag: (choice, fresh, seconds timing)}`` of `launch.choices.resolve` for
+    --precision and --conv_gradients; auto times this run's GAN (compiled one step per
+    execution) where the library's rules ask for it, in a process stopped when the timing
+    budget runs out (`launch.timing_process`)."""
     import tfgan2
-    from launch import builders
-
-    batch = []  # the first training batch, read once
-
-    def build(policy):
-        if not batch:
-            batch.append(next(iter(builders.build_dataset(FLAGS, 0))))
-        with strategy.scope():
-            gan = builders.build_gan(FLAGS, precision=policy, steps_per_execution=1)
-        return tfgan2.precision.gan_fit_runner(gan, batch[0])
+    from launch import builders, choices, timing_process
 
     not_measured = None
     if FLAGS.strategy in ("multi_worker", "tpu"):
-        not_measured = f"--strategy={FLAGS.strategy}: every worker must use the same policy"
+        not_measured = f"--strategy={FLAGS.strategy}: every worker must make the same choice"
     elif FLAGS.deterministic:
         not_measured = "--deterministic: a timed choice could differ between two runs"
-    if FLAGS.precision == "auto" and not not_measured and \
-            precision_choice.recorded(workdir) is None:
-        print("tfgan2: --precision=auto: choosing the precision for these networks", flush=True)
     try:
-        return precision_choice.resolve(FLAGS, workdir, build, not_measured=not_measured)
+        budget = tfgan2.timing.Budget(choices.budget_seconds())
+        return choices.resolve(
+            FLAGS, workdir, timing_process.gan_runs(FLAGS, strategy),
+            builders.build_networks(FLAGS, "native"),
+            builders.data_shape(FLAGS), not_measured=not_measured, budget=budget,
+            regression=builders.family(FLAGS).vector,
+            say=lambda line: print(line, flush=True),
+            measure=timing_process.measure_in_child(FLAGS))
     except ValueError as exc:
         raise app.UsageError(str(exc))
-
-
-def _conv_gradients(workdir, strategy):
-    """``(MethodChoice, fresh)`` of `launch.conv_gradient_choice.resolve`; auto measures this
-    run's GAN (one step per execution, in the chosen precision) with either method."""
-    import tfgan2
-    from launch import builders
-
-    batch = []
-
-    def build(method):
-        if not batch:
-            batch.append(next(iter(builders.build_dataset(FLAGS, 0))))
-        with strategy.scope():
-            gan = builders.build_gan(FLAGS, steps_per_execution=1, conv_gradient=method)
-        return tfgan2.precision.gan_fit_runner(gan, batch[0])
-
-    not_measured = None
-    if FLAGS.strategy in ("multi_worker", "tpu"):
-        not_measured = f"--strategy={FLAGS.strategy}: every worker must use the same method"
-    elif FLAGS.deterministic:
-        not_measured = "--deterministic: a timed choice could differ between two runs"
-    networks = builders.build_networks(FLAGS, "native")
-    if FLAGS.conv_gradients == "auto" and not not_measured and \
-            conv_gradient_choice.recorded(workdir) is None and \
-            tfgan2.conv_gradients.uses_forward_gradients(networks):
-        print("tfgan2: --conv_gradients=auto: timing the convolution gradient methods",
-              flush=True)
-    return conv_gradient_choice.resolve(FLAGS, workdir, build, networks,
-                                        not_measured=not_measured)
 
 
 def _train_in(workdir, chief, changes=()):
@@ -202,17 +169,12 @@ def _train_in(workdir, chief, changes=()):
                 print(f"tfgan2: {name} gamma {gamma(FLAGS):g} (--{name.lower()}_gamma={given:g} "
                       f"at {FLAGS.r1_reference_size}x{FLAGS.r1_reference_size}, scaled to "
                       f"{height}x{width})", flush=True)
-    started = time.time()
-    choice, fresh = _precision(workdir, strategy)
-    took = f" (chosen in {time.time() - started:.1f} s)" if choice.ms_per_step and fresh else ""
-    print(f"tfgan2: precision {choice.describe()}{took}", flush=True)
-    FLAGS.precision = choice.policy  # what flags.cfg records
-    started = time.time()
-    conv_choice, conv_fresh = _conv_gradients(workdir, strategy)
-    took = (f" (chosen in {time.time() - started:.1f} s)"
-            if conv_choice.ms_per_step and conv_fresh else "")
-    print(f"tfgan2: convolution gradients {conv_choice.describe()}{took}", flush=True)
-    FLAGS.conv_gradients = conv_choice.method  # what flags.cfg records
+    chosen = _measured_choices(workdir, strategy)
+    for flag, name in (("precision", "precision"), ("conv_gradients", "convolution gradients")):
+        choice, _, seconds = chosen[flag]
+        took = f" (timing took {seconds:.1f} s)" if seconds else ""
+        print(f"tfgan2: {name} {choice.describe()}{took}", flush=True)
+        setattr(FLAGS, flag, choice.value)  # what flags.cfg records
     with strategy.scope():
         gan = builders.build_gan(FLAGS)
     _refuse_unfitting_checkpoints(workdir, gan)
@@ -222,10 +184,10 @@ def _train_in(workdir, chief, changes=()):
             tfgan2.callbacks.latest_checkpoint_step(os.path.join(workdir, "checkpoints")) or 0,
             changes)
         config.write_flagfile(FLAGS, os.path.join(workdir, "flags.cfg"))
-        if fresh:
-            precision_choice.write(choice, workdir)
-        if conv_fresh:
-            conv_gradient_choice.write(conv_choice, workdir)
+        for measured in choices.MEASURED:
+            choice, fresh, _ = chosen[measured.flag]
+            if fresh:
+                choices.write(measured, choice, workdir)
     from launch import eval_lib
     try:
         extra_callbacks = eval_lib.training_callbacks(FLAGS, workdir) if chief else []

@@ -8,26 +8,33 @@ import tensorflow as tf
 from PIL import Image
 
 import tfgan2
-from tfgan2 import callbacks, networks, visualize
+from tfgan2 import callbacks, visualize
 
 
-def small_gan(vector=False, seed=0):
-    keras.utils.set_random_seed(seed)
-    if vector:
-        g = networks.gaussian_generator(latent_dim=4, dim=10, hidden=8)
-        d = networks.gaussian_discriminator(dim=10, hidden=8)
-    else:
-        g = networks.mlp_generator(latent_dim=4, image_shape=(8, 8, 1), hidden=8)
-        d = networks.mlp_discriminator(image_shape=(8, 8, 1), hidden=8)
-    gan = tfgan2.GAN(g, d, latent_dim=4, ema_decay=0.9, seed=seed)
-    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
-    return gan
+@pytest.fixture
+def small_gan(tiny_gan, compiled):
+    """``small_gan(vector=False, seed=0)``: an MLP GAN on 8x8x1 images (a Gaussian one on
+    10-vectors if ``vector``), 4-d latents, EMA decay 0.9, compiled with Adam(1e-3)."""
+
+    def build(vector=False, seed=0):
+        gan = tiny_gan("gaussian" if vector else "mlp", latent_dim=4, size=8, dim=10, hidden=8,
+                       seed=seed, ema_decay=0.9)
+        return compiled(gan, beta_1=0.9)
+
+    return build
 
 
-def data(vector=False):
-    shape = (32, 10) if vector else (32, 8, 8, 1)
-    x = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
-    return tf.data.Dataset.from_tensor_slices(x).batch(8, drop_remainder=True).repeat()
+@pytest.fixture
+def data(images, batches):
+    """``data(vector=False)``: 32 images of 8x8x1 (10-vectors if ``vector``) uniform in
+    [-1, 1], in batches of 8, repeated."""
+
+    def make(vector=False):
+        if vector:
+            return batches(np.random.default_rng(0).uniform(-1, 1, (32, 10)).astype("float32"))
+        return batches(images(32, size=8))
+
+    return make
 
 
 def test_image_grid_layout():
@@ -39,7 +46,7 @@ def test_image_grid_layout():
     np.testing.assert_array_equal(visualize.to_uint8([-1.0, 0.0, 1.0, 3.0]), [0, 128, 255, 255])
 
 
-def test_train_writes_run_directory_and_resumes(tmp_path, capsys):
+def test_train_writes_run_directory_and_resumes(tmp_path, capsys, small_gan, data):
     gan = small_gan()
     result = tfgan2.train(gan, data(), str(tmp_path), 7, log_every=3, sample_every=4,
                           checkpoint_every=3, keep_checkpoints=2, num_samples=9, verbose=0)
@@ -69,7 +76,7 @@ def test_train_writes_run_directory_and_resumes(tmp_path, capsys):
     assert again.start_step == again.final_step == 10 and again.history is None
 
 
-def test_vector_data_gets_histograms(tmp_path):
+def test_vector_data_gets_histograms(tmp_path, small_gan, data):
     gan = small_gan(vector=True)
     real = np.random.default_rng(1).normal(3, 1, (50, 10))
     tfgan2.train(gan, data(vector=True), str(tmp_path), 2, log_every=2, sample_every=1,
@@ -78,7 +85,7 @@ def test_vector_data_gets_histograms(tmp_path):
         "step_0000001.png", "step_0000002.png"]
 
 
-def test_sample_grid_uses_fixed_latents(tmp_path):
+def test_sample_grid_uses_fixed_latents(tmp_path, small_gan):
     gan = small_gan()
     grid = callbacks.SampleGrid(str(tmp_path), num_samples=4, seed=3)
     grid.set_model(gan)
@@ -86,7 +93,7 @@ def test_sample_grid_uses_fixed_latents(tmp_path):
     assert grid.write(12).endswith("step_0000012.png")
 
 
-def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path):
+def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path, small_gan, data):
     gan = small_gan()
     tfgan2.train(gan, data(), str(tmp_path), 4, log_every=2, checkpoint_every=2, verbose=0)
     good = [p.name for p in (tmp_path / "checkpoints").iterdir()]
@@ -108,7 +115,7 @@ def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path):
     assert all(np.all(np.isfinite(w)) for w in fresh.discriminator.get_weights())
 
 
-def test_checkpointer_refuses_non_finite_weights(tmp_path):
+def test_checkpointer_refuses_non_finite_weights(tmp_path, small_gan):
     gan = small_gan()
     ckpt = callbacks.Checkpointer(str(tmp_path))
     ckpt.set_model(gan)
@@ -119,7 +126,7 @@ def test_checkpointer_refuses_non_finite_weights(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_train_rejects_bad_schedule(tmp_path):
+def test_train_rejects_bad_schedule(tmp_path, small_gan, data):
     with pytest.raises(ValueError, match="train_steps"):
         tfgan2.train(small_gan(), data(), str(tmp_path), 0)
     with pytest.raises(ValueError, match="sample_every"):
@@ -127,7 +134,8 @@ def test_train_rejects_bad_schedule(tmp_path):
 
 
 @pytest.mark.parametrize("relative", [False, True])
-def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, capsys, monkeypatch, relative):
+def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, capsys, monkeypatch, relative,
+                                                   small_gan, data):
     # A relative run directory ("runs/a", as the shipped flagfiles give) must resume,
     # fall back and list its checkpoints exactly as an absolute one.
     monkeypatch.chdir(tmp_path)
@@ -155,7 +163,7 @@ def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, capsys, monkeypatch
     assert callbacks.Checkpointer(ckpt_dir).restore(small_gan(seed=5)) == 4
 
 
-def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
+def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(tmp_path, small_gan, data):
     gan = small_gan()
     tfgan2.train(gan, data(), str(tmp_path), 2, log_every=2, verbose=0)
     for f in (tmp_path / "checkpoints").glob("ckpt-2.index"):
@@ -164,10 +172,10 @@ def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
         tfgan2.train(small_gan(seed=1), data(), str(tmp_path), 4, log_every=2, verbose=0)
 
 
-def test_a_finite_dataset_is_repeated_until_train_steps(tmp_path, capsys):
+def test_a_finite_dataset_is_repeated_until_train_steps(tmp_path, capsys, small_gan, images,
+                                                        batches):
     # The Keras examples pass one pass over the data; train_steps is still what runs.
-    x = np.random.default_rng(0).uniform(-1, 1, (40, 8, 8, 1)).astype("float32")
-    once = tf.data.Dataset.from_tensor_slices(x).batch(8, drop_remainder=True)  # 5 batches
+    once = batches(images(40, size=8), repeat=False)  # 5 batches
     result = tfgan2.train(small_gan(), once, str(tmp_path), 12, log_every=4, sample_every=0,
                           verbose=0)
     assert result.final_step == 12 and result.checkpoint.endswith("ckpt-12")
@@ -177,7 +185,7 @@ def test_a_finite_dataset_is_repeated_until_train_steps(tmp_path, capsys):
     assert "the dataset holds 5 batches; it is repeated for the 12 steps" in capsys.readouterr().out
 
 
-def test_data_that_runs_out_is_an_error_naming_the_steps(tmp_path):
+def test_data_that_runs_out_is_an_error_naming_the_steps(tmp_path, small_gan):
     x = np.zeros((16, 8, 8, 1), np.float32)
     empty = tf.data.Dataset.from_tensor_slices(x).batch(8).skip(5)
     with pytest.raises(tfgan2.training.DatasetExhaustedError, match="no batch from step 0") as err:
@@ -197,7 +205,8 @@ def test_data_that_runs_out_is_an_error_naming_the_steps(tmp_path):
     assert callbacks.latest_checkpoint_step(str(tmp_path / "b" / "checkpoints")) == 3
 
 
-def test_progress_bars_count_the_steps_each_log_interval_runs(tmp_path, capsys):
+def test_progress_bars_count_the_steps_each_log_interval_runs(tmp_path, capsys, small_gan,
+                                                              data):
     tfgan2.train(small_gan(), data(), str(tmp_path / "a"), 10, log_every=4, sample_every=0,
                  verbose=2)
     bars = [line.split(" - ")[0] for line in capsys.readouterr().out.splitlines()

@@ -11,6 +11,8 @@ from tfgan2 import conditioning, infogan, losses, networks
 
 LATENT = 4
 SHAPE = (4, 4, 1)
+# The conditional networks of this file (4x4x1 images): 32 units, 4-d label embeddings.
+NETS = dict(latent_dim=LATENT, hidden=32, embed_dim=4)
 
 
 def two_class_data(n=64, seed=0):
@@ -22,38 +24,13 @@ def two_class_data(n=64, seed=0):
     return images, labels
 
 
-def dataset(images, labels, batch=16):
-    return (tf.data.Dataset.from_tensor_slices((images, labels))
-            .batch(batch, drop_remainder=True).repeat())
-
-
-def adam(lr=2e-3):
-    return keras.optimizers.Adam(lr, beta_1=0.5)
-
-
-def mlp_gan(seed=0, g_conditioning="embedding", d_conditioning="projection", num_classes=2,
-            multilabel=False, hidden=32, **kwargs):
-    keras.utils.set_random_seed(seed)
-    g = networks.mlp_generator(latent_dim=LATENT, image_shape=SHAPE, hidden=hidden,
-                               num_classes=num_classes, conditioning=g_conditioning,
-                               embed_dim=4)
-    d = networks.mlp_discriminator(image_shape=SHAPE, hidden=hidden, num_classes=num_classes,
-                                   conditioning=d_conditioning)
-    return tfgan2.GAN(g, d, latent_dim=LATENT, seed=seed, num_classes=num_classes,
-                      multilabel=multilabel, **kwargs)
-
-
-def compiled(gan, **kwargs):
-    gan.compile(d_optimizer=adam(), g_optimizer=adam(), **kwargs)
-    return gan
-
-
 @pytest.mark.parametrize("g_cond,d_cond", [("embedding", "projection"), ("cbn", "acgan")])
-def test_a_model_trained_on_two_classes_generates_each_on_request(g_cond, d_cond):
+def test_a_model_trained_on_two_classes_generates_each_on_request(g_cond, d_cond, tiny_gan,
+                                                                  compiled, batches):
     images, labels = two_class_data()
-    gan = compiled(mlp_gan(g_conditioning=g_cond, d_conditioning=d_cond),
-                   steps_per_execution=10)
-    gan.fit(dataset(images, labels), steps_per_epoch=300, epochs=1, verbose=0)
+    gan = compiled(tiny_gan(**NETS, num_classes=2, g_conditioning=g_cond, d_conditioning=d_cond),
+                   2e-3, steps_per_execution=10)
+    gan.fit(batches((images, labels), batch=16), steps_per_epoch=300, epochs=1, verbose=0)
     zero = gan.generate(200, seed=1, labels=0)
     one = gan.generate(200, seed=1, labels=np.ones(200, np.int64))
     # The same latents, only the label differs: the images follow the label.
@@ -62,8 +39,8 @@ def test_a_model_trained_on_two_classes_generates_each_on_request(g_cond, d_cond
     assert np.mean(one.mean(axis=(1, 2, 3)) > 0) > 0.95
 
 
-def test_labels_reach_the_discriminator():
-    gan = mlp_gan()
+def test_labels_reach_the_discriminator(tiny_gan):
+    gan = tiny_gan(**NETS, num_classes=2)
     x = np.zeros((3,) + SHAPE, np.float32)
     kernel = gan.discriminator.get_layer("logit").embedding.kernel
     kernel.assign(np.random.default_rng(0).normal(size=kernel.shape).astype(np.float32))
@@ -146,15 +123,15 @@ def test_latent_codes_parse_and_reject_bad_specs():
             infogan.LatentCodes.parse(bad)
 
 
-def test_infogan_learns_its_codes_and_traverses_one_at_a_time():
+def test_infogan_learns_its_codes_and_traverses_one_at_a_time(compiled, batches):
     keras.utils.set_random_seed(0)
     codes = infogan.LatentCodes(categorical=(2,), continuous=1)
     g = networks.mlp_generator(latent_dim=LATENT + codes.dim, image_shape=SHAPE, hidden=32)
     d = networks.mlp_discriminator(image_shape=SHAPE, hidden=32, q_dim=codes.q_dim)
-    gan = compiled(tfgan2.GAN(g, d, latent_dim=LATENT, seed=0, infogan_codes=codes),
+    gan = compiled(tfgan2.GAN(g, d, latent_dim=LATENT, seed=0, infogan_codes=codes), 2e-3,
                    steps_per_execution=10)
     images, _ = two_class_data()
-    ds = tf.data.Dataset.from_tensor_slices(images).batch(16, drop_remainder=True).repeat()
+    ds = batches(images, batch=16)
     hist = gan.fit(ds, steps_per_epoch=100, epochs=3, verbose=0)
     penalty = hist.history["info_penalty"]
     # Chance level: (log 2 + E[-log N(c; 0, 1)] for c ~ U[-1, 1]) / 2 = 0.81.
@@ -168,28 +145,31 @@ def test_infogan_learns_its_codes_and_traverses_one_at_a_time():
                                                             3, axis=0))
 
 
-def test_conditional_training_is_equal_on_one_and_two_replicas(mirrored):
+def test_conditional_training_is_equal_on_one_and_two_replicas(mirrored, tiny_gan, compiled,
+                                                               batches):
     images, labels = two_class_data(32)
     results = []
     for strategy in (tf.distribute.OneDeviceStrategy("/cpu:0"), mirrored):
         with strategy.scope():
-            gan = compiled(mlp_gan(d_conditioning="acgan"))
-        gan.fit(dataset(images, labels), steps_per_epoch=3, epochs=1, verbose=0, shuffle=False)
+            gan = compiled(tiny_gan(**NETS, num_classes=2, d_conditioning="acgan"), 2e-3)
+        gan.fit(batches((images, labels), batch=16), steps_per_epoch=3, epochs=1, verbose=0,
+                shuffle=False)
         results.append([w.copy() for w in gan.generator.get_weights()
                         + gan.discriminator.get_weights()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_conditional_training_resumes_bit_exact(tmp_path, deterministic):
+def test_conditional_training_resumes_bit_exact(tmp_path, deterministic, tiny_gan, compiled,
+                                                batches):
     images, labels = two_class_data(48)
 
     def make():
-        return compiled(mlp_gan(g_conditioning="cbn", d_conditioning="projection",
-                                ema_decay=0.9))
+        return compiled(tiny_gan(**NETS, num_classes=2, g_conditioning="cbn",
+                                 d_conditioning="projection", ema_decay=0.9), 2e-3)
 
     def data(start):
-        return dataset(images, labels).skip(start)
+        return batches((images, labels), batch=16).skip(start)
 
     whole = make()
     tfgan2.train(whole, data, str(tmp_path / "whole"), 12, log_every=4, sample_every=0,
@@ -206,20 +186,21 @@ def test_conditional_training_resumes_bit_exact(tmp_path, deterministic):
     assert (tmp_path / "split" / "samples").exists()
 
 
-def test_invalid_labels_get_clear_errors_before_any_update():
+def test_invalid_labels_get_clear_errors_before_any_update(tiny_gan, compiled, batches):
     images, labels = two_class_data(32)
-    gan = compiled(mlp_gan())
+    gan = compiled(tiny_gan(**NETS, num_classes=2), 2e-3)
     before = [w.copy() for w in gan.get_weights()]
-    no_labels = tf.data.Dataset.from_tensor_slices(images).batch(16).repeat()
+    no_labels = batches(images, batch=16)  # 32 images: no partial batch to drop
     with pytest.raises(ValueError, match="yields no labels"):
         gan.fit(no_labels, steps_per_epoch=1, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="integer ids"):
-        gan.fit(dataset(images, labels.astype(np.float32)), steps_per_epoch=1, verbose=0)
-    with pytest.raises(ValueError, match="do not fit"):
-        gan.fit(dataset(images, np.eye(3, dtype=np.float32)[labels]), steps_per_epoch=1,
+        gan.fit(batches((images, labels.astype(np.float32)), batch=16), steps_per_epoch=1,
                 verbose=0)
+    with pytest.raises(ValueError, match="do not fit"):
+        gan.fit(batches((images, np.eye(3, dtype=np.float32)[labels]), batch=16),
+                steps_per_epoch=1, verbose=0)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"must lie in \[0, 2\)"):
-        gan.fit(dataset(images, labels + 1), steps_per_epoch=1, verbose=0)
+        gan.fit(batches((images, labels + 1), batch=16), steps_per_epoch=1, verbose=0)
     for a, b in zip(before, gan.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match=r"lie in \[0, 2\)"):
@@ -232,13 +213,13 @@ def test_invalid_labels_get_clear_errors_before_any_update():
                    latent_dim=LATENT)
 
 
-def test_multilabel_conditioning_on_attribute_vectors():
+def test_multilabel_conditioning_on_attribute_vectors(tiny_gan, compiled, batches):
     rng = np.random.default_rng(0)
     attrs = rng.integers(0, 2, (32, 5)).astype(np.float32)
     images = (0.6 * (attrs[:, :1, None, None] * 2 - 1)
               * np.ones((1,) + SHAPE)).astype(np.float32)
-    gan = compiled(mlp_gan(num_classes=5, multilabel=True, d_conditioning="acgan"))
-    hist = gan.fit(dataset(images, attrs), steps_per_epoch=20, epochs=1, verbose=0)
+    gan = compiled(tiny_gan(**NETS, num_classes=5, multilabel=True, d_conditioning="acgan"), 2e-3)
+    hist = gan.fit(batches((images, attrs), batch=16), steps_per_epoch=20, epochs=1, verbose=0)
     assert 0.0 <= hist.history["class_accuracy"][-1] <= 1.0
     out = gan.generate(4, labels=attrs[:4])
     assert out.shape == (4,) + SHAPE
@@ -248,10 +229,10 @@ def test_multilabel_conditioning_on_attribute_vectors():
         gan.generate(2)
 
 
-def test_sample_grid_draws_one_row_per_class(tmp_path):
+def test_sample_grid_draws_one_row_per_class(tmp_path, tiny_gan):
     from tfgan2 import callbacks
 
-    gan = mlp_gan(num_classes=3)
+    gan = tiny_gan(**NETS, num_classes=3)
     grid = callbacks.SampleGrid(str(tmp_path), num_samples=7, seed=0)
     grid.set_model(gan)
     z, labels, cols = grid.latents_and_labels()
@@ -262,8 +243,8 @@ def test_sample_grid_draws_one_row_per_class(tmp_path):
     assert path.endswith("step_0000005.png") and (tmp_path / "step_0000005.png").exists()
 
 
-def test_generate_returns_the_classes_it_drew():
-    gan = compiled(mlp_gan(num_classes=3))
+def test_generate_returns_the_classes_it_drew(tiny_gan, compiled):
+    gan = compiled(tiny_gan(**NETS, num_classes=3), 2e-3)
     samples, labels = gan.generate(40, seed=4, return_labels=True)
     assert samples.shape[0] == 40 and labels.shape == (40,) and labels.dtype == np.int32
     assert set(labels) == {0, 1, 2}

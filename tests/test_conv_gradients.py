@@ -179,7 +179,7 @@ def test_layers_match_keras_and_fall_back_where_they_must(layer_type, kwargs, ap
     x = tf.random.stateless_normal((2, 8, 8, 2), seed=[0, 1])
     layer.build(x.shape)
     assert layer.forward_gradients_possible() == applies
-    assert conv_gradients.uses_forward_gradients([keras.Sequential([layer])]) == applies
+    assert tfgan2.layers.uses_forward_gradients([keras.Sequential([layer])]) == applies
     reference = getattr(keras.layers, layer_type.__name__)(3, 3, padding="same", **kwargs)
     reference.build(x.shape)
     reference.set_weights(layer.get_weights())

@@ -5,21 +5,19 @@ import pytest
 import tensorflow as tf
 
 import tfgan2
-from tfgan2 import networks
-
-def build(strategy, **compile_kwargs):
-    with strategy.scope():
-        keras.utils.set_random_seed(0)
-        g = networks.mlp_generator(latent_dim=4, image_shape=(4, 4, 1), hidden=8)
-        d = networks.mlp_discriminator(image_shape=(4, 4, 1), hidden=8)
-        gan = tfgan2.GAN(g, d, latent_dim=4, ema_decay=0.5, seed=3)
-        gan.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.5), **compile_kwargs)
-    return gan
 
 
-def batches(batch=8):
-    x = np.random.default_rng(0).uniform(-1, 1, (batch * 2, 4, 4, 1)).astype("float32")
-    return tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).repeat()
+@pytest.fixture
+def gan_under(tiny_gan, compiled):
+    """``gan_under(strategy, **compile_kwargs)``: an MLP GAN (weights from seed 0, noise seed 3,
+    EMA decay 0.5) made and compiled with SGD(0.5) for both networks in ``strategy``'s scope."""
+
+    def build(strategy, **compile_kwargs):
+        with strategy.scope():
+            gan = tiny_gan(latent_dim=4, hidden=8, seed=3, init_seed=0, ema_decay=0.5)
+            return compiled(gan, 0.5, optimizer="sgd", **compile_kwargs)
+
+    return build
 
 
 @pytest.mark.parametrize("compile_kwargs", [
@@ -33,16 +31,16 @@ def batches(batch=8):
     dict(loss="relativistic_average", label_smoothing=0.1),
     dict(loss="relativistic_average_hinge", g_steps=2),
 ])
-def test_two_replicas_match_one(mirrored, compile_kwargs):
-    one = build(tf.distribute.OneDeviceStrategy("/cpu:0"), **compile_kwargs)
+def test_two_replicas_match_one(mirrored, compile_kwargs, images, batches, gan_under):
+    one = gan_under(tf.distribute.OneDeviceStrategy("/cpu:0"), **compile_kwargs)
     if compile_kwargs.get("steps_per_execution", 1) > 1:
         with pytest.warns(UserWarning, match="using 1 step per execution"):
-            two = build(mirrored, **compile_kwargs)
+            two = gan_under(mirrored, **compile_kwargs)
     else:
-        two = build(mirrored, **compile_kwargs)
+        two = gan_under(mirrored, **compile_kwargs)
     assert two.distribute_strategy.num_replicas_in_sync == 2
-    h1 = one.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0).history
-    h2 = two.fit(batches(), steps_per_epoch=2, epochs=1, verbose=0).history
+    h1 = one.fit(batches(images(16)), steps_per_epoch=2, epochs=1, verbose=0).history
+    h2 = two.fit(batches(images(16)), steps_per_epoch=2, epochs=1, verbose=0).history
     for a, b in [(one.generator, two.generator), (one.discriminator, two.discriminator),
                  (one.ema_generator, two.ema_generator)]:
         for wa, wb in zip(a.get_weights(), b.get_weights()):
@@ -54,9 +52,9 @@ def test_two_replicas_match_one(mirrored, compile_kwargs):
         "d_steps", 1)
 
 
-def test_each_replica_draws_different_noise(mirrored):
+def test_each_replica_draws_different_noise(mirrored, gan_under):
     strategy = mirrored
-    gan = build(strategy)
+    gan = gan_under(strategy)
 
     @tf.function
     def draw():
@@ -65,29 +63,27 @@ def test_each_replica_draws_different_noise(mirrored):
     a, b = strategy.experimental_local_results(draw())
     assert not np.allclose(a.numpy(), b.numpy())
     # Together the replicas hold exactly the rows of the single-device global draw.
-    single = build(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    single = gan_under(tf.distribute.OneDeviceStrategy("/cpu:0"))
     np.testing.assert_array_equal(np.concatenate([a.numpy(), b.numpy()]),
                                   single.noise.latent(6, single.noise.seed_for(tfgan2.noise.D_NOISE, 0)).numpy())
 
 
-def test_uneven_global_batch_is_a_clear_error(mirrored):
-    gan = build(mirrored)
+def test_uneven_global_batch_is_a_clear_error(mirrored, images, batches, gan_under):
+    gan = gan_under(mirrored)
     with pytest.raises(ValueError, match="batch of 7 examples does not split evenly across 2"):
-        gan.fit(batches(batch=7), steps_per_epoch=1, epochs=1, verbose=0)
+        gan.fit(batches(images(14), batch=7), steps_per_epoch=1, epochs=1, verbose=0)
 
 
-def test_float16_overflow_on_one_replica_skips_the_step_on_every_replica(mirrored):
+def test_float16_overflow_on_one_replica_skips_the_step_on_every_replica(mirrored, tiny_gan,
+                                                                         compiled):
     """An infinite gradient on replica 1 only: the D step is skipped everywhere (no weight
     changes, no NaN), both replicas halve the loss scale, and training continues."""
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         with mirrored.scope():
-            keras.utils.set_random_seed(0)
-            gan = tfgan2.GAN(networks.gaussian_generator(latent_dim=4, dim=6, hidden=8),
-                             networks.gaussian_discriminator(dim=6, hidden=8),
-                             latent_dim=4, seed=3)
-            gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
+            gan = compiled(tiny_gan("gaussian", latent_dim=4, dim=6, hidden=8, seed=3,
+                                    init_seed=0), 0.1, optimizer="sgd")
     finally:
         keras.mixed_precision.set_global_policy(previous)
     x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")

@@ -6,42 +6,9 @@ import pytest
 import tensorflow as tf
 
 import tfgan2
-from tfgan2 import callbacks, networks
+from tfgan2 import callbacks
 
 LATENT = 6
-
-
-def mlp_gan(seed=0, **kwargs):
-    """A tiny GAN without batch statistics: every weight belongs to one phase only."""
-    keras.utils.set_random_seed(seed)
-    g = networks.mlp_generator(latent_dim=LATENT, image_shape=(4, 4, 1), hidden=16)
-    d = networks.mlp_discriminator(image_shape=(4, 4, 1), hidden=16)
-    return tfgan2.GAN(g, d, latent_dim=LATENT, seed=seed, **kwargs)
-
-
-def dcgan(seed=0, **kwargs):
-    keras.utils.set_random_seed(seed)
-    g = networks.dcgan_generator(latent_dim=LATENT, resolution=8, channels=1, capacity=2,
-                                 filter_size=3)
-    d = networks.dcgan_discriminator(resolution=8, channels=1, capacity=2, filter_size=3)
-    return tfgan2.GAN(g, d, latent_dim=LATENT, seed=seed, **kwargs)
-
-
-def adam():
-    return keras.optimizers.Adam(1e-3, beta_1=0.5)
-
-
-def compile_(gan, **kwargs):
-    gan.compile(d_optimizer=adam(), g_optimizer=adam(), **kwargs)
-    return gan
-
-
-def images(n=16, size=4, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 1)).astype("float32")
-
-
-def dataset(x, batch=8):
-    return tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).repeat()
 
 
 def weights(model):
@@ -52,10 +19,10 @@ def changed(before, model):
     return [not np.array_equal(a, b) for a, b in zip(before, model.get_weights())]
 
 
-def test_fit_changes_both_networks_and_logs_metrics():
-    gan = compile_(dcgan())
+def test_fit_changes_both_networks_and_logs_metrics(tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan("dcgan", latent_dim=LATENT, size=8))
     g0, d0 = weights(gan.generator), weights(gan.discriminator)
-    hist = gan.fit(dataset(images(size=8)), steps_per_epoch=3, epochs=2, verbose=0)
+    hist = gan.fit(batches(images(size=8)), steps_per_epoch=3, epochs=2, verbose=0)
     assert gan.step == 6
     assert int(gan.d_optimizer.iterations.numpy()) == 6
     assert int(gan.g_optimizer.iterations.numpy()) == 6
@@ -69,8 +36,8 @@ def test_fit_changes_both_networks_and_logs_metrics():
         assert 0.0 <= hist.history[key][-1] <= 1.0
 
 
-def test_each_phase_updates_only_its_own_network():
-    gan = compile_(mlp_gan())
+def test_each_phase_updates_only_its_own_network(tiny_gan, compiled, images):
+    gan = compiled(tiny_gan(latent_dim=LATENT))
     real = tf.constant(images())
     g0, d0 = weights(gan.generator), weights(gan.discriminator)
     gan.discriminator_step(real)
@@ -82,8 +49,8 @@ def test_each_phase_updates_only_its_own_network():
     assert not any(changed(d1, gan.discriminator)), "the G phase must not touch D"
 
 
-def test_generator_gradient_matches_manual_chain_rule():
-    gan = compile_(mlp_gan(), loss="wasserstein")
+def test_generator_gradient_matches_manual_chain_rule(tiny_gan, compiled):
+    gan = compiled(tiny_gan(latent_dim=LATENT), loss="wasserstein")
     gan.g_optimizer = keras.optimizers.SGD(0.1)
     gan.g_optimizer.build(gan.generator.trainable_variables)
     before = weights(gan.generator)
@@ -96,33 +63,35 @@ def test_generator_gradient_matches_manual_chain_rule():
         np.testing.assert_allclose(w1, w0 - 0.1 * g.numpy(), rtol=1e-4, atol=1e-6)
 
 
-def test_d_steps_and_g_steps_count_updates():
-    gan = compile_(mlp_gan(), d_steps=2, g_steps=3)
-    gan.fit(dataset(images()), steps_per_epoch=2, epochs=1, verbose=0)
+def test_d_steps_and_g_steps_count_updates(tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT), d_steps=2, g_steps=3)
+    gan.fit(batches(images()), steps_per_epoch=2, epochs=1, verbose=0)
     assert gan.step == 2
     assert int(gan.d_optimizer.iterations.numpy()) == 4
     assert int(gan.g_optimizer.iterations.numpy()) == 6
 
 
 @pytest.mark.parametrize("loss", tfgan2.losses.names())
-def test_every_loss_and_penalty_trains(loss):
-    gan = compile_(mlp_gan(), loss=loss, gradient_penalty=10.0 if loss == "wasserstein" else 0.0,
+def test_every_loss_and_penalty_trains(loss, tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT), loss=loss,
+                   gradient_penalty=10.0 if loss == "wasserstein" else 0.0,
                    r1_gamma=1.0 if loss == "non_saturating" else 0.0)
-    hist = gan.fit(dataset(images()), steps_per_epoch=2, epochs=1, verbose=0)
+    hist = gan.fit(batches(images()), steps_per_epoch=2, epochs=1, verbose=0)
     assert np.isfinite(hist.history["d_loss"][0])
 
 
-def test_penalties_enter_the_discriminator_loss():
+def test_penalties_enter_the_discriminator_loss(tiny_gan, compiled, images):
     x = tf.constant(images())
-    plain = compile_(mlp_gan(seed=3), loss="wasserstein")
-    penalized = compile_(mlp_gan(seed=3), loss="wasserstein", gradient_penalty=10.0)
+    plain = compiled(tiny_gan(latent_dim=LATENT, seed=3), loss="wasserstein")
+    penalized = compiled(tiny_gan(latent_dim=LATENT, seed=3), loss="wasserstein",
+                         gradient_penalty=10.0)
     a = plain.discriminator_step(x)["loss"].numpy()
     b = penalized.discriminator_step(x)["loss"].numpy()
     assert np.all(b >= a - 1e-6) and np.any(b > a + 1e-3)
 
 
-def test_ema_follows_documented_formula():
-    gan = compile_(mlp_gan(ema_decay=0.9))
+def test_ema_follows_documented_formula(tiny_gan, compiled):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9))
     w0 = weights(gan.generator)
     np.testing.assert_array_equal(np.concatenate([w.ravel() for w in w0]),
                                   np.concatenate([w.ravel() for w in
@@ -137,20 +106,20 @@ def test_ema_follows_documented_formula():
     assert not np.allclose(gan.generate(5, latents=z), gan.generator(z, training=False).numpy())
 
 
-def test_latent_distributions():
-    gan = mlp_gan(latent_distribution="uniform")
+def test_latent_distributions(tiny_gan):
+    gan = tiny_gan(latent_dim=LATENT, latent_distribution="uniform")
     z = gan.sample_latent(2000, seed=0)
     assert z.shape == (2000, LATENT) and z.min() >= -1 and z.max() <= 1
     zt = gan.noise.latent(2000, tf.constant([1, 2], tf.int64)).numpy()
     assert zt.min() >= -1 and zt.max() <= 1 and abs(zt.std() - 1 / np.sqrt(3)) < 0.02
-    normal = mlp_gan().noise.latent(2000, tf.constant([1, 2], tf.int64)).numpy()
+    normal = tiny_gan(latent_dim=LATENT).noise.latent(2000, tf.constant([1, 2], tf.int64)).numpy()
     assert abs(normal.std() - 1.0) < 0.03
     with pytest.raises(ValueError, match="normal, uniform"):
-        mlp_gan(latent_distribution="gaussian")
+        tiny_gan(latent_dim=LATENT, latent_distribution="gaussian")
 
 
-def test_noise_differs_between_steps_and_phases():
-    gan = compile_(mlp_gan())
+def test_noise_differs_between_steps_and_phases(tiny_gan, compiled):
+    gan = compiled(tiny_gan(latent_dim=LATENT))
     a = gan.noise.latent(4, gan.noise.seed_for(tfgan2.noise.D_NOISE, 0)).numpy()
     b = gan.noise.latent(4, gan.noise.seed_for(tfgan2.noise.D_NOISE, 1)).numpy()
     c = gan.noise.latent(4, gan.noise.seed_for(tfgan2.noise.G_NOISE, 0)).numpy()
@@ -159,8 +128,8 @@ def test_noise_differs_between_steps_and_phases():
     np.testing.assert_array_equal(a, again.numpy())
 
 
-def test_generate_range_and_shape():
-    gan = compile_(dcgan(ema_decay=0.99))
+def test_generate_range_and_shape(tiny_gan, compiled):
+    gan = compiled(tiny_gan("dcgan", latent_dim=LATENT, size=8, ema_decay=0.99))
     out = gan.generate(300, seed=0, batch_size=128)
     assert out.shape == (300, 8, 8, 1) and out.dtype == np.float32
     assert out.min() >= -1 and out.max() <= 1
@@ -169,11 +138,11 @@ def test_generate_range_and_shape():
     assert none.shape == (0, 8, 8, 1) and none.dtype == np.float32
 
 
-def test_works_with_any_keras_callback(tmp_path):
-    gan = compile_(mlp_gan())
+def test_works_with_any_keras_callback(tmp_path, tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT))
     path = tmp_path / "log.csv"
     seen = []
-    gan.fit(dataset(images()), steps_per_epoch=2, epochs=2, verbose=0, callbacks=[
+    gan.fit(batches(images()), steps_per_epoch=2, epochs=2, verbose=0, callbacks=[
         keras.callbacks.CSVLogger(str(path)),
         keras.callbacks.LambdaCallback(on_batch_end=lambda b, logs: seen.append(logs["g_loss"])),
     ])
@@ -182,8 +151,8 @@ def test_works_with_any_keras_callback(tmp_path):
     assert len(seen) == 4
 
 
-def test_compile_validates_arguments():
-    gan = mlp_gan()
+def test_compile_validates_arguments(tiny_gan, adam):
+    gan = tiny_gan(latent_dim=LATENT)
     opt = adam()
     with pytest.raises(ValueError, match="same object"):
         gan.compile(d_optimizer=opt, g_optimizer=opt)
@@ -195,15 +164,16 @@ def test_compile_validates_arguments():
         gan.compile(d_optimizer=adam(), g_optimizer=adam(), loss="bce")
 
 
-def test_checkpoint_restores_into_fresh_objects(tmp_path):
-    gan = compile_(dcgan(ema_decay=0.9), d_steps=2)
-    gan.fit(dataset(images(size=8)), steps_per_epoch=3, epochs=1, verbose=0)
+def test_checkpoint_restores_into_fresh_objects(tmp_path, tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan("dcgan", latent_dim=LATENT, size=8, ema_decay=0.9), d_steps=2)
+    gan.fit(batches(images(size=8)), steps_per_epoch=3, epochs=1, verbose=0)
     ckpt = callbacks.Checkpointer(str(tmp_path), every_n_steps=0)
     ckpt.set_model(gan)
     path = ckpt.save()
     assert path.endswith("ckpt-3")
 
-    fresh = compile_(dcgan(seed=7, ema_decay=0.9), d_steps=2)
+    fresh = compiled(tiny_gan("dcgan", latent_dim=LATENT, size=8, seed=7, ema_decay=0.9),
+                     d_steps=2)
     assert not np.allclose(fresh.generator.get_weights()[0], gan.generator.get_weights()[0])
     assert callbacks.Checkpointer(str(tmp_path)).restore(fresh) == 3
     for a, b in [(gan.generator, fresh.generator), (gan.discriminator, fresh.discriminator),
@@ -217,7 +187,7 @@ def test_checkpoint_restores_into_fresh_objects(tmp_path):
     assert int(fresh.d_optimizer.iterations.numpy()) == 6
     assert int(fresh.g_optimizer.iterations.numpy()) == 3
     # Training continues identically from the restored state.
-    gan.fit(dataset(images(size=8)), steps_per_epoch=1, epochs=1, verbose=0)
-    fresh.fit(dataset(images(size=8)), steps_per_epoch=1, epochs=1, verbose=0)
+    gan.fit(batches(images(size=8)), steps_per_epoch=1, epochs=1, verbose=0)
+    fresh.fit(batches(images(size=8)), steps_per_epoch=1, epochs=1, verbose=0)
     for wa, wb in zip(gan.generator.get_weights(), fresh.generator.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)

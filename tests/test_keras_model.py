@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.framework import config as tf_config
 
 import tfgan2
 from tfgan2 import callbacks, networks, sample_metrics
@@ -14,33 +13,11 @@ from tfgan2 import callbacks, networks, sample_metrics
 LATENT = 6
 
 
-def mlp_gan(seed=0, ema_decay=0.9, **kwargs):
-    keras.utils.set_random_seed(seed)
-    g = networks.mlp_generator(latent_dim=LATENT, image_shape=(4, 4, 1), hidden=16)
-    d = networks.mlp_discriminator(image_shape=(4, 4, 1), hidden=16)
-    return tfgan2.GAN(g, d, latent_dim=LATENT, seed=seed, ema_decay=ema_decay, **kwargs)
-
-
 def feature_model():
     keras.utils.set_random_seed(1)
     inputs = keras.Input((4, 4, 1))
     x = keras.layers.Flatten()(inputs)
     return keras.Model(inputs, keras.layers.Dense(5, name="feat")(x), name="feats")
-
-
-def compile_(gan, d_lr=1e-3, g_lr=1e-3, **kwargs):
-    gan.compile(d_optimizer=keras.optimizers.Adam(d_lr, beta_1=0.5),
-                g_optimizer=keras.optimizers.Adam(g_lr, beta_1=0.5), **kwargs)
-    return gan
-
-
-def images(n=32, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, 4, 4, 1)).astype("float32")
-
-
-def batches(x, batch=8, repeat=True):
-    ds = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True)
-    return ds.repeat() if repeat else ds
 
 
 def same(a, b):
@@ -68,8 +45,8 @@ def assert_same_state(a, b):
 
 
 # ------------------------------------------------------------------ config
-def test_config_holds_every_constructor_and_compile_argument():
-    gan = compile_(mlp_gan(), gradient_penalty=1.0, metrics=[
+def test_config_holds_every_constructor_and_compile_argument(tiny_gan, compiled):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9), gradient_penalty=1.0, metrics=[
         sample_metrics.KernelDistance(feature_model())])
     init = [p for p in inspect.signature(tfgan2.GAN.__init__).parameters.values()
             if p.name != "self" and p.kind != p.VAR_KEYWORD]
@@ -86,8 +63,8 @@ def test_config_holds_every_constructor_and_compile_argument():
     assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(gan))
 
 
-def test_to_json_and_from_config_rebuild_the_networks():
-    gan = mlp_gan(seed=5)
+def test_to_json_and_from_config_rebuild_the_networks(tiny_gan):
+    gan = tiny_gan(latent_dim=LATENT, seed=5, ema_decay=0.9)
     clone = keras.models.model_from_json(gan.to_json())
     assert isinstance(clone, tfgan2.GAN)
     assert int(clone.noise_seed.numpy()) == 5 and clone.ema_decay == 0.9
@@ -96,13 +73,14 @@ def test_to_json_and_from_config_rebuild_the_networks():
 
 
 # --------------------------------------------------------------- save/load
-def test_save_and_load_restore_networks_optimizers_step_and_seed(tmp_path):
+def test_save_and_load_restore_networks_optimizers_step_and_seed(tmp_path, tiny_gan, images,
+                                                                 batches):
     schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=2,
                                                            decay_rate=0.5)
-    gan = mlp_gan(seed=3)
+    gan = tiny_gan(latent_dim=LATENT, seed=3, ema_decay=0.9)
     gan.compile(d_optimizer=keras.optimizers.Adam(schedule, beta_1=0.5),
                 g_optimizer="adam", loss="hinge", d_steps=2, r1_gamma=0.5)
-    gan.fit(batches(images()), steps_per_epoch=3, epochs=1, verbose=0)
+    gan.fit(batches(images(32)), steps_per_epoch=3, epochs=1, verbose=0)
     path = str(tmp_path / "gan.keras")
     gan.save(path)
     loaded = keras.models.load_model(path)  # safe_mode=True
@@ -116,19 +94,11 @@ def test_save_and_load_restore_networks_optimizers_step_and_seed(tmp_path):
     assert float(loaded.d_optimizer.learning_rate) == pytest.approx(1e-3 * 0.5 ** 3)
 
 
-@pytest.fixture
-def deterministic():
-    tf.config.experimental.enable_op_determinism()
-    try:
-        yield
-    finally:
-        tf_config.disable_op_determinism()
-
-
-def test_fit_after_load_continues_bit_exactly(tmp_path, deterministic):
+def test_fit_after_load_continues_bit_exactly(tmp_path, deterministic, tiny_gan, compiled, images,
+                                              batches):
     data = images(48)
     keras.utils.set_random_seed(0)
-    gan = compile_(mlp_gan(seed=1))
+    gan = compiled(tiny_gan(latent_dim=LATENT, seed=1, ema_decay=0.9))
     gan.fit(batches(data), steps_per_epoch=3, epochs=1, verbose=0)
     path = str(tmp_path / "gan.keras")
     gan.save(path)
@@ -141,8 +111,10 @@ def test_fit_after_load_continues_bit_exactly(tmp_path, deterministic):
     assert np.array_equal(gan.generate(4, latents=z), loaded.generate(4, latents=z))
 
 
-def test_full_model_checkpoint_every_epoch_and_best_by_val_kid(tmp_path):
-    gan = compile_(mlp_gan(), metrics=[sample_metrics.KernelDistance(feature_model())])
+def test_full_model_checkpoint_every_epoch_and_best_by_val_kid(tmp_path, tiny_gan, compiled,
+                                                               images, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9),
+                   metrics=[sample_metrics.KernelDistance(feature_model())])
     every = str(tmp_path / "ck_{epoch}.keras")
     best = str(tmp_path / "best.keras")
     saved = []
@@ -151,7 +123,7 @@ def test_full_model_checkpoint_every_epoch_and_best_by_val_kid(tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             saved.append((logs["val_kid"], self.model.step))
 
-    gan.fit(batches(images()), steps_per_epoch=2, epochs=3, verbose=0,
+    gan.fit(batches(images(32)), steps_per_epoch=2, epochs=3, verbose=0,
             validation_data=batches(images(16, seed=9), repeat=False),
             callbacks=[keras.callbacks.ModelCheckpoint(every),
                        keras.callbacks.ModelCheckpoint(best, monitor="val_kid", mode="min",
@@ -165,10 +137,11 @@ def test_full_model_checkpoint_every_epoch_and_best_by_val_kid(tmp_path):
 
 
 # --------------------------------------------------------------- evaluate
-def test_evaluate_reports_d_view_and_changes_no_weight():
-    gan = compile_(mlp_gan(), metrics=[sample_metrics.FrechetDistance(feature_model()),
-                                       sample_metrics.KernelDistance(feature_model())])
-    gan.fit(batches(images()), steps_per_epoch=2, epochs=1, verbose=0)
+def test_evaluate_reports_d_view_and_changes_no_weight(tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9),
+                   metrics=[sample_metrics.FrechetDistance(feature_model()),
+                            sample_metrics.KernelDistance(feature_model())])
+    gan.fit(batches(images(32)), steps_per_epoch=2, epochs=1, verbose=0)
     before = state(gan)
     held_out = batches(images(24, seed=4), repeat=False)
     first = gan.evaluate(held_out, verbose=0, return_dict=True)
@@ -187,9 +160,10 @@ def test_evaluate_reports_d_view_and_changes_no_weight():
     assert np.isfinite(first["fd"]) and first["fd"] > 0
 
 
-def test_fit_with_validation_logs_val_entries_and_early_stopping_works():
-    gan = compile_(mlp_gan())
-    history = gan.fit(batches(images()), steps_per_epoch=2, epochs=6, verbose=0,
+def test_fit_with_validation_logs_val_entries_and_early_stopping_works(tiny_gan, compiled, images,
+                                                                       batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9))
+    history = gan.fit(batches(images(32)), steps_per_epoch=2, epochs=6, verbose=0,
                       validation_data=batches(images(16, seed=2), repeat=False),
                       callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=0,
                                                                min_delta=1e9)])
@@ -200,9 +174,9 @@ def test_fit_with_validation_logs_val_entries_and_early_stopping_works():
 
 
 # ---------------------------------------------------------- predict/export
-def test_predict_and_generate_use_the_ema_generator():
-    gan = compile_(mlp_gan())
-    gan.fit(batches(images()), steps_per_epoch=3, epochs=1, verbose=0)
+def test_predict_and_generate_use_the_ema_generator(tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9))
+    gan.fit(batches(images(32)), steps_per_epoch=3, epochs=1, verbose=0)
     z = gan.sample_latent(10, seed=3)
     predicted = gan.predict(z, verbose=0)
     np.testing.assert_allclose(predicted, gan.generate(10, latents=z), atol=1e-6)
@@ -212,9 +186,9 @@ def test_predict_and_generate_use_the_ema_generator():
     assert np.abs(predicted - trained).max() > 1e-4
 
 
-def test_export_writes_a_servable_saved_model(tmp_path):
-    gan = compile_(mlp_gan())
-    gan.fit(batches(images()), steps_per_epoch=2, epochs=1, verbose=0)
+def test_export_writes_a_servable_saved_model(tmp_path, tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9))
+    gan.fit(batches(images(32)), steps_per_epoch=2, epochs=1, verbose=0)
     path = str(tmp_path / "exported")
     gan.export(path, verbose=False)
     served = tf.saved_model.load(path)
@@ -235,8 +209,8 @@ def conditional_gan(num_classes=3):
                       latent_dim=LATENT, num_classes=num_classes, seed=0)
 
 
-def test_export_of_a_conditional_gan_takes_labels(tmp_path):
-    gan = compile_(conditional_gan())
+def test_export_of_a_conditional_gan_takes_labels(tmp_path, compiled):
+    gan = compiled(conditional_gan())
     path = str(tmp_path / "exported")
     gan.export(path, verbose=False)
     signature = tf.saved_model.load(path).signatures["serving_default"]
@@ -250,8 +224,8 @@ def test_export_of_a_conditional_gan_takes_labels(tmp_path):
 
 
 # ------------------------------------------------------------------ errors
-def test_optimizer_identifiers_make_one_instance_each():
-    gan = mlp_gan()
+def test_optimizer_identifiers_make_one_instance_each(tiny_gan):
+    gan = tiny_gan(latent_dim=LATENT, ema_decay=0.9)
     gan.compile(d_optimizer="adam", g_optimizer={"class_name": "SGD",
                                                  "config": {"learning_rate": 0.1}})
     assert isinstance(gan.d_optimizer, keras.optimizers.Adam)
@@ -262,9 +236,10 @@ def test_optimizer_identifiers_make_one_instance_each():
         gan.compile(d_optimizer="adam", g_optimizer="adamm")
 
 
-def test_keras_metrics_are_refused_with_a_message():
+def test_keras_metrics_are_refused_with_a_message(tiny_gan):
     with pytest.raises(ValueError, match="real_as_real"):
-        mlp_gan().compile(d_optimizer="adam", g_optimizer="adam", metrics=["accuracy"])
+        tiny_gan(latent_dim=LATENT, ema_decay=0.9).compile(d_optimizer="adam", g_optimizer="adam",
+                                                           metrics=["accuracy"])
 
 
 def test_unbuilt_generator_gets_a_message_saying_to_build_it():
@@ -282,29 +257,31 @@ def test_unbuilt_generator_gets_a_message_saying_to_build_it():
         gan.compile(d_optimizer="adam", g_optimizer="adam")
 
 
-def test_images_outside_the_unit_range_are_refused_on_the_first_batch():
-    gan = compile_(mlp_gan())
+def test_images_outside_the_unit_range_are_refused_on_the_first_batch(tiny_gan, compiled, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9))
     raw = np.random.default_rng(0).integers(0, 256, (16, 4, 4, 1)).astype("uint8")
     with pytest.raises(ValueError, match="uint8.*127.5"):
         gan.fit(batches(raw), steps_per_epoch=1, epochs=1, verbose=0)
-    gan = compile_(mlp_gan())
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9))
     before = gan.generator.get_weights()
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"not in \[-1, 1\]"):
         gan.fit(batches(raw.astype("float32")), steps_per_epoch=1, epochs=1, verbose=0)
     assert gan.step == 0 and same(before, gan.generator.get_weights())
 
 
-def test_custom_loss_pair_of_callables_trains_like_the_named_loss():
+def test_custom_loss_pair_of_callables_trains_like_the_named_loss(tiny_gan, compiled, images,
+                                                                  batches):
     hinge = tfgan2.losses.get("hinge")
     results = []
     for loss in ("hinge", (lambda r, f: hinge[0](r, f), lambda f: hinge[1](f))):
-        gan = compile_(mlp_gan(), loss=loss)
-        history = gan.fit(batches(images()), steps_per_epoch=2, epochs=1, verbose=0)
+        gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9), loss=loss)
+        history = gan.fit(batches(images(32)), steps_per_epoch=2, epochs=1, verbose=0)
         results.append((history.history["d_loss"], gan.generator.get_weights()))
     assert results[0][0] == results[1][0]
     assert same(results[0][1], results[1][1])
     with pytest.raises(ValueError, match="pair of callables"):
-        mlp_gan().compile(d_optimizer="adam", g_optimizer="adam", loss=(len,))
+        tiny_gan(latent_dim=LATENT, ema_decay=0.9).compile(d_optimizer="adam", g_optimizer="adam",
+                                                           loss=(len,))
 
 
 def test_every_builder_outputs_float32_under_mixed_bfloat16():
@@ -331,8 +308,8 @@ def test_every_builder_outputs_float32_under_mixed_bfloat16():
 
 
 # --------------------------------------------------------- variable names
-def test_generator_discriminator_and_ema_variables_have_unique_paths():
-    gan = mlp_gan()
+def test_generator_discriminator_and_ema_variables_have_unique_paths(tiny_gan):
+    gan = tiny_gan(latent_dim=LATENT, ema_decay=0.9)
     paths = [v.path for net in (gan.generator, gan.discriminator, gan.ema_generator)
              for v in net.weights]
     assert len(paths) == len(set(paths))
@@ -342,29 +319,32 @@ def test_generator_discriminator_and_ema_variables_have_unique_paths():
                                                 "ema_mlp_generator"]
 
 
-def test_checkpoint_of_networks_without_name_scopes_restores(tmp_path):
+def test_checkpoint_of_networks_without_name_scopes_restores(tmp_path, tiny_gan, compiled, images,
+                                                             batches):
     keras.utils.set_random_seed(7)
     # The builders as they were before they opened a name scope: paths "fc1/kernel".
     old_g = networks.mlp_generator.__wrapped__(latent_dim=LATENT, image_shape=(4, 4, 1),
                                                hidden=16)
     old_d = networks.mlp_discriminator.__wrapped__(image_shape=(4, 4, 1), hidden=16)
     assert old_g.weights[0].path == old_d.weights[0].path == "fc1/kernel"
-    old = compile_(tfgan2.GAN(old_g, old_d, latent_dim=LATENT, ema_decay=0.9, seed=0))
-    old.fit(batches(images()), steps_per_epoch=2, epochs=1, verbose=0)
+    old = compiled(tfgan2.GAN(old_g, old_d, latent_dim=LATENT, ema_decay=0.9, seed=0))
+    old.fit(batches(images(32)), steps_per_epoch=2, epochs=1, verbose=0)
     ckpt = callbacks.Checkpointer(str(tmp_path), every_n_steps=0)
     ckpt.set_model(old)
     ckpt.save()
-    new = compile_(mlp_gan(seed=11))
+    new = compiled(tiny_gan(latent_dim=LATENT, seed=11, ema_decay=0.9))
     assert callbacks.Checkpointer(str(tmp_path)).restore(new) == 2
     assert_same_state(old, new)
 
 
-def test_evaluate_under_mirrored_strategy_matches_one_device(mirrored):
+def test_evaluate_under_mirrored_strategy_matches_one_device(mirrored, tiny_gan, compiled, images,
+                                                             batches):
     held_out = images(32, seed=4)
     results = []
     for strategy in (tf.distribute.get_strategy(), mirrored):
         with strategy.scope():
-            gan = compile_(mlp_gan(), metrics=[sample_metrics.FrechetDistance(feature_model())])
+            gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9),
+                           metrics=[sample_metrics.FrechetDistance(feature_model())])
         results.append(gan.evaluate(batches(held_out, repeat=False), verbose=0,
                                     return_dict=True))
     one, two = results
@@ -372,7 +352,7 @@ def test_evaluate_under_mirrored_strategy_matches_one_device(mirrored):
         assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
 
 
-def test_acgan_infogan_gan_round_trips_and_evaluates_its_heads(tmp_path):
+def test_acgan_infogan_gan_round_trips_and_evaluates_its_heads(tmp_path, compiled, images, batches):
     from tfgan2 import infogan
 
     codes = infogan.LatentCodes(categorical=(2,), continuous=1)
@@ -383,9 +363,9 @@ def test_acgan_infogan_gan_round_trips_and_evaluates_its_heads(tmp_path):
                                    conditioning="acgan", q_dim=codes.q_dim)
     gan = tfgan2.GAN(g, d, latent_dim=LATENT, num_classes=3, infogan_codes=codes, seed=2,
                      ema_decay=0.5)
-    compile_(gan, classifier_weight=0.5, info_weight=2.0)
+    compiled(gan, classifier_weight=0.5, info_weight=2.0)
     labels = np.arange(32, dtype=np.int32) % 3
-    ds = tf.data.Dataset.from_tensor_slices((images(), labels)).batch(8, drop_remainder=True)
+    ds = batches((images(32), labels), repeat=False)
     gan.fit(ds.repeat(), steps_per_epoch=2, epochs=1, verbose=0)
     assert gan.get_config()["infogan_codes"] == "categorical:2,continuous:1"
     path = str(tmp_path / "gan.keras")
@@ -423,8 +403,9 @@ def test_network_files_of_every_custom_layer_load_after_import_tfgan2(tmp_path):
                                    atol=1e-6)
 
 
-def test_evaluate_with_a_relativistic_loss_and_label_smoothing():
-    gan = compile_(mlp_gan(), loss="relativistic_average", label_smoothing=0.2)
+def test_evaluate_with_a_relativistic_loss_and_label_smoothing(tiny_gan, compiled, images, batches):
+    gan = compiled(tiny_gan(latent_dim=LATENT, ema_decay=0.9), loss="relativistic_average",
+                   label_smoothing=0.2)
     logs = gan.evaluate(batches(images(16), repeat=False), verbose=0, return_dict=True)
     assert np.isfinite(logs["loss"]) and logs["loss"] == pytest.approx(
         logs["d_loss"] + logs["g_loss"], rel=1e-5)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tfgan2
 from tfgan2 import networks
 from tfgan2.layers import MinibatchStdDev
 
@@ -78,22 +77,17 @@ def test_discriminator_adds_it_before_its_last_block_and_saves(tmp_path):
         networks.dcgan_discriminator(resolution=16, channels=1, capacity=2, minibatch_std=1)
 
 
-def test_two_replicas_match_one(mirrored):
+def test_two_replicas_match_one(mirrored, tiny_gan, compiled, images, batches):
     """Per-replica batches of 4 with groups of 2: both form the same groups."""
     def build(strategy):
         with strategy.scope():
-            keras.utils.set_random_seed(0)
-            g = networks.mlp_generator(latent_dim=4, image_shape=(8, 8, 1), hidden=8)
-            d = networks.dcgan_discriminator(resolution=8, channels=1, capacity=2,
-                                             filter_size=3, normalization="spectral",
-                                             minibatch_std=2)
-            model = tfgan2.GAN(g, d, latent_dim=4, seed=0)
-            model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), loss="hinge",
-                          r1_gamma=1.0)
-        return model
+            d = lambda: networks.dcgan_discriminator(  # noqa: E731
+                resolution=8, channels=1, capacity=2, filter_size=3, normalization="spectral",
+                minibatch_std=2)
+            return compiled(tiny_gan(latent_dim=4, size=8, hidden=8, discriminator=d), 0.1,
+                            optimizer="sgd", loss="hinge", r1_gamma=1.0)
 
-    data = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
-    dataset = tf.data.Dataset.from_tensor_slices(data).batch(8, drop_remainder=True).repeat()
+    dataset = batches(images(16, size=8))
     one, two = build(tf.distribute.OneDeviceStrategy("/cpu:0")), build(mirrored)
     before = [w.copy() for w in one.get_weights()]
     h1 = one.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0).history

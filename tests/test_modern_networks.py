@@ -318,7 +318,7 @@ def test_save_and_load_under_safe_mode(tmp_path, family, extra):
 
 
 # ------------------------------------------------------------------ in a GAN
-def tiny_gan(family, strategy=None, seed=0, ema_decay=0.5, sgd=False, full=True):
+def family_gan(family, strategy=None, seed=0, ema_decay=0.5, sgd=False, full=True):
     """A resnet (``full``: conditional, self-attention in D, synchronized batch norm in G so
     that 1 and 2 replicas see the same statistics) or a packed r3gan, at 8x8x1.
 
@@ -365,8 +365,8 @@ def data(family, n=32, batch=8, labels=True):
 
 @pytest.mark.parametrize("family", ["resnet", "r3gan"])
 def test_two_replicas_match_one(mirrored, family):
-    one = tiny_gan(family, tf.distribute.OneDeviceStrategy("/cpu:0"), sgd=True)
-    two = tiny_gan(family, mirrored, sgd=True)
+    one = family_gan(family, tf.distribute.OneDeviceStrategy("/cpu:0"), sgd=True)
+    two = family_gan(family, mirrored, sgd=True)
     before = [w.copy() for w in one.discriminator.get_weights()]
     h1 = one.fit(data(family), steps_per_epoch=2, epochs=1, verbose=0).history
     h2 = two.fit(data(family), steps_per_epoch=2, epochs=1, verbose=0).history
@@ -384,7 +384,7 @@ def test_two_replicas_match_one(mirrored, family):
 def test_training_resumes_bit_exact(tmp_path, family, deterministic):
 
     def run(directory, steps, seed):
-        gan = tiny_gan(family, seed=seed, ema_decay=0.9, full=False)
+        gan = family_gan(family, seed=seed, ema_decay=0.9, full=False)
         result = tfgan2.train(gan, lambda start: data(family, labels=False).skip(start),
                               str(directory), steps, log_every=2, sample_every=0,
                               checkpoint_every=2, verbose=0)

@@ -8,23 +8,8 @@ import tfgan2
 from tfgan2 import augment, networks
 
 
-def gan(pack=2, seed=0, **kwargs):
-    keras.utils.set_random_seed(seed)
-    g = networks.mlp_generator(latent_dim=4, image_shape=(4, 4, 1), hidden=8)
-    d = networks.mlp_discriminator(image_shape=(4, 4, 1), hidden=8, pack=pack)
-    return tfgan2.GAN(g, d, latent_dim=4, seed=seed, pack=pack, **kwargs)
-
-
-def images(n=16, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, 4, 4, 1)).astype("float32")
-
-
-def dataset(batch=8, n=16):
-    return tf.data.Dataset.from_tensor_slices(images(n)).batch(batch, drop_remainder=True).repeat()
-
-
-def test_pack_groups_consecutive_samples_along_channels_and_unpacks():
-    model = gan(pack=3)
+def test_pack_groups_consecutive_samples_along_channels_and_unpacks(tiny_gan, images):
+    model = tiny_gan(latent_dim=4, hidden=8, pack=3)
     x = tf.constant(images(6))
     packed = model.pack_samples(x).numpy()
     assert packed.shape == (2, 4, 4, 3)
@@ -38,11 +23,11 @@ def test_pack_groups_consecutive_samples_along_channels_and_unpacks():
 
 
 @pytest.mark.parametrize("pack", [1, 2, 4])
-def test_discriminator_loss_is_the_mean_over_groups(pack):
+def test_discriminator_loss_is_the_mean_over_groups(pack, tiny_gan, images):
     """A batch of pack x 3 samples is judged as 3 groups (PacGAN's count: the batch is
     m times the groups D judges), one loss term per group."""
     groups = 3
-    model = gan(pack=pack)
+    model = tiny_gan(latent_dim=4, hidden=8, pack=pack)
     model.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0), loss="non_saturating")
     real = tf.constant(images(pack * groups))
     out = model.discriminator_step(real)
@@ -66,24 +51,25 @@ def test_discriminator_loss_is_the_mean_over_groups(pack):
     ("least_squares", {}),
     ("wasserstein", dict(gradient_penalty=10.0)), ("hinge", dict(r1_gamma=1.0)),
 ])
-def test_every_loss_and_penalty_trains_packed(loss, penalties):
-    model = gan(pack=2, augment=augment.DiffAugment(policy="translation"))
+def test_every_loss_and_penalty_trains_packed(loss, penalties, tiny_gan, images, batches):
+    model = tiny_gan(latent_dim=4, hidden=8, pack=2,
+                     augment=augment.DiffAugment(policy="translation"))
     model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3), loss=loss,
                   **penalties)
     before = [w.copy() for w in model.get_weights()]
-    history = model.fit(dataset(), steps_per_epoch=2, epochs=1, verbose=0).history
+    history = model.fit(batches(images(16)), steps_per_epoch=2, epochs=1, verbose=0).history
     assert all(np.isfinite(v[-1]) for v in history.values())
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights())
                if a.size > 1)
 
 
-def test_batches_must_be_multiples_of_pack():
-    model = gan(pack=3)
+def test_batches_must_be_multiples_of_pack(tiny_gan, images, batches):
+    model = tiny_gan(latent_dim=4, hidden=8, pack=3)
     model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
     with pytest.raises(ValueError, match="pack=3"):
-        model.fit(dataset(batch=8), steps_per_epoch=1, epochs=1, verbose=0)
+        model.fit(batches(images(16), batch=8), steps_per_epoch=1, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="pack must be an integer"):
-        gan(pack=0)
+        tiny_gan(latent_dim=4, hidden=8, pack=0)
     with pytest.raises(ValueError, match="multiple of 3"):
         model.discriminate(images(4))
 
@@ -94,7 +80,7 @@ def test_batches_must_be_multiples_of_pack():
     dict(pack=2, augment="diffaugment", loss="relativistic_pairing", r1_gamma=1.0, r2_gamma=2.0),
     dict(pack=4, augment="diffaugment", loss="non_saturating"),  # one group per replica
 ])
-def test_two_replicas_match_one(mirrored, kwargs):
+def test_two_replicas_match_one(mirrored, kwargs, tiny_gan, images, batches):
     kwargs = dict(kwargs)
     pack, spec = kwargs.pop("pack"), kwargs.pop("augment")
 
@@ -103,13 +89,13 @@ def test_two_replicas_match_one(mirrored, kwargs):
             layer = (augment.DiffAugment() if spec == "diffaugment" else
                      augment.AdaptiveAugment(initial_p=0.5, interval=1, speed_images=200,
                                              ops=("xflip", "xint", "scale", "brightness")))
-            model = gan(pack=pack, augment=layer)
+            model = tiny_gan(latent_dim=4, hidden=8, pack=pack, augment=layer)
             model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), **kwargs)
         return model
 
     one, two = build(tf.distribute.OneDeviceStrategy("/cpu:0")), build(mirrored)
-    h1 = one.fit(dataset(), steps_per_epoch=2, epochs=1, verbose=0).history
-    h2 = two.fit(dataset(), steps_per_epoch=2, epochs=1, verbose=0).history
+    h1 = one.fit(batches(images(16)), steps_per_epoch=2, epochs=1, verbose=0).history
+    h2 = two.fit(batches(images(16)), steps_per_epoch=2, epochs=1, verbose=0).history
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
     for key in h1:

@@ -4,9 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tfgan2
-from tfgan2 import networks
-
 
 @pytest.fixture
 def policy():
@@ -17,25 +14,12 @@ def policy():
     keras.mixed_precision.set_global_policy("float32")
 
 
-def images(n=8, size=8):
-    x = np.random.default_rng(0).uniform(-1, 1, (n, size, size, 1)).astype("float32")
-    return tf.data.Dataset.from_tensor_slices(x).batch(4, drop_remainder=True).repeat()
-
-
-def dcgan(**compile_kwargs):
-    keras.utils.set_random_seed(0)
-    g = networks.dcgan_generator(latent_dim=4, resolution=8, channels=1, capacity=2,
-                                 filter_size=3)
-    d = networks.dcgan_discriminator(resolution=8, channels=1, capacity=2, filter_size=3)
-    gan = tfgan2.GAN(g, d, latent_dim=4, ema_decay=0.9)
-    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3), **compile_kwargs)
-    return gan
-
-
 @pytest.mark.parametrize("name", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_keeps_logits_losses_and_weights_float32(policy, name):
+def test_mixed_precision_keeps_logits_losses_and_weights_float32(policy, name, tiny_gan, compiled,
+                                                                 images, batches):
     policy(name)
-    gan = dcgan(r1_gamma=1.0)
+    gan = compiled(tiny_gan("dcgan", latent_dim=4, size=8, seed=None, init_seed=0,
+                            ema_decay=0.9), beta_1=0.9, r1_gamma=1.0)
     compute = name.split("_")[1]
     assert gan.discriminator.get_layer("block0_conv0").compute_dtype == compute
     assert all(v.dtype == "float32" for v in gan.generator.trainable_variables)
@@ -46,7 +30,8 @@ def test_mixed_precision_keeps_logits_losses_and_weights_float32(policy, name):
     assert wrapped == (name == "mixed_float16")
     assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer) == wrapped
     before = [w.copy() for w in gan.generator.get_weights()]
-    hist = gan.fit(images(), steps_per_epoch=3, epochs=1, verbose=0).history
+    hist = gan.fit(batches(images(8, size=8), batch=4), steps_per_epoch=3, epochs=1,
+                   verbose=0).history
     assert np.isfinite(hist["d_loss"][0]) and np.isfinite(hist["g_loss"][0])
     assert any(not np.array_equal(a, b) for a, b in zip(before, gan.generator.get_weights()))
     assert gan.generate(3).dtype == np.float32

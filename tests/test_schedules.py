@@ -70,35 +70,41 @@ def test_ema_half_life():
         MovingAverage(g, decay=0.9, half_life=5.0)
 
 
-def _r3gan_style_gan():
-    keras.utils.set_random_seed(0)
-    gan = tfgan2.GAN(networks.mlp_generator(latent_dim=4, image_shape=(4, 4, 1), hidden=8),
-                     networks.mlp_discriminator(image_shape=(4, 4, 1), hidden=8),
-                     latent_dim=4, seed=5, ema_half_life=schedules.CosineRamp(0.0, 8.0, 6))
+@pytest.fixture
+def r3gan_style_gan(tiny_gan):
+    """``r3gan_style_gan()``: a small MLP GAN with every burn-in schedule of R3GAN (learning
+    rate, beta_2, R1/R2 gamma, EMA half-life), FusedAdam and the relativistic pairing loss."""
 
-    def adam():
-        return FusedAdam(schedules.CosineRamp(2e-3, 5e-4, 6), beta_1=0.0,
-                         beta_2=schedules.CosineRamp(0.9, 0.99, 6))
+    def build():
+        gan = tiny_gan(latent_dim=4, hidden=8, seed=5, init_seed=0,
+                       ema_half_life=schedules.CosineRamp(0.0, 8.0, 6))
 
-    gan.compile(adam(), adam(), loss="relativistic_pairing",
-                r1_gamma=schedules.CosineRamp(1.0, 0.1, 6),
-                r2_gamma=schedules.CosineRamp(1.0, 0.1, 6))
-    return gan
+        def adam():
+            return FusedAdam(schedules.CosineRamp(2e-3, 5e-4, 6), beta_1=0.0,
+                             beta_2=schedules.CosineRamp(0.9, 0.99, 6))
+
+        gan.compile(adam(), adam(), loss="relativistic_pairing",
+                    r1_gamma=schedules.CosineRamp(1.0, 0.1, 6),
+                    r2_gamma=schedules.CosineRamp(1.0, 0.1, 6))
+        return gan
+
+    return build
 
 
-def test_scheduled_run_resumes_bit_exactly_and_saves(tmp_path, deterministic):
-    x = np.random.default_rng(0).uniform(-1, 1, (64, 4, 4, 1)).astype("float32")
+def test_scheduled_run_resumes_bit_exactly_and_saves(tmp_path, deterministic, r3gan_style_gan,
+                                                     images, batches):
+    x = images(64)
 
     def data(start):
-        return tf.data.Dataset.from_tensor_slices(x).batch(8, drop_remainder=True).skip(start)
+        return batches(x, repeat=False).skip(start)
 
-    whole = _r3gan_style_gan()
+    whole = r3gan_style_gan()
     tfgan2.train(whole, data, str(tmp_path / "whole"), 8, log_every=4, sample_every=0,
                  checkpoint_every=4, verbose=0)
-    first = _r3gan_style_gan()
+    first = r3gan_style_gan()
     tfgan2.train(first, data, str(tmp_path / "split"), 4, log_every=4, sample_every=0,
                  checkpoint_every=4, verbose=0)
-    resumed = _r3gan_style_gan()
+    resumed = r3gan_style_gan()
     tfgan2.train(resumed, data, str(tmp_path / "split"), 8, log_every=4, sample_every=0,
                  checkpoint_every=4, verbose=0)
     assert resumed.step == 8

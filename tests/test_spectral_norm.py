@@ -17,43 +17,40 @@ def sn_discriminator(shape=(4, 4, 1), wrapper=layers.SpectralNormalization):
     return keras.Model(inputs, outputs)
 
 
-def sn_gan(seed=0, **kwargs):
-    keras.utils.set_random_seed(seed)
-    g = networks.mlp_generator(latent_dim=4, image_shape=(4, 4, 1), hidden=8)
-    gan = tfgan2.GAN(g, sn_discriminator(), latent_dim=4, seed=seed, **kwargs)
-    gan.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2), loss="hinge")
-    return gan
+@pytest.fixture
+def sn_gan(tiny_gan, compiled):
+    """``sn_gan(seed=0, wrapper=...)``: an MLP generator and `sn_discriminator` (with that
+    spectral-norm wrapper), compiled with Adam(1e-2) for both and the hinge loss."""
 
+    def build(seed=0, wrapper=layers.SpectralNormalization):
+        gan = tiny_gan(latent_dim=4, hidden=8, seed=seed,
+                       discriminator=lambda: sn_discriminator(wrapper=wrapper))
+        return compiled(gan, 1e-2, beta_1=0.9, loss="hinge")
 
-def images(n=16, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, 4, 4, 1)).astype("float32")
-
-
-def dataset(batch=8):
-    return tf.data.Dataset.from_tensor_slices(images()).batch(batch, drop_remainder=True).repeat()
+    return build
 
 
 def values(model):
     return [v.numpy() for v in model.weights]
 
 
-def test_forward_pass_in_training_mode_changes_no_variable():
+def test_forward_pass_in_training_mode_changes_no_variable(images):
     d = sn_discriminator()
     before = values(d)
-    d(images(), training=True)
-    d(images(), training=False)
+    d(images(16), training=True)
+    d(images(16), training=False)
     for a, b in zip(before, values(d)):
         np.testing.assert_array_equal(a, b)
 
 
-def test_generator_step_changes_no_discriminator_variable():
+def test_generator_step_changes_no_discriminator_variable(images, sn_gan):
     gan = sn_gan()
     before = values(gan.discriminator)
     gan.generator_step(8)
     for a, b in zip(before, values(gan.discriminator)):
         np.testing.assert_array_equal(a, b)
     g_before = values(gan.generator)
-    gan.discriminator_step(tf.constant(images()[:8]))
+    gan.discriminator_step(tf.constant(images(16)[:8]))
     after = {v.path: np.array(v) for v in gan.discriminator.weights}
     changed = {v.path for v, old in zip(gan.discriminator.weights, before)
                if not np.array_equal(old, after[v.path])}
@@ -65,7 +62,7 @@ def test_generator_step_changes_no_discriminator_variable():
         np.testing.assert_array_equal(a, b)
 
 
-def test_d_update_advances_u_by_one_power_iteration():
+def test_d_update_advances_u_by_one_power_iteration(images, sn_gan):
     gan = sn_gan()
     layer = gan.discriminator.get_layer("fc_sn")
     w = layer.layer.kernel.numpy().reshape(-1, 8)
@@ -75,7 +72,7 @@ def test_d_update_advances_u_by_one_power_iteration():
     v /= np.linalg.norm(v)
     expected = v @ w
     expected /= np.linalg.norm(expected)
-    gan.discriminator_step(tf.constant(images()[:8]))
+    gan.discriminator_step(tf.constant(images(16)[:8]))
     np.testing.assert_allclose(layer.vector_u.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -124,14 +121,14 @@ def test_dcgan_spectral_discriminator_uses_the_layer_and_gan_warns_on_keras_one(
         tfgan2.GAN(g, sn_discriminator(wrapper=keras.layers.SpectralNormalization), latent_dim=4)
 
 
-def test_two_replicas_match_one(mirrored):
+def test_two_replicas_match_one(mirrored, images, batches, sn_gan):
     def build(strategy):
         with strategy.scope():
             return sn_gan()
 
     one, two = build(tf.distribute.OneDeviceStrategy("/cpu:0")), build(mirrored)
-    one.fit(dataset(), steps_per_epoch=3, epochs=1, verbose=0)
-    two.fit(dataset(), steps_per_epoch=3, epochs=1, verbose=0)
+    one.fit(batches(images(16)), steps_per_epoch=3, epochs=1, verbose=0)
+    two.fit(batches(images(16)), steps_per_epoch=3, epochs=1, verbose=0)
     for a, b in zip(values(one.discriminator), values(two.discriminator)):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
     layer = two.discriminator.get_layer("fc_sn")
@@ -145,36 +142,32 @@ def save(gan, directory):
     ckpt.save()
 
 
-def test_resume_is_exact_and_keras_spectral_checkpoints_restore(tmp_path):
+def test_resume_is_exact_and_keras_spectral_checkpoints_restore(tmp_path, images, batches, sn_gan):
     straight = sn_gan()
-    straight.fit(dataset(), steps_per_epoch=4, epochs=1, verbose=0)
+    straight.fit(batches(images(16)), steps_per_epoch=4, epochs=1, verbose=0)
     first = sn_gan()
-    first.fit(dataset(), steps_per_epoch=2, epochs=1, verbose=0)
+    first.fit(batches(images(16)), steps_per_epoch=2, epochs=1, verbose=0)
     save(first, tmp_path / "new")
     resumed = sn_gan(seed=5)
     assert callbacks.Checkpointer(str(tmp_path / "new")).restore(resumed) == 2
-    resumed.fit(dataset().skip(2), steps_per_epoch=2, epochs=1, verbose=0)
+    resumed.fit(batches(images(16)).skip(2), steps_per_epoch=2, epochs=1, verbose=0)
     for a, b in zip(values(straight.discriminator), values(resumed.discriminator)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
     # A checkpoint of a discriminator built with keras.layers.SpectralNormalization (whose
     # kernels hold W / sigma) restores into this layer and computes about the same logits.
-    keras.utils.set_random_seed(0)
-    g = networks.mlp_generator(latent_dim=4, image_shape=(4, 4, 1), hidden=8)
-    old = tfgan2.GAN(g, sn_discriminator(wrapper=keras.layers.SpectralNormalization),
-                     latent_dim=4, seed=0)
-    old.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2), loss="hinge")
-    old.fit(dataset(), steps_per_epoch=20, epochs=1, verbose=0)
+    old = sn_gan(wrapper=keras.layers.SpectralNormalization)
+    old.fit(batches(images(16)), steps_per_epoch=20, epochs=1, verbose=0)
     save(old, tmp_path / "old")
     fresh = sn_gan(seed=3)
     assert callbacks.Checkpointer(str(tmp_path / "old")).restore(fresh) == 20
     np.testing.assert_array_equal(fresh.discriminator.get_layer("fc_sn").layer.kernel.numpy(),
                                   old.discriminator.get_layer("fc_sn").layer.kernel.numpy())
-    np.testing.assert_allclose(fresh.discriminate(images()), old.discriminate(images()),
+    np.testing.assert_allclose(fresh.discriminate(images(16)), old.discriminate(images(16)),
                                rtol=0.05, atol=0.05)
 
 
-def test_g_update_advances_gs_power_iterations_and_d_update_does_not():
+def test_g_update_advances_gs_power_iterations_and_d_update_does_not(images):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
     x = layers.SpectralNormalization(keras.layers.Dense(8), name="g_fc_sn")(inputs)
@@ -185,7 +178,7 @@ def test_g_update_advances_gs_power_iterations_and_d_update_does_not():
     layer = gan.generator.get_layer("g_fc_sn")
     w = layer.layer.kernel.numpy()
     raw = layer.vector_u.numpy()
-    gan.discriminator_step(tf.constant(images()[:8]))
+    gan.discriminator_step(tf.constant(images(16)[:8]))
     np.testing.assert_array_equal(layer.vector_u.numpy(), raw)  # D's update leaves G's u
     v = (raw / np.linalg.norm(raw)) @ w.T
     expected = (v / np.linalg.norm(v)) @ w

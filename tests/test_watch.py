@@ -12,8 +12,8 @@ import json
 import os
 import signal
 
-import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tfgan2
@@ -21,18 +21,16 @@ from tests.localhost_cluster import read, start, wait, wait_until
 from tfgan2 import run_directory, summaries, watch
 
 
-def _gan():
-    g = tfgan2.networks.mlp_generator(latent_dim=4, image_shape=(8, 8, 1), hidden=8)
-    d = tfgan2.networks.mlp_discriminator(image_shape=(8, 8, 1), hidden=8)
-    gan = tfgan2.GAN(g, d, latent_dim=4, seed=0)
-    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
-    return gan
+@pytest.fixture
+def small_gan(tiny_gan, compiled):
+    """``small_gan()``: an MLP GAN on 8x8x1 images, compiled with Adam(1e-3)."""
+    return lambda: compiled(tiny_gan(latent_dim=4, size=8, hidden=8), beta_1=0.9)
 
 
-def test_watch_reads_listed_checkpoints_survives_retention_and_resumes(tmp_path):
+def test_watch_reads_listed_checkpoints_survives_retention_and_resumes(tmp_path, small_gan):
     workdir = str(tmp_path)
     ckpt_dir = os.path.join(workdir, "checkpoints")
-    trainer = _gan()
+    trainer = small_gan()
     manager = tf.train.CheckpointManager(tfgan2.callbacks.make_checkpoint(trainer), ckpt_dir,
                                          max_to_keep=2, checkpoint_name="ckpt")
 
@@ -60,8 +58,9 @@ def test_watch_reads_listed_checkpoints_survives_retention_and_resumes(tmp_path)
     messages = []
     metrics_path = os.path.join(workdir, "eval", "metrics.jsonl")
     log_dir = os.path.join(workdir, "tensorboard", "eval")
-    result = watch.watch_checkpoints(_gan(), workdir, evaluator, metrics_path, log_dir=log_dir,
-                                     poll_seconds=0.01, timeout=30, say=messages.append)
+    result = watch.watch_checkpoints(small_gan(), workdir, evaluator, metrics_path,
+                                     log_dir=log_dir, poll_seconds=0.01, timeout=30,
+                                     say=messages.append)
     assert result.ended == "finished" and result.final_step == 40
     assert result.evaluated == [10, 30, 40] and result.skipped == [20]
     # Each evaluation saw the weights of its own checkpoint.
@@ -76,17 +75,17 @@ def test_watch_reads_listed_checkpoints_survives_retention_and_resumes(tmp_path)
     assert [(s, round(v, 6)) for s, v in events["eval/bias"]] == [(10, 0.1), (30, 0.3), (40, 0.4)]
 
     # A second watcher over the same results evaluates nothing again and ends.
-    again = watch.watch_checkpoints(_gan(), workdir, evaluator, metrics_path, poll_seconds=0.01,
-                                    timeout=30, say=messages.append)
+    again = watch.watch_checkpoints(small_gan(), workdir, evaluator, metrics_path,
+                                    poll_seconds=0.01, timeout=30, say=messages.append)
     assert again.evaluated == [] and again.ended == "finished"
     assert len(seen) == 3
     assert any("Resuming: 3 checkpoint(s) already evaluated" in m for m in messages)
 
 
-def test_watch_reports_checkpoints_deleted_before_it_looked(tmp_path):
+def test_watch_reports_checkpoints_deleted_before_it_looked(tmp_path, small_gan):
     # Training saved 10, 20 and 30 keeping one: the watcher never saw 10 and 20 listed.
     workdir = str(tmp_path)
-    trainer = _gan()
+    trainer = small_gan()
     checkpointer = tfgan2.callbacks.Checkpointer(os.path.join(workdir, "checkpoints"),
                                                  max_to_keep=1)
     checkpointer.set_model(trainer)
@@ -96,7 +95,7 @@ def test_watch_reports_checkpoints_deleted_before_it_looked(tmp_path):
     run_directory.write_done(workdir, 30)
     assert tfgan2.callbacks.saved_steps(os.path.join(workdir, "checkpoints")) == [10, 20, 30]
     messages = []
-    result = watch.watch_checkpoints(_gan(), workdir, lambda gan: {"step": gan.step},
+    result = watch.watch_checkpoints(small_gan(), workdir, lambda gan: {"step": gan.step},
                                      str(tmp_path / "eval.jsonl"), poll_seconds=0.01,
                                      timeout=30, say=messages.append)
     assert result.evaluated == [30] and result.ended == "finished"
@@ -105,11 +104,12 @@ def test_watch_reports_checkpoints_deleted_before_it_looked(tmp_path):
            "skipped." in messages
 
 
-def test_watch_gives_up_after_the_timeout_without_new_checkpoints(tmp_path):
+def test_watch_gives_up_after_the_timeout_without_new_checkpoints(tmp_path, small_gan):
     clock = iter(range(0, 1000, 5))  # each look advances 5 "seconds"
-    result = watch.watch_checkpoints(_gan(), str(tmp_path), lambda gan: {}, str(tmp_path / "m"),
-                                     poll_seconds=5, timeout=20, clock=lambda: next(clock),
-                                     sleep=lambda s: None, say=lambda m: None)
+    result = watch.watch_checkpoints(small_gan(), str(tmp_path), lambda gan: {},
+                                     str(tmp_path / "m"), poll_seconds=5, timeout=20,
+                                     clock=lambda: next(clock), sleep=lambda s: None,
+                                     say=lambda m: None)
     assert result.ended == "timeout" and result.evaluated == []
 
 

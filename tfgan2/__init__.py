@@ -19,7 +19,8 @@ GAN accepts), `noise` (the random streams), `replicas` (one device's share of a
 distributed step), `ema` (the generator's moving average), `batches`
 (splitting, checking and packing real batches), `step_metrics` (what a step
 logs), `schedules` (hyperparameters that follow the step: R3GAN's burn-in),
-`resnet_networks` and `r3gan_networks` (the residual families, also reachable
+`network_blocks` (the blocks the families share), `resnet_networks` and
+`r3gan_networks` (the residual families, also reachable
 from `networks`), `attention` (SAGAN self-attention), `resampling` (the
 [1, 2, 1] up/downsampling of R3GAN),
 `serialization` and `optimizer_pair` (what makes `GAN` a whole
@@ -27,7 +28,9 @@ from `networks`), `attention` (SAGAN self-attention), `resampling` (the
 (the compute precision chosen by hardware and by timed training steps),
 `optimizers` (`FusedAdam`: Keras's Adam update in one fused kernel),
 `conv_gradients` (convolution gradients and transposed convolutions as
-forward convolutions).
+forward convolutions), `timing` (choices made by timing candidates, the
+convolution gradient method among them, remembered per machine),
+`full_precision` (evaluation networks in float32 under any training policy).
 """
 # First: a too-old TensorFlow or Keras fails here with the fix, not later inside a layer.
 from tfgan2 import _versions
@@ -37,9 +40,10 @@ _versions.check_installed()
 from tfgan2 import (augment, callbacks, classifier, conditioning, distribute, infogan, layers,
                     losses, metrics, networks, regularizers, visualize)
 from tfgan2 import evaluation, features, latent, run_directory, summaries, watch
-from tfgan2 import conv_gradients, optimizers, precision, sliced_wasserstein, task_losses
+from tfgan2 import conv_gradients, optimizers, precision, sliced_wasserstein, task_losses, timing
+from tfgan2 import full_precision
 from tfgan2 import batches, ema, labels, noise, objective, replicas, schedules, step_metrics
-from tfgan2 import attention, r3gan_networks, resampling, resnet_networks
+from tfgan2 import attention, network_blocks, r3gan_networks, resampling, resnet_networks
 # Registers every tfgan2 Keras class, so keras.models.load_model needs only `import tfgan2`.
 from tfgan2 import export, optimizer_pair, sample_metrics, serialization
 from tfgan2.gan import GAN
@@ -48,8 +52,9 @@ from tfgan2.training import train
 __version__ = "0.1.0"
 __all__ = ["GAN", "train", "attention", "augment", "batches", "callbacks", "classifier",
            "conditioning", "conv_gradients", "ema", "evaluation", "export", "features",
-           "infogan", "labels", "latent", "layers", "losses", "metrics", "networks", "noise",
-           "objective", "optimizer_pair", "optimizers", "precision", "r3gan_networks",
-           "regularizers", "replicas", "resampling", "resnet_networks", "run_directory",
-           "sample_metrics", "schedules", "serialization", "sliced_wasserstein",
-           "step_metrics", "summaries", "task_losses", "visualize", "watch", "__version__"]
+           "full_precision", "infogan", "labels", "latent", "layers", "losses", "metrics",
+           "network_blocks", "networks", "noise", "objective", "optimizer_pair", "optimizers",
+           "precision", "r3gan_networks", "regularizers", "replicas", "resampling",
+           "resnet_networks", "run_directory", "sample_metrics", "schedules", "serialization",
+           "sliced_wasserstein", "step_metrics", "summaries", "task_losses", "timing",
+           "visualize", "watch", "__version__"]

@@ -17,12 +17,18 @@ attribute, e.g. CelebA's 40) serves latent arithmetic by attribute:
 
     model, info = load_or_train_attribute_classifier("attributes.keras", images, attributes)
     probs, _ = classifier_outputs(model, generated_images)   # (N, A) in [0, 1]
+
+Every classifier here computes in float32 whatever the global Keras policy a
+run trains under (`tfgan2.full_precision`): built, trained, loaded and run so,
+its metrics do not change with the training precision.
 """
 import json
 import os
 
 import keras
 import numpy as np
+
+from tfgan2 import full_precision
 
 __all__ = ["build_classifier", "train_classifier", "classifier_outputs", "stratified_split",
            "FEATURES_LAYER", "PROBABILITIES_LAYER", "build_attribute_classifier",
@@ -39,13 +45,19 @@ def build_classifier(input_shape, num_classes, *, features=128, dropout=0.5, nam
     Conv 32 - Conv 64 (3x3, same padding, ReLU) - 2x2 max-pool (skipped when
     H or W < 2) - flatten - Dense ``features`` ReLU (layer name
     ``"features"``) - dropout - Dense ``num_classes`` softmax (layer name
-    ``"probabilities"``). Not compiled.
+    ``"probabilities"``). Not compiled. Computes in float32 under any global
+    policy.
     """
     input_shape = tuple(int(s) for s in input_shape)
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ValueError(f"input_shape must be (H, W, C) with positive sizes, got {input_shape}")
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    with full_precision.float32_scope():
+        return _classifier_network(input_shape, num_classes, features, dropout, name)
+
+
+def _classifier_network(input_shape, num_classes, features, dropout, name):
     inputs = keras.Input(shape=input_shape, name="images")
     x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(inputs)
     x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2")(x)
@@ -142,11 +154,16 @@ def classifier_outputs(model, images, batch_size=256, features_layer=FEATURES_LA
 
     ``probabilities`` are the model outputs ``(N, num_classes)``, ``features``
     the activations of the layer named ``features_layer`` ``(N, F)``; both
-    float64 NumPy arrays, computed in batches of ``batch_size``.
+    float64 NumPy arrays, computed in batches of ``batch_size``. The model
+    computes in float32: layers built under a mixed policy are switched
+    (`tfgan2.full_precision.float32_model`, in place).
     """
     images = _check_images(images)
+    full_precision.float32_model(model)
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    extractor = keras.Model(inputs, [model.outputs[0], model.get_layer(features_layer).output])
+    with full_precision.float32_scope():
+        extractor = keras.Model(inputs, [model.outputs[0],
+                                         model.get_layer(features_layer).output])
     probs, feats = [], []
     for start in range(0, len(images), batch_size):
         p, f = extractor.predict_on_batch(images[start:start + batch_size])
@@ -171,15 +188,17 @@ def build_attribute_classifier(input_shape, num_attributes, *, features=128, dro
     ``p_k(x) = sigmoid(w_k . h(x) + b_k)`` is the probability that image
     ``x`` has attribute ``k``, ``h`` the ``"features"`` layer. The output
     layer is named ``"probabilities"`` as in `build_classifier`, so
-    `classifier_outputs` works on both. Not compiled.
+    `classifier_outputs` works on both. Not compiled. Computes in float32
+    under any global policy.
     """
     if int(num_attributes) != num_attributes or num_attributes < 1:
         raise ValueError(f"num_attributes must be a positive integer, got {num_attributes!r}")
     trunk = build_classifier(input_shape, 2, features=features, dropout=dropout, name=name)
     hidden = trunk.get_layer("dropout").output
-    outputs = keras.layers.Dense(int(num_attributes), activation="sigmoid",
-                                 name=PROBABILITIES_LAYER)(hidden)
-    return keras.Model(trunk.inputs, outputs, name=name)
+    with full_precision.float32_scope():
+        outputs = keras.layers.Dense(int(num_attributes), activation="sigmoid",
+                                     name=PROBABILITIES_LAYER)(hidden)
+        return keras.Model(trunk.inputs, outputs, name=name)
 
 
 def _check_attributes(attributes, num_images):
@@ -264,7 +283,8 @@ def load_or_train_attribute_classifier(path, images, attributes, *, epochs=10, s
     holdout_fraction`` of the examples (`random_split` with ``seed``). Its
     settings, attribute ``names`` and held-out accuracy per attribute go to
     ``path`` with ``.json`` in place of ``.keras``; a stored model is loaded
-    with ``safe_mode=True`` only when those settings match, else retrained.
+    with ``safe_mode=True`` only when those settings match, else retrained;
+    either way it computes in float32 (`tfgan2.full_precision`).
 
     Returns ``(model, info)``: ``info`` holds the settings, ``accuracy`` (a
     list, one per attribute, or None) and ``trained`` (True when trained by
@@ -284,7 +304,8 @@ def load_or_train_attribute_classifier(path, images, attributes, *, epochs=10, s
         with open(info_path, encoding="utf-8") as f:
             stored = json.load(f)
         if all(stored.get(k) == v for k, v in settings.items()):
-            return keras.models.load_model(path, safe_mode=True), dict(stored, trained=False)
+            model = keras.models.load_model(path, safe_mode=True)
+            return full_precision.float32_model(model), dict(stored, trained=False)
     train_idx, holdout_idx = random_split(len(images), holdout_fraction, seed)
     holdout = (images[holdout_idx], attributes[holdout_idx]) if len(holdout_idx) else None
     model, accuracy = train_attribute_classifier(

@@ -40,25 +40,23 @@ gradient penalties) flow through either. Which is faster depends on the
 CPU: on a 2-core AMD Zen 3 (AVX2) oneDNN's forward kernels ran the shapes of
 the DCGAN-64 layers' stride-1 gradients 1.3x-4x faster than its backward
 kernels, and most stride-2 input gradients 1.4x-2.2x faster (see BUILD.md),
-while on a Zen 4 they were slower; so `launch.train` measures both
-(``--conv_gradients=auto``). Dilations other than 1, unequal strides and
-spatial sizes unknown when traced always use TensorFlow's ops.
+while on CPUs with AVX-512 (a Zen 4, a Xeon with AMX) they were slower;
+`tfgan2.timing.choose_method` makes the choice (``--conv_gradients=auto``).
+Dilations other than 1, unequal strides and spatial sizes unknown when
+traced always use TensorFlow's ops.
 
 The `Conv2D` and `Conv2DTranspose` layers of `tfgan2.layers` take
 ``gradient="native"|"forward"``; ``None`` takes `default_method()` when the
 layer is created, which `method_scope` sets for a block of network building.
 """
 import contextlib
-import dataclasses
 import functools
-import json
 import threading
 
 import tensorflow as tf
 
-__all__ = ["METHODS", "MethodChoice", "check_method", "choose_method", "conv2d",
-           "conv2d_transpose", "default_method", "method_scope", "phase_input_gradient",
-           "uses_forward_gradients"]
+__all__ = ["METHODS", "check_method", "conv2d", "conv2d_transpose", "default_method",
+           "method_scope", "phase_input_gradient"]
 
 METHODS = ("native", "forward")
 
@@ -273,76 +271,3 @@ def _forward_gradient_conv(padding):
 
 
 _FORWARD_GRADIENT_CONVS = {padding: _forward_gradient_conv(padding) for padding in ("SAME", "VALID")}
-
-
-@dataclasses.dataclass(frozen=True)
-class MethodChoice:
-    """A convolution gradient method, why it was chosen, and the ms per step measured."""
-    method: str
-    reason: str
-    ms_per_step: dict = dataclasses.field(default_factory=dict)
-
-    def describe(self):
-        return f"{self.method}: {self.reason}"
-
-    def to_json(self):
-        return json.dumps({"method": self.method, "reason": self.reason,
-                           "ms_per_step": self.ms_per_step}, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text):
-        data = json.loads(text)
-        return cls(check_method(data["method"]), str(data["reason"]),
-                   {str(k): float(v) for k, v in data.get("ms_per_step", {}).items()})
-
-
-def uses_forward_gradients(models):
-    """Whether any layer of ``models`` (nested models and wrappers included) is a
-    `tfgan2.layers.Conv2D` or ``Conv2DTranspose`` that would take forward-convolution
-    gradients if asked."""
-    from tfgan2.layers import Conv2D, Conv2DTranspose
-
-    def layers_of(layer):
-        yield layer
-        for attr in ("layers", "_layers"):
-            for sub in getattr(layer, attr, None) or ():
-                yield from layers_of(sub)
-        inner = getattr(layer, "layer", None)
-        if inner is not None:
-            yield from layers_of(inner)
-
-    for model in models:
-        for layer in layers_of(model):
-            if isinstance(layer, (Conv2D, Conv2DTranspose)) and layer.built \
-                    and layer.forward_gradients_possible():
-                return True
-    return False
-
-
-def choose_method(build, *, measure=None, min_speedup=1.05, **measure_kwargs):
-    """``"forward"`` if training steps measure ``min_speedup`` times faster with it, else
-    ``"native"``; a `MethodChoice`.
-
-    ``build(method) -> run``, ``run(steps) -> seconds per step``: the run's
-    training step with its networks built under `method_scope` ``(method)``
-    (see `tfgan2.precision.measure_step_times`, which ``measure(build,
-    methods) -> {method: ms}`` defaults to, with ``measure_kwargs``). A
-    measurement that raises a TensorFlow error keeps ``"native"``.
-    """
-    from tfgan2 import precision
-
-    if measure is None:
-        def measure(build_fn, methods):
-            return precision.measure_step_times(
-                build_fn, methods, scope=lambda _: contextlib.nullcontext(), **measure_kwargs)
-    try:
-        ms = measure(build, METHODS)
-    except tf.errors.OpError as error:
-        return MethodChoice("native", f"timing the forward gradients raised "
-                            f"{precision.error_summary(error)}")
-    native, forward = float(ms["native"]), float(ms["forward"])
-    timing = f"forward {forward:.1f} ms vs native {native:.1f} ms per step"
-    ms = {"native": native, "forward": forward}
-    if forward * min_speedup <= native:
-        return MethodChoice("forward", timing, ms)
-    return MethodChoice("native", f"forward is not {min_speedup:g}x faster: {timing}", ms)

@@ -15,6 +15,9 @@ Fréchet distance, KID and precision/recall), both float64 NumPy arrays.
   than Inception-v3 upsampled from a few pixels.
 
 Values are only comparable for the same extractor and the same sample counts.
+Both extractors compute in float32 whatever the global Keras policy a run
+trains under (`tfgan2.full_precision`), so a run in ``mixed_bfloat16`` or
+``mixed_float16`` gets the numbers of a float32 run.
 """
 import json
 import os
@@ -24,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan2 import classifier as classifier_lib
+from tfgan2 import full_precision
 
 __all__ = ["INCEPTION_WEIGHTS_FILE", "INCEPTION_WEIGHTS_URL", "INCEPTION_SIZE",
            "prepare_inception_images", "InceptionExtractor", "ClassifierExtractor",
@@ -114,14 +118,16 @@ class InceptionExtractor:
         self.input_size = int(input_size)
         self.batch_size = int(batch_size)
         self.weights_path = weights_path
-        net = keras.applications.InceptionV3(
-            include_top=True, weights=None, input_shape=(self.input_size, self.input_size, 3),
-            classifier_activation=None)
-        if weights_path is not None:
-            net.load_weights(weights_path)
+        with full_precision.float32_scope():
+            net = keras.applications.InceptionV3(
+                include_top=True, weights=None,
+                input_shape=(self.input_size, self.input_size, 3), classifier_activation=None)
+            if weights_path is not None:
+                net.load_weights(weights_path)
+            # One pass yields both heads: the pooled features and the logits on top of them.
+            self._model = keras.Model(net.inputs,
+                                      [net.outputs[0], net.get_layer("avg_pool").output])
         self.network = net  # the whole Inception-v3 (logits), for feature models built on it
-        # One pass yields both heads: the pooled features and the logits on top of them.
-        self._model = keras.Model(net.inputs, [net.outputs[0], net.get_layer("avg_pool").output])
 
     def __call__(self, images):
         """``(probabilities (N, 1000), features (N, 2048))`` of images in [-1, 1]."""
@@ -144,7 +150,7 @@ class ClassifierExtractor:
     name = "classifier"
 
     def __init__(self, model, batch_size=256):
-        self.model = model
+        self.model = full_precision.float32_model(model)
         self.batch_size = int(batch_size)
 
     @property
@@ -171,7 +177,9 @@ def load_or_train_classifier(path, images, labels, *, num_classes=None, epochs=3
     ``seed``). The model is saved to ``path`` and its settings and accuracy
     to ``path`` with ``.json`` in place of ``.keras``. A stored model is
     loaded with ``safe_mode=True`` and reused when its settings (epochs,
-    split, seed, number of examples) match; otherwise it is retrained.
+    split, seed, number of examples) match; otherwise it is retrained. Either
+    way it computes in float32 (a file saved with mixed-precision layers is
+    switched on loading, `tfgan2.full_precision.float32_model`).
 
     Returns:
       ``(model, info)`` where ``info`` holds ``heldout_accuracy``,
@@ -193,7 +201,7 @@ def load_or_train_classifier(path, images, labels, *, num_classes=None, epochs=3
         with open(info_path, encoding="utf-8") as f:
             stored = json.load(f)
         if all(stored.get(k) == v for k, v in settings.items()):
-            model = keras.models.load_model(path, safe_mode=True)
+            model = full_precision.float32_model(keras.models.load_model(path, safe_mode=True))
             return model, dict(stored, train_indices=train_idx, heldout_indices=holdout_idx,
                                trained=False)
     model, accuracy = classifier_lib.train_classifier(

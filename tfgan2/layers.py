@@ -30,7 +30,7 @@ from tfgan2 import conv_gradients
 
 __all__ = ["Conv2D", "Conv2DTranspose", "FusedBatchNormalization", "SpectralNormalization",
            "spectral_normalization_layers", "advance_power_iterations",
-           "has_keras_spectral_normalization", "MinibatchStdDev"]
+           "has_keras_spectral_normalization", "MinibatchStdDev", "uses_forward_gradients"]
 
 
 def _equal_stride(layer):
@@ -41,6 +41,28 @@ def _equal_stride(layer):
 def _forward_possible(layer):
     return (tuple(layer.dilation_rate) == (1, 1) and _equal_stride(layer) is not None
             and layer.data_format == "channels_last" and keras.backend.backend() == "tensorflow")
+
+
+def uses_forward_gradients(models):
+    """Whether any layer of ``models`` (nested models and wrappers included) is a
+    `Conv2D` or `Conv2DTranspose` that would take forward-convolution gradients if asked
+    (``gradient="forward"``), i.e. whether the choice of method matters for them."""
+
+    def layers_of(layer):
+        yield layer
+        for attr in ("layers", "_layers"):
+            for sub in getattr(layer, attr, None) or ():
+                yield from layers_of(sub)
+        inner = getattr(layer, "layer", None)
+        if inner is not None:
+            yield from layers_of(inner)
+
+    for model in models:
+        for layer in layers_of(model):
+            if isinstance(layer, (Conv2D, Conv2DTranspose)) and layer.built \
+                    and layer.forward_gradients_possible():
+                return True
+    return False
 
 
 @functools.lru_cache(maxsize=None)

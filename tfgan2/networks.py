@@ -31,16 +31,16 @@ auxiliary classifier (``"acgan"``: takes ``x``, returns ``{"logits",
 (``"q"``, Chen et al. 2016) on D's features. Discriminators with extra heads
 return a dict; the others return their logits as before.
 """
-import functools
-import inspect
 import math
 
 import keras
 from keras import layers
 
-from tfgan2.conditioning import ConditionalBatchNormalization, ProjectionLogit
-from tfgan2.layers import (Conv2D, Conv2DTranspose, FusedBatchNormalization, MinibatchStdDev,
-                           SpectralNormalization)
+from tfgan2.layers import Conv2D, Conv2DTranspose, MinibatchStdDev
+from tfgan2.network_blocks import (D_CONDITIONINGS, G_CONDITIONINGS, NORMALIZATIONS, batch_norm,
+                                   check_channels, check_normalization, check_pack, conv_block,
+                                   discriminator_outputs, generator_inputs, generator_norm,
+                                   norm_layer, num_doublings, scoped)
 
 __all__ = [
     "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
@@ -49,142 +49,7 @@ __all__ = [
     "r3gan_discriminator", "NORMALIZATIONS", "G_CONDITIONINGS", "D_CONDITIONINGS",
 ]
 
-NORMALIZATIONS = ("batch", "none", "spectral")
-G_CONDITIONINGS = ("embedding", "cbn")
-D_CONDITIONINGS = ("projection", "acgan")
-
-
-def _scoped(builder):
-    """Build the network inside ``keras.name_scope(<its name>)``.
-
-    Variable paths then start with the network's name
-    (``mlp_generator/fc1/kernel``), so a generator and a discriminator with
-    equally named layers stay apart in TensorBoard. Checkpoints match
-    variables by object, not by name, so older checkpoints still restore.
-    """
-    default = inspect.signature(builder).parameters["name"].default
-
-    @functools.wraps(builder)
-    def build(*args, **kwargs):
-        with keras.name_scope(kwargs.get("name", default)):
-            return builder(*args, **kwargs)
-
-    return build
-
-
-def _num_doublings(resolution):
-    """Number of stride-2 stages between 4x4 and ``resolution``."""
-    if (not isinstance(resolution, int) or resolution < 8
-            or resolution & (resolution - 1)):
-        raise ValueError(
-            f"resolution must be a power of two >= 8 (8, 16, 32, 64, 128, ...), "
-            f"got {resolution!r}.")
-    return int(math.log2(resolution)) - 2
-
-
-def _check_channels(channels):
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
-
-
-def _check_normalization(normalization):
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, "
-                         f"got {normalization!r}.")
-
-
-def _conv(filters, size, strides, normalization, name):
-    conv = Conv2D(filters, size, strides=strides, padding="same", name=name)
-    if normalization == "spectral":
-        return SpectralNormalization(conv, name=name + "_sn")
-    return conv
-
-
-def _check_pack(pack):
-    if int(pack) != pack or pack < 1:
-        raise ValueError(f"pack must be an integer >= 1, got {pack!r}.")
-    return int(pack)
-
-
-def _batch_norm(name, synchronized=False):
-    """Keras' synchronized batch norm across replicas, else the fused-kernel one."""
-    if synchronized:
-        return layers.BatchNormalization(synchronized=True, name=name)
-    return FusedBatchNormalization(name=name)
-
-
-def _norm(normalization, name, synchronized=False):
-    if normalization == "batch":
-        return _batch_norm(name, synchronized)
-    return None
-
-
-def _check_choice(value, choices, what):
-    if value not in choices:
-        raise ValueError(f"{what} must be one of {', '.join(choices)}, got {value!r}.")
-
-
-def _check_num_classes(num_classes):
-    if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
-        raise ValueError(f"num_classes must be None or an integer >= 1, got {num_classes!r}.")
-
-
-def _generator_inputs(latent_dim, num_classes, conditioning, embed_dim):
-    """``(inputs, x, label)``: G's inputs, the tensor its trunk starts from, the label (or None)."""
-    _check_num_classes(num_classes)
-    z = keras.Input((latent_dim,), name="z")
-    if not num_classes:
-        return z, z, None
-    _check_choice(conditioning, G_CONDITIONINGS, "conditioning")
-    label = keras.Input((num_classes,), name="label")
-    x = z
-    if conditioning == "embedding":
-        embedded = layers.Dense(embed_dim, use_bias=False, name="label_embedding")(label)
-        x = layers.Concatenate(name="z_and_label")([z, embedded])
-    return [z, label], x, label
-
-
-def _generator_norm(x, label, conditioning, name, synchronized=False):
-    """Batch norm of G: conditional (``cbn`` with a label) or plain."""
-    if label is not None and conditioning == "cbn":
-        return ConditionalBatchNormalization(synchronized=synchronized, name=name)([x, label])
-    return _batch_norm(name, synchronized)(x)
-
-
-def _discriminator_outputs(image, features, num_classes, conditioning, q_dim, spectral=False):
-    """``(inputs, outputs)`` of D from its input and feature vector ``(B, F)``.
-
-    Plain D: ``(image, logits)``. Projection D: ``([image, label], logits)``.
-    An auxiliary classifier or a Q head: a dict ``{"logits", "class_logits",
-    "q"}`` (those present). Every output is float32.
-    """
-    _check_num_classes(num_classes)
-    if num_classes:
-        _check_choice(conditioning, D_CONDITIONINGS, "conditioning")
-    inputs = image
-    if num_classes and conditioning == "projection":
-        label = keras.Input((num_classes,), name="label")
-        inputs = [image, label]
-        logits = ProjectionLogit(name="logit")([features, label])
-    else:
-        dense = layers.Dense(1, dtype="float32", name="logit")
-        if spectral:
-            dense = SpectralNormalization(dense, dtype="float32", name="logit_sn")
-        logits = dense(features)
-    heads = {}
-    if num_classes and conditioning == "acgan":
-        heads["class_logits"] = layers.Dense(num_classes, dtype="float32",
-                                             name="class_logits")(features)
-    if q_dim:
-        h = layers.Dense(128, name="q_hidden")(features)
-        h = layers.LeakyReLU(0.2, name="q_lrelu")(h)
-        heads["q"] = layers.Dense(int(q_dim), dtype="float32", name="q")(h)
-    if not heads:
-        return inputs, logits
-    return inputs, {"logits": logits, **heads}
-
-
-@_scoped
+@scoped
 def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
                         normalization="batch", sync_batchnorm=False, num_classes=None,
                         conditioning="projection", q_dim=0, pack=1, minibatch_std=0,
@@ -203,31 +68,31 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
     before the last block (Karras et al. 2018; 0: none). The logit is
     float32 under any mixed-precision policy.
     """
-    _check_channels(channels)
-    _check_normalization(normalization)
-    blocks = _num_doublings(resolution)
+    check_channels(channels)
+    check_normalization(normalization)
+    blocks = num_doublings(resolution)
     if int(minibatch_std) != minibatch_std or minibatch_std < 0 or minibatch_std == 1:
         raise ValueError(f"minibatch_std must be 0 (off) or a group size >= 2, "
                          f"got {minibatch_std!r}.")
-    inputs = keras.Input((resolution, resolution, channels * _check_pack(pack)), name="image")
+    inputs = keras.Input((resolution, resolution, channels * check_pack(pack)), name="image")
     x = inputs
     for i in range(blocks):
         if minibatch_std and i == blocks - 1:
             x = MinibatchStdDev(int(minibatch_std), name="minibatch_std")(x)
         filters = capacity * min(2 ** i, 8)
         for j, strides in enumerate((1, 2)):
-            x = _conv(filters, filter_size, strides, normalization, f"block{i}_conv{j}")(x)
-            norm = _norm(normalization, f"block{i}_bn{j}", sync_batchnorm)
+            x = conv_block(filters, filter_size, strides, normalization, f"block{i}conv_block{j}")(x)
+            norm = norm_layer(normalization, f"block{i}_bn{j}", sync_batchnorm)
             if norm is not None:
                 x = norm(x)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    inputs, outputs = _discriminator_outputs(inputs, x, num_classes, conditioning, q_dim,
+    inputs, outputs = discriminator_outputs(inputs, x, num_classes, conditioning, q_dim,
                                              spectral=normalization == "spectral")
     return keras.Model(inputs, outputs, name=name)
 
 
-@_scoped
+@scoped
 def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
                     filter_size=5, sync_batchnorm=False, num_classes=None,
                     conditioning="embedding", embed_dim=32, name="dcgan_generator"):
@@ -240,24 +105,24 @@ def dcgan_generator(latent_dim=100, resolution=64, channels=3, capacity=16,
     batch statistics over the global batch of all replicas. ``num_classes``,
     ``conditioning``, ``embed_dim``: see the module docstring.
     """
-    _check_channels(channels)
-    blocks = _num_doublings(resolution)
-    inputs, x, label = _generator_inputs(latent_dim, num_classes, conditioning, embed_dim)
+    check_channels(channels)
+    blocks = num_doublings(resolution)
+    inputs, x, label = generator_inputs(latent_dim, num_classes, conditioning, embed_dim)
     x = layers.Dense(4 * 4 * capacity * 8, name="project")(x)
-    x = _generator_norm(x, label, conditioning, "project_bn", sync_batchnorm)
+    x = generator_norm(x, label, conditioning, "project_bn", sync_batchnorm)
     x = layers.Reshape((4, 4, capacity * 8), name="reshape")(x)
     for i in range(blocks):
         filters = capacity * max(4 // 2 ** i, 1)
         x = Conv2DTranspose(filters, filter_size, strides=2, padding="same",
                                    name=f"block{i}_deconv")(x)
-        x = _generator_norm(x, label, conditioning, f"block{i}_bn", sync_batchnorm)
+        x = generator_norm(x, label, conditioning, f"block{i}_bn", sync_batchnorm)
         x = layers.LeakyReLU(0.3, name=f"block{i}_lrelu")(x)
     outputs = Conv2D(channels, filter_size, padding="same", activation="tanh",
                      dtype="float32", name="image")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-@_scoped
+@scoped
 def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024, num_classes=None,
                   conditioning="embedding", embed_dim=32, name="mlp_generator"):
     """CS231N vanilla generator: Dense(1024)-ReLU-Dense(1024)-ReLU-Dense(H*W*C)-tanh.
@@ -265,11 +130,11 @@ def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024, num_class
     Conditional (``num_classes``): ``"embedding"`` feeds ``[z, c E]`` to the
     same layers; ``"cbn"`` makes each hidden layer Dense-CBN(c)-ReLU.
     """
-    inputs, x, label = _generator_inputs(latent_dim, num_classes, conditioning, embed_dim)
+    inputs, x, label = generator_inputs(latent_dim, num_classes, conditioning, embed_dim)
     for i in (1, 2):
         if label is not None and conditioning == "cbn":
             x = layers.Dense(hidden, name=f"fc{i}")(x)
-            x = _generator_norm(x, label, conditioning, f"bn{i}")
+            x = generator_norm(x, label, conditioning, f"bn{i}")
             x = layers.ReLU(name=f"relu{i}")(x)
         else:
             x = layers.Dense(hidden, activation="relu", name=f"fc{i}")(x)
@@ -279,7 +144,7 @@ def mlp_generator(latent_dim=96, image_shape=(28, 28, 1), hidden=1024, num_class
     return keras.Model(inputs, outputs, name=name)
 
 
-@_scoped
+@scoped
 def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, num_classes=None,
                       conditioning="projection", q_dim=0, pack=1, name="mlp_discriminator"):
     """CS231N vanilla discriminator: Flatten-Dense(256)-LReLU(0.01)-Dense(256)-LReLU(0.01)-Dense(1).
@@ -289,17 +154,17 @@ def mlp_discriminator(image_shape=(28, 28, 1), hidden=256, num_classes=None,
     many samples along the last axis.
     """
     shape = tuple(image_shape)
-    inputs = keras.Input(shape[:-1] + (shape[-1] * _check_pack(pack),), name="image")
+    inputs = keras.Input(shape[:-1] + (shape[-1] * check_pack(pack),), name="image")
     x = layers.Flatten(name="flatten")(inputs)
     x = layers.Dense(hidden, name="fc1")(x)
     x = layers.LeakyReLU(0.01, name="lrelu1")(x)
     x = layers.Dense(hidden, name="fc2")(x)
     x = layers.LeakyReLU(0.01, name="lrelu2")(x)
-    inputs, outputs = _discriminator_outputs(inputs, x, num_classes, conditioning, q_dim)
+    inputs, outputs = discriminator_outputs(inputs, x, num_classes, conditioning, q_dim)
     return keras.Model(inputs, outputs, name=name)
 
 
-@_scoped
+@scoped
 def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
     """CS231N InfoGAN-style generator for 28x28 images.
 
@@ -309,19 +174,19 @@ def infogan_generator(latent_dim=96, channels=1, name="infogan_generator"):
     """
     inputs = keras.Input((latent_dim,), name="z")
     x = layers.Dense(1024, activation="relu", name="fc1")(inputs)
-    x = _batch_norm("bn1")(x)
+    x = batch_norm("bn1")(x)
     x = layers.Dense(7 * 7 * 128, activation="relu", name="fc2")(x)
-    x = _batch_norm("bn2")(x)
+    x = batch_norm("bn2")(x)
     x = layers.Reshape((7, 7, 128), name="reshape")(x)
     x = Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu",
                                name="deconv1")(x)
-    x = _batch_norm("bn3")(x)
+    x = batch_norm("bn3")(x)
     outputs = Conv2DTranspose(channels, 4, strides=2, padding="same",
                                      activation="tanh", dtype="float32", name="image")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-@_scoped
+@scoped
 def conv_discriminator(channels=1, name="conv_discriminator"):
     """CS231N DCGAN-style discriminator for 28x28 images.
 
@@ -342,7 +207,7 @@ def conv_discriminator(channels=1, name="conv_discriminator"):
     return keras.Model(inputs, outputs, name=name)
 
 
-@_scoped
+@scoped
 def gaussian_generator(latent_dim=200, dim=200, hidden=256, name="gaussian_generator"):
     """Gaussian toy generator: Dense(256)-ReLU-Dense(dim), linear output.
 
@@ -356,15 +221,15 @@ def gaussian_generator(latent_dim=200, dim=200, hidden=256, name="gaussian_gener
     return keras.Model(inputs, outputs, name=name)
 
 
-@_scoped
+@scoped
 def gaussian_discriminator(dim=200, hidden=256, pack=1, name="gaussian_discriminator"):
     """Gaussian toy discriminator: Dense(256)-ReLU-Dense(1) logit (``pack`` samples per input)."""
-    inputs = keras.Input((dim * _check_pack(pack),), name="sample")
+    inputs = keras.Input((dim * check_pack(pack),), name="sample")
     x = layers.Dense(hidden, activation="relu", name="fc1")(inputs)
     outputs = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-# The residual families have modules of their own (which use the helpers above).
+# The residual families have modules of their own.
 from tfgan2.r3gan_networks import r3gan_discriminator, r3gan_generator  # noqa: E402
 from tfgan2.resnet_networks import resnet_discriminator, resnet_generator  # noqa: E402

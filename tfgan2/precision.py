@@ -1,43 +1,47 @@
-"""Choosing the compute precision of a run by hardware and by measurement.
+"""Choosing the compute precision of a run: by hardware, by the networks and by measurement.
 
 `choose_precision` returns a `PrecisionChoice` (the Keras policy name, the
-reason and the milliseconds per training step measured for each candidate):
+reason and the milliseconds per training step measured for each candidate).
+A choice of precision may change speed, never results beyond run-to-run
+noise, so ``auto`` takes a reduced precision only where it pays clearly:
 
+* Networks with unbounded regression outputs (``regression=True``; the
+  generator's linear output *is* the sample, as in the gaussian family):
+  ``float32`` on every device, not measured. Their quality is the learned
+  moments themselves: in bfloat16 gaussian.cfg's standard deviation missed by
+  5.0% of sigma on an AMD Zen 4 (float32: 0.0%) for a 1.06x faster step.
 * GPUs (the ones the run computes on): ``mixed_float16`` when every one has
   compute capability >= 7.0 (float16 tensor cores, Volta and newer), else
   ``float32``. Not measured: float16 is chosen by capability.
 * CPU only: ``float32`` without measuring when the CPU lacks bfloat16
-  instructions (`BF16_CPU_FEATURES`: AVX-512 BF16 or AMX-BF16); otherwise a
-  few training steps are timed under ``float32`` and ``mixed_bfloat16`` and
-  bfloat16 is chosen only when its step is at least ``min_speedup`` times
-  faster. Without bfloat16 instructions TensorFlow emulates bfloat16 (slower
-  than float32), and even with them a network of small layers can run
-  slower in bfloat16 (the casts and the float32 batch norm cost more than
-  the convolutions save), hence the measurement.
-* ``$ONEDNN_MAX_CPU_ISA`` set to an instruction set without bfloat16
-  (`ONEDNN_ISAS_WITHOUT_BF16`, e.g. ``AVX2``) hides those instructions from
-  oneDNN, whose bfloat16 convolutions then fail: ``float32``, not measured.
-  A measurement that raises a TensorFlow error (such as that failing
-  convolution) gives ``float32`` too, with the error in the reason.
+  instructions (`BF16_CPU_FEATURES`: AVX-512 BF16 or AMX-BF16) or
+  ``$ONEDNN_MAX_CPU_ISA`` caps oneDNN below them (`ONEDNN_ISAS_WITHOUT_BF16`,
+  e.g. ``AVX2``; its bfloat16 convolutions then fail). Otherwise a few
+  training steps are timed under ``float32`` and ``mixed_bfloat16``
+  (`tfgan2.timing.measure`) and bfloat16 is chosen only when its step is at
+  least `MIN_BF16_SPEEDUP` (1.3) times faster: bfloat16 keeps 8 significant
+  bits of float32's 24, worth it for the 1.34-3x that the convolutional
+  recipes gained on bfloat16 CPUs, not for the 0.97-1.24x of the small dense
+  networks (digits, gaussian). A measurement that raises a TensorFlow error
+  gives ``float32`` (the error is in the reason); one that runs out of its
+  time budget gives ``over_budget`` (default ``float32``).
 
-The measurement (`measure_step_times`) knows nothing of GANs: it calls
-``build(policy)`` once per candidate with that global policy set, which
-returns ``run(steps) -> seconds per step``; the candidates are warmed up
-(tracing, kernel selection) and then timed in interleaved rounds, so a burst
-of load from other processes hits every candidate, and each candidate's best
-round counts. `gan_fit_runner` makes such a ``run`` from a compiled
-`tfgan2.GAN` and one training batch (the span between ``fit``'s batch
-callbacks, so ``fit``'s own set-up is not timed).
+The timing itself (`tfgan2.timing`) knows nothing of precision: it calls
+``build(policy)`` once per candidate with that global policy set
+(`policy_scope`), which returns ``run(steps) -> seconds per step``
+(`gan_fit_runner`).
 """
 import dataclasses
-import json
 import os
-import time
 
 import keras
 
+from tfgan2 import timing
+from tfgan2.timing import (BatchSpan, cpu_features, error_summary, gan_fit_runner,  # noqa: F401
+                           gpu_compute_capabilities)
+
 __all__ = ["POLICIES", "BF16_CPU_FEATURES", "ONEDNN_ISAS_WITHOUT_BF16",
-           "MIN_FLOAT16_CAPABILITY", "PrecisionChoice",
+           "MIN_FLOAT16_CAPABILITY", "MIN_BF16_SPEEDUP", "PrecisionChoice",
            "cpu_features", "gpu_compute_capabilities", "check_policy", "choose_precision",
            "error_summary", "measure_step_times", "BatchSpan", "gan_fit_runner",
            "policy_scope"]
@@ -53,51 +57,27 @@ ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", 
 MIN_FLOAT16_CAPABILITY = (7, 0)
 
 
+# bfloat16 must make the training step this many times faster to be chosen.
+MIN_BF16_SPEEDUP = 1.3
+
+
 @dataclasses.dataclass(frozen=True)
-class PrecisionChoice:
+class PrecisionChoice(timing.Choice):
     """A chosen Keras policy: ``policy``, the human-readable ``reason`` and the
     measured ``ms_per_step`` of each timed candidate (empty when nothing was timed)."""
 
-    policy: str
-    reason: str
-    ms_per_step: dict = dataclasses.field(default_factory=dict)
+    KEY = "policy"
 
-    def describe(self):
-        """One line: ``"<policy>: <reason>"``."""
-        return f"{self.policy}: {self.reason}"
+    @staticmethod
+    def check(value):
+        if value not in POLICIES:
+            raise ValueError(f"Unknown precision policy {value!r}; expected one of "
+                             f"{', '.join(POLICIES)}.")
+        return value
 
-    def to_json(self):
-        return json.dumps({"policy": self.policy, "reason": self.reason,
-                           "ms_per_step": self.ms_per_step}, indent=1, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text):
-        data = json.loads(text)
-        return cls(data["policy"], data["reason"], dict(data.get("ms_per_step", {})))
-
-
-def cpu_features(cpuinfo="/proc/cpuinfo"):
-    """The CPU's feature flags (the ``flags`` line of ``cpuinfo``) as a frozenset;
-    empty where that file does not exist (then no bfloat16 instructions are assumed)."""
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def gpu_compute_capabilities():
-    """``[(major, minor) or None]``, one per visible physical GPU (None: not reported)."""
-    import tensorflow as tf
-
-    capabilities = []
-    for device in tf.config.list_physical_devices("GPU"):
-        cc = tf.config.experimental.get_device_details(device).get("compute_capability")
-        capabilities.append(tuple(cc) if cc else None)
-    return capabilities
+    @property
+    def policy(self):
+        return self.value
 
 
 def _bf16_features(features):
@@ -120,23 +100,31 @@ def check_policy(policy, gpus):
                          "avx512_bf16 or amx_bf16).")
 
 
-def choose_precision(build, *, features=None, gpus=None, measure=None, min_speedup=1.05,
-                     environ=None, **measure_kwargs):
-    """The `PrecisionChoice` for the devices (see the module docstring for the rules).
+def choose_precision(build, *, features=None, gpus=None, measure=None,
+                     min_speedup=MIN_BF16_SPEEDUP, environ=None, regression=False,
+                     over_budget="float32", **measure_kwargs):
+    """The `PrecisionChoice` for the devices and networks (see the module docstring).
 
     Args:
       build: ``build(policy) -> run``, ``run(steps) -> seconds per step`` (see
-        `measure_step_times`); called only when a measurement is needed. None:
-        never measure (a bfloat16 CPU then gets float32).
+        `tfgan2.timing.measure`); called only when a measurement is needed.
+        None: never measure (a bfloat16 CPU then gets float32).
       features: CPU feature flags (default `cpu_features()`).
       gpus: compute capabilities of the GPUs the run computes on (default
         `gpu_compute_capabilities()`; ``[]`` for a CPU run).
       measure: ``measure(build, policies) -> {policy: ms per step}`` (default
-        `measure_step_times` with ``measure_kwargs``).
+        `measure_step_times` with ``measure_kwargs``, e.g. ``budget``).
       min_speedup: bfloat16 must be this many times faster than float32.
       environ: the environment read for ``ONEDNN_MAX_CPU_ISA`` (default
         `os.environ`).
+      regression: the generator's outputs are unbounded values whose
+        distribution is learned (e.g. a linear output layer): float32.
+      over_budget: the policy when the measurement runs out of its budget.
     """
+    if regression:
+        return PrecisionChoice("float32", "unbounded regression outputs (the generator's "
+                               "linear output is the sample): reduced precision moved the "
+                               "learned moments; not measured")
     features = cpu_features() if features is None else frozenset(features)
     gpus = gpu_compute_capabilities() if gpus is None else list(gpus)
     if gpus:
@@ -162,20 +150,11 @@ def choose_precision(build, *, features=None, gpus=None, measure=None, min_speed
     if measure is None:
         def measure(build_fn, policies):
             return measure_step_times(build_fn, policies, **measure_kwargs)
-    import tensorflow as tf
-
-    try:
-        ms = measure(build, ("float32", "mixed_bfloat16"))
-    except tf.errors.OpError as error:
-        return PrecisionChoice("float32", f"CPU has {'+'.join(has)}, but timing float32 "
-                               f"against mixed_bfloat16 raised {error_summary(error)}")
-    f32, bf16 = float(ms["float32"]), float(ms["mixed_bfloat16"])
-    timing = f"mixed_bfloat16 {bf16:.1f} ms vs float32 {f32:.1f} ms per step"
-    ms = {"float32": f32, "mixed_bfloat16": bf16}
-    if bf16 * min_speedup <= f32:
-        return PrecisionChoice("mixed_bfloat16", f"CPU has {'+'.join(has)}, {timing}", ms)
-    return PrecisionChoice("float32", f"CPU has {'+'.join(has)} but bfloat16 is not "
-                           f"{min_speedup:g}x faster: {timing}", ms)
+    check_policy(over_budget, gpus)
+    return timing.choose_faster(
+        build, "float32", "mixed_bfloat16", choice=PrecisionChoice, min_speedup=min_speedup,
+        measure_fn=measure, prefix=f"CPU has {'+'.join(has)}, ",
+        over_budget=(over_budget, f"{over_budget} untimed"))
 
 
 class policy_scope:
@@ -192,104 +171,14 @@ class policy_scope:
         keras.mixed_precision.set_global_policy(self.previous)
 
 
-def error_summary(error):
-    """``"TypeName: first line of the message"`` (at most 200 characters of it) of a
-    TensorFlow error, for the reason of a choice that fell back to the safe default."""
-    first_line = (str(getattr(error, "message", error)).strip().splitlines()
-                  or [type(error).__name__])[0]
-    return f"{type(error).__name__}: {first_line[:200]}"
-
-
-def measure_step_times(build, policies, *, steps=20, rounds=3, budget_seconds=6.0,
-                       clock=time.perf_counter, scope=None):
-    """``{policy: best milliseconds per step}`` of ``run = build(policy)`` per policy.
-
-    ``scope(policy)``: the context each build and run happens in (default
-    `policy_scope`, the global Keras policy); candidates that are not
-    policies (e.g. `tfgan2.conv_gradients` methods) pass their own.
-
-    Each ``run`` is built under its policy and warmed up with a single
-    untimed step (tracing). Then every policy runs one timed step in turn:
-    the first step after another policy's can be several times slower, which
-    this absorbs (these steps count as samples, and their times size the
-    rounds). Then up to
-    ``rounds`` rounds run ``steps`` steps of every policy in turn, the order
-    reversed every other round; ``steps`` is lowered so that the rounds fit
-    ``budget_seconds`` by the warm-up estimate, and no further round starts
-    once the next would end past the budget (one round always runs).
-    Building and the single steps are outside the budget.
-    """
-    if not policies:
-        raise ValueError("measure_step_times needs at least one policy.")
-    if steps < 1 or rounds < 1 or budget_seconds <= 0:
-        raise ValueError(f"steps and rounds must be >= 1 and budget_seconds > 0, got "
-                         f"steps={steps}, rounds={rounds}, budget_seconds={budget_seconds}.")
-    scope = policy_scope if scope is None else scope
-    runs, best = {}, {}
-    for policy in policies:
-        with scope(policy):
-            runs[policy] = build(policy)
-            runs[policy](1)
-    for policy in policies:  # after the others ran: a switch's first step can be slow
-        with scope(policy):
-            best[policy] = _run_seconds(runs[policy], 1)
-    estimate = sum(best.values())  # seconds of one step of every policy
-    steps = max(1, min(steps, int(budget_seconds / (rounds * max(estimate, 1e-9)))))
-    start = clock()
-    for r in range(rounds):
-        round_start = clock()
-        for policy in (policies if r % 2 == 0 else tuple(reversed(policies))):
-            with scope(policy):
-                best[policy] = min(best[policy], _run_seconds(runs[policy], steps))
-        now = clock()
-        if now - start + (now - round_start) > budget_seconds:
-            break
-    return {policy: 1e3 * seconds for policy, seconds in best.items()}
-
-
-def _run_seconds(run, steps):
-    seconds = float(run(steps))
-    if not seconds > 0:
-        raise ValueError(f"A timed run returned {seconds!r} seconds per step; expected > 0.")
-    return seconds
-
-
-class BatchSpan(keras.callbacks.Callback):
-    """From the first batch's start to the last batch's end of one ``fit`` (``clock()`` times)."""
-
-    def __init__(self, clock=time.perf_counter):
-        super().__init__()
-        self.clock = clock
-        self.first = self.last = None
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.first is None:
-            self.first = self.clock()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.last = self.clock()
-
-
-def gan_fit_runner(gan, batch, clock=time.perf_counter):
-    """``run(steps) -> seconds per step`` of ``gan.fit`` on one ``batch`` repeated.
-
-    ``batch`` is one element of the training data (images, or ``(images,
-    labels)``), held in memory so that input cost is left out. The time is
-    the span between ``fit``'s first and last batch callbacks (``fit``'s own
-    set-up is not timed), divided by the steps ``gan`` counted. Compiled with
-    ``steps_per_execution`` K > 1, the steps are rounded up to a multiple of K.
-    """
-    import tensorflow as tf
-
-    batches = tf.data.Dataset.from_tensors(batch).repeat()
-    per_call = max(1, int(gan.steps_per_execution))
-
-    def run(steps):
-        span = BatchSpan(clock)
-        before = int(gan.step)
-        steps = -(-int(steps) // per_call) * per_call
-        gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
-                callbacks=[span])
-        return (span.last - span.first) / max(1, int(gan.step) - before)
-
-    return run
+def measure_step_times(build, policies, *, budget=None, budget_seconds=None, clock=None,
+                       scope=None, **kwargs):
+    """`tfgan2.timing.measure` of ``policies``, each built and run under its global Keras
+    policy (`policy_scope`) unless another ``scope`` is given (``budget_seconds``: the
+    seconds of a new budget, as ``budget``)."""
+    if budget is None:
+        budget = budget_seconds
+    if clock is not None:
+        kwargs["clock"] = clock
+    return timing.measure(build, policies, budget=budget, scope=scope or policy_scope,
+                          **kwargs)

@@ -53,7 +53,7 @@ import numpy as np
 from keras import layers
 
 from tfgan2.layers import Conv2D
-from tfgan2.networks import (_check_channels, _check_num_classes, _check_pack, _scoped)
+from tfgan2.network_blocks import (check_channels, check_num_classes, check_pack, scoped)
 from tfgan2.resampling import LowpassDownsample2D, LowpassUpsample2D, resampling_taps
 
 __all__ = ["r3gan_generator", "r3gan_discriminator", "GenerativeBasis", "stage_widths",
@@ -165,7 +165,7 @@ def _check_filter(filter_taps):
     return tuple(float(t) for t in np.asarray(filter_taps, dtype=np.float64).ravel())
 
 
-@_scoped
+@scoped
 def r3gan_generator(latent_dim=64, resolution=32, channels=3, width=768, blocks_per_stage=2,
                     expansion=2, group_channels=16, num_classes=None, embed_dim=None,
                     filter=(1, 2, 1), name="r3gan_generator"):  # noqa: A002 - R3GAN's name
@@ -181,10 +181,10 @@ def r3gan_generator(latent_dim=64, resolution=32, channels=3, width=768, blocks_
         ``embed_dim`` (default ``latent_dim``) concatenated to ``z``.
       filter: the resampling filter taps (`tfgan2.resampling`).
     """
-    _check_channels(channels)
+    check_channels(channels)
     widths = stage_widths(resolution, width, expansion, group_channels)
     blocks = _check_positive(blocks_per_stage, "blocks_per_stage")
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     taps = _check_filter(filter)
     total_blocks = blocks * len(widths)
     z = keras.Input((latent_dim,), name="z")
@@ -211,7 +211,7 @@ def r3gan_generator(latent_dim=64, resolution=32, channels=3, width=768, blocks_
     return keras.Model(inputs, outputs, name=name)
 
 
-@_scoped
+@scoped
 def r3gan_discriminator(resolution=32, channels=3, width=768, blocks_per_stage=2, expansion=2,
                         group_channels=16, pack=1, num_classes=None, conditioning="projection",
                         q_dim=0, embed_dim=None, filter=(1, 2, 1),
@@ -227,10 +227,10 @@ def r3gan_discriminator(resolution=32, channels=3, width=768, blocks_per_stage=2
         their inner product with an embedding of ``c``. Only ``"projection"``.
       q_dim: must be 0 (no InfoGAN head).
     """
-    _check_channels(channels)
+    check_channels(channels)
     widths = stage_widths(resolution, width, expansion, group_channels)
     blocks = _check_positive(blocks_per_stage, "blocks_per_stage")
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     if num_classes and conditioning != "projection":
         raise ValueError(f"the r3gan discriminator is conditioned by projection, as R3GAN; "
                          f"conditioning={conditioning!r} is not available (use "
@@ -241,7 +241,7 @@ def r3gan_discriminator(resolution=32, channels=3, width=768, blocks_per_stage=2
     taps = _check_filter(filter)
     total_blocks = blocks * len(widths)
     sides = sorted(widths, reverse=True)
-    image = keras.Input((resolution, resolution, channels * _check_pack(pack)), name="image")
+    image = keras.Input((resolution, resolution, channels * check_pack(pack)), name="image")
     x = _linear_conv(widths[resolution], image.shape[-1], "extract")(image)
     for side in sides:
         for b in range(blocks):

@@ -68,8 +68,8 @@ from keras import layers
 from tfgan2.attention import SelfAttention2D
 from tfgan2.conditioning import ConditionalBatchNormalization
 from tfgan2.layers import Conv2D, SpectralNormalization
-from tfgan2.networks import (D_CONDITIONINGS, _batch_norm, _check_channels, _check_choice,
-                             _check_num_classes, _check_pack, _discriminator_outputs, _scoped)
+from tfgan2.network_blocks import (D_CONDITIONINGS, batch_norm, check_channels, check_choice,
+                             check_num_classes, check_pack, discriminator_outputs, scoped)
 
 __all__ = ["resnet_generator", "resnet_discriminator", "LatentChunks", "RESOLUTIONS"]
 
@@ -115,7 +115,7 @@ def _residual_init():
     return keras.initializers.VarianceScaling(2.0, mode="fan_avg", distribution="uniform")
 
 
-def _conv(filters, size, name, spectral, initializer="glorot_uniform", **kwargs):
+def conv_block(filters, size, name, spectral, initializer="glorot_uniform", **kwargs):
     conv = Conv2D(filters, size, padding="same", kernel_initializer=initializer, name=name,
                   **kwargs)
     if spectral:
@@ -161,7 +161,7 @@ def _chunk_sizes(total, count):
 
 def _g_norm(x, condition, name, synchronized):
     if condition is None:
-        return _batch_norm(name, synchronized)(x)
+        return batch_norm(name, synchronized)(x)
     return ConditionalBatchNormalization(synchronized=synchronized, name=name)([x, condition])
 
 
@@ -169,16 +169,16 @@ def _g_block(x, condition, filters, spectral, synchronized, name):
     h = _g_norm(x, condition, f"{name}_bn0", synchronized)
     h = layers.ReLU(name=f"{name}_relu0")(h)
     h = layers.UpSampling2D(2, name=f"{name}_up")(h)
-    h = _conv(filters, 3, f"{name}_conv0", spectral, _residual_init())(h)
+    h = conv_block(filters, 3, f"{name}_conv0", spectral, _residual_init())(h)
     h = _g_norm(h, condition, f"{name}_bn1", synchronized)
     h = layers.ReLU(name=f"{name}_relu1")(h)
-    h = _conv(filters, 3, f"{name}_conv1", spectral, _residual_init())(h)
-    shortcut = _conv(filters, 1, f"{name}_shortcut", spectral)(x)
+    h = conv_block(filters, 3, f"{name}_conv1", spectral, _residual_init())(h)
+    shortcut = conv_block(filters, 1, f"{name}_shortcut", spectral)(x)
     shortcut = layers.UpSampling2D(2, name=f"{name}_shortcut_up")(shortcut)
     return layers.Add(name=f"{name}_add")([h, shortcut])
 
 
-@_scoped
+@scoped
 def resnet_generator(latent_dim=128, resolution=32, channels=3, width=64, attention=0,
                      spectral_norm=False, sync_batchnorm=False, num_classes=None,
                      embed_dim=128, name="resnet_generator"):
@@ -198,10 +198,10 @@ def resnet_generator(latent_dim=128, resolution=32, channels=3, width=64, attent
       num_classes, embed_dim: conditional generator with a shared class embedding
         of ``embed_dim`` and the hierarchical latent (module docstring).
     """
-    _check_channels(channels)
+    check_channels(channels)
     _check_resolution(resolution)
     width = _check_width(width)
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     first, outs = _G_WIDTHS[resolution]
     attention = _check_attention(attention, [8 * 2 ** i for i in range(len(outs))],
                                  "generator")
@@ -221,30 +221,30 @@ def resnet_generator(latent_dim=128, resolution=32, channels=3, width=64, attent
         x = _g_block(x, conditions[i], mult * width, spectral_norm, sync_batchnorm, f"block{i}")
         if attention == 8 * 2 ** i:
             x = SelfAttention2D(spectral_norm=spectral_norm, name="attention")(x)
-    x = _batch_norm("output_bn", sync_batchnorm)(x)
+    x = batch_norm("output_bn", sync_batchnorm)(x)
     x = layers.ReLU(name="output_relu")(x)
-    outputs = _conv(channels, 3, "image", spectral_norm, activation="tanh", dtype="float32")(x)
+    outputs = conv_block(channels, 3, "image", spectral_norm, activation="tanh", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 def _d_block(x, filters, downsample, name, optimized=False):
     in_channels = x.shape[-1]
     h = x if optimized else layers.ReLU(name=f"{name}_relu0")(x)
-    h = _conv(filters if optimized else in_channels, 3, f"{name}_conv0", True,
+    h = conv_block(filters if optimized else in_channels, 3, f"{name}_conv0", True,
               _residual_init())(h)
     h = layers.ReLU(name=f"{name}_relu1")(h)
-    h = _conv(filters, 3, f"{name}_conv1", True, _residual_init())(h)
+    h = conv_block(filters, 3, f"{name}_conv1", True, _residual_init())(h)
     if downsample:
         h = layers.AveragePooling2D(2, name=f"{name}_pool")(h)
     shortcut = x
     if downsample:
         shortcut = layers.AveragePooling2D(2, name=f"{name}_shortcut_pool")(shortcut)
     if optimized or downsample or in_channels != filters:
-        shortcut = _conv(filters, 1, f"{name}_shortcut", True)(shortcut)
+        shortcut = conv_block(filters, 1, f"{name}_shortcut", True)(shortcut)
     return layers.Add(name=f"{name}_add")([h, shortcut])
 
 
-@_scoped
+@scoped
 def resnet_discriminator(resolution=32, channels=3, width=64, attention=0, pack=1,
                          num_classes=None, conditioning="projection", q_dim=0,
                          name="resnet_discriminator"):
@@ -261,17 +261,17 @@ def resnet_discriminator(resolution=32, channels=3, width=64, attention=0, pack=
         normalized projection term; ``"acgan"`` and ``q_dim`` add heads as in
         `tfgan2.networks` (module docstring there).
     """
-    _check_channels(channels)
+    check_channels(channels)
     _check_resolution(resolution)
     width = _check_width(width)
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     outs, downs = _D_WIDTHS[resolution]
     sizes, size = [], resolution
     for down in downs:
         size //= 2 if down else 1
         sizes.append(size)
     attention = _check_attention(attention, sizes, "discriminator")
-    image = keras.Input((resolution, resolution, channels * _check_pack(pack)), name="image")
+    image = keras.Input((resolution, resolution, channels * check_pack(pack)), name="image")
     x = image
     attended = False
     for i, (mult, down) in enumerate(zip(outs, downs)):
@@ -283,10 +283,10 @@ def resnet_discriminator(resolution=32, channels=3, width=64, attention=0, pack=
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     features = layers.Rescaling(float(sizes[-1] ** 2), name="sum_pool")(x)
     if not (num_classes and conditioning == "projection"):
-        return keras.Model(*_discriminator_outputs(image, features, num_classes, conditioning,
+        return keras.Model(*discriminator_outputs(image, features, num_classes, conditioning,
                                                    q_dim, spectral=True), name=name)
-    _check_choice(conditioning, D_CONDITIONINGS, "conditioning")
-    _, outputs = _discriminator_outputs(image, features, None, conditioning, q_dim,
+    check_choice(conditioning, D_CONDITIONINGS, "conditioning")
+    _, outputs = discriminator_outputs(image, features, None, conditioning, q_dim,
                                         spectral=True)
     label = keras.Input((num_classes,), name="label")
     embedded = _dense(features.shape[-1], "label_embedding", True, use_bias=False,

@@ -32,13 +32,17 @@ with the number of batches:
   largest batch that fits. Batches of fewer than 2 samples are skipped.
 
 The state is summed across replicas, so the numbers are those of the global
-batches under any `tf.distribute` strategy.
+batches under any `tf.distribute` strategy. The feature model computes in
+float32 under any training policy: `classifier_features` and
+`inception_features` build it so, and a metric switches the layers of a
+feature model built under a mixed policy (`tfgan2.full_precision`).
 """
 import keras
 import tensorflow as tf
 
 from tfgan2 import classifier as classifier_lib
 from tfgan2 import features as features_lib
+from tfgan2 import full_precision
 
 __all__ = ["SampleMetric", "check_metrics", "FrechetDistance", "KernelDistance",
            "classifier_features", "inception_features", "InceptionInput"]
@@ -46,8 +50,10 @@ __all__ = ["SampleMetric", "check_metrics", "FrechetDistance", "KernelDistance",
 
 def classifier_features(model, layer=classifier_lib.FEATURES_LAYER):
     """A feature model: a `tfgan2.classifier` model's ``layer`` activations (default ``features``)."""
+    full_precision.float32_model(model)
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, model.get_layer(layer).output, name=f"{model.name}_features")
+    with full_precision.float32_scope():
+        return keras.Model(inputs, model.get_layer(layer).output, name=f"{model.name}_features")
 
 
 @keras.saving.register_keras_serializable(package="tfgan2")
@@ -90,10 +96,11 @@ def inception_features(input_shape, weights_path=None, *, random_weights=False,
     extractor = features_lib.InceptionExtractor(weights_path, random_weights=random_weights,
                                                 input_size=input_size)
     net = extractor.network
-    inputs = keras.Input(tuple(input_shape), name="image")
-    pool = keras.Model(net.inputs, net.get_layer("avg_pool").output, name="inception_pool")
-    outputs = pool(InceptionInput(input_size, name="inception_input")(inputs))
-    return keras.Model(inputs, outputs, name="inception_features")
+    with full_precision.float32_scope():
+        inputs = keras.Input(tuple(input_shape), name="image")
+        pool = keras.Model(net.inputs, net.get_layer("avg_pool").output, name="inception_pool")
+        outputs = pool(InceptionInput(input_size, name="inception_input")(inputs))
+        return keras.Model(inputs, outputs, name="inception_features")
 
 
 def _feature_dim(feature_model):
@@ -114,7 +121,9 @@ class SampleMetric(keras.metrics.Metric):
 
     Args:
       feature_model: a `keras.Model` from data batches to ``(B, F)`` features
-        (not trained by the metric).
+        (not trained by the metric). It computes in float32: layers built
+        under a mixed policy are switched to float32 in place
+        (`tfgan2.full_precision.float32_model`).
       name: the name the logs carry (``val_<name>`` during ``fit``).
     """
 
@@ -127,6 +136,7 @@ class SampleMetric(keras.metrics.Metric):
                              f"tfgan2.sample_metrics.classifier_features(classifier)), got "
                              f"{type(feature_model).__name__}.")
         self.feature_dim = _feature_dim(feature_model)
+        full_precision.float32_model(feature_model)
         feature_model.trainable = False
         # Out of Keras' saving walk: several metrics may share one feature model,
         # and each saves its weights itself (save_own_variables).
