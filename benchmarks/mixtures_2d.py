@@ -31,7 +31,10 @@ from absl import app, flags
 flags.DEFINE_list("kinds", ["ring", "grid"], "Mixtures: ring, grid.")
 flags.DEFINE_list("packs", ["1"], "Packing degrees to compare.")
 flags.DEFINE_integer("steps", 16000, "Training steps per run.")
-flags.DEFINE_integer("batch_size", 100, "Batch size (a multiple of every pack).")
+flags.DEFINE_integer("batch_size", 100, "Batch size (a multiple of every pack): real points "
+                     "per step; D judges batch_size / pack groups.")
+flags.DEFINE_integer("groups", 0, "If > 0, D judges this many packed groups per step at every "
+                     "pack: the batch is pack x groups points (PacGAN's protocol: groups=100).")
 flags.DEFINE_float("lr", 5e-4, "Adam learning rate of G and D.")
 flags.DEFINE_string("loss", "non_saturating", "GAN loss.")
 flags.DEFINE_float("r1_gamma", 0.1, "R1 penalty gamma.")
@@ -46,6 +49,13 @@ flags.DEFINE_bool("g_batchnorm", False, "Batch normalization after each hidden l
 flags.DEFINE_integer("d_width", 200, "Units per hidden layer of D.")
 flags.DEFINE_integer("d_depth", 3, "Hidden layers of D.")
 flags.DEFINE_integer("d_maxout", 0, "Maxout pieces per D unit (0: LeakyReLU 0.2).")
+flags.DEFINE_float("init_std", 0.0, "If > 0, every weight starts N(0, init_std^2) and every "
+                   "bias 0 (PacGAN: 0.02); else Keras' defaults (Glorot uniform).")
+flags.DEFINE_bool("bn_per_slot", False, "With pack m > 1: G called once per pack slot while "
+                  "training (GAN(pack_generator_per_slot=True)), so its batch statistics are per "
+                  "slot (B / m samples each), as PacGAN's m generator calls.")
+flags.DEFINE_float("bn_momentum", 0.99, "Moving-average momentum of G's batch norm statistics "
+                   "(PacGAN: 0.95).")
 flags.DEFINE_integer("threads", 1, "TensorFlow intra- and inter-op threads (0: TF's default).")
 flags.DEFINE_integer("num_samples", 2500, "Samples scored per run.")
 flags.DEFINE_integer("seed", 0, "Seed.")
@@ -57,7 +67,10 @@ MIN_HQ_PER_MODE = 20
 
 
 def score(points, kind):
-    """High-quality share, modes covered and reverse KL of ``points`` ``(N, 2)``."""
+    """High-quality share, modes covered and reverse KL of ``points`` ``(N, 2)``.
+
+    ``modes`` counts modes with at least ``MIN_HQ_PER_MODE`` high-quality samples;
+    ``modes_any`` those with at least one, as PacGAN's code counts them."""
     import pipelines
 
     centres, std = pipelines.mixture_centres(kind)
@@ -72,7 +85,12 @@ def score(points, kind):
         reverse_kl = float(np.sum(q[nz] * np.log(q[nz] * len(centres))))
     return {"high_quality": float(hq.mean()),
             "modes": int(np.sum(counts >= MIN_HQ_PER_MODE)), "num_modes": len(centres),
-            "reverse_kl": reverse_kl}
+            "modes_any": int(np.sum(counts >= 1)), "reverse_kl": reverse_kl}
+
+
+def batch_size(pack):
+    """Real points per step: ``pack x --groups`` when --groups is set, else --batch_size."""
+    return pack * FLAGS.groups if FLAGS.groups else FLAGS.batch_size
 
 
 def build(kind, pack, seed):
@@ -81,27 +99,33 @@ def build(kind, pack, seed):
     import tfgan2
 
     keras.utils.set_random_seed(seed)
+    init = {}
+    if FLAGS.init_std:
+        init = dict(kernel_initializer=keras.initializers.RandomNormal(0.0, FLAGS.init_std),
+                    bias_initializer="zeros")
     z = keras.Input((FLAGS.latent_dim,))
     h = z
     for i in range(FLAGS.g_depth):
-        h = keras.layers.Dense(FLAGS.g_width, use_bias=not FLAGS.g_batchnorm, name=f"g{i}")(h)
+        h = keras.layers.Dense(FLAGS.g_width, use_bias=not FLAGS.g_batchnorm, name=f"g{i}",
+                               **init)(h)
         if FLAGS.g_batchnorm:
-            h = keras.layers.BatchNormalization(name=f"g{i}_bn")(h)
+            h = keras.layers.BatchNormalization(momentum=FLAGS.bn_momentum, name=f"g{i}_bn")(h)
         h = keras.layers.ReLU()(h)
-    g = keras.Model(z, keras.layers.Dense(2, name="point")(h))
+    g = keras.Model(z, keras.layers.Dense(2, name="point", **init)(h))
     x = keras.Input((2 * pack,))
     h = x
     for i in range(FLAGS.d_depth):
         if FLAGS.d_maxout:
             k = FLAGS.d_maxout
-            h = keras.layers.Dense(FLAGS.d_width * k, name=f"d{i}")(h)
+            h = keras.layers.Dense(FLAGS.d_width * k, name=f"d{i}", **init)(h)
             h = keras.layers.Reshape((FLAGS.d_width, k))(h)
             h = keras.layers.Lambda(lambda t: keras.ops.max(t, axis=-1))(h)
         else:
-            h = keras.layers.LeakyReLU(0.2)(keras.layers.Dense(FLAGS.d_width, name=f"d{i}")(h))
-    d = keras.Model(x, keras.layers.Dense(1, name="logit")(h))
+            h = keras.layers.LeakyReLU(0.2)(keras.layers.Dense(FLAGS.d_width, name=f"d{i}",
+                                                               **init)(h))
+    d = keras.Model(x, keras.layers.Dense(1, name="logit", **init)(h))
     gan = tfgan2.GAN(g, d, latent_dim=FLAGS.latent_dim, ema_decay=FLAGS.ema_decay or None,
-                     seed=seed, pack=pack)
+                     seed=seed, pack=pack, pack_generator_per_slot=FLAGS.bn_per_slot)
 
     def lr():
         if not FLAGS.lr_decay:
@@ -120,7 +144,7 @@ def train(kind, pack, seed):
     import pipelines
 
     gan = build(kind, pack, seed)
-    data = pipelines.mixture_2d(FLAGS.batch_size, kind, seed=seed)
+    data = pipelines.mixture_2d(batch_size(pack), kind, seed=seed)
     start = time.perf_counter()
     gan.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0)
     seconds = time.perf_counter() - start
@@ -167,16 +191,19 @@ def main(argv):
         print(f"{kind}: real data {json.dumps(floor)}", flush=True)
         for pack in (int(p) for p in FLAGS.packs):
             points, seconds = train(kind, pack, FLAGS.seed)
-            row = {"kind": kind, "pack": pack, "seconds": seconds, **score(points, kind),
+            row = {"kind": kind, "pack": pack, "batch": batch_size(pack),
+                   "groups": batch_size(pack) // pack, "steps": FLAGS.steps,
+                   "seconds": seconds, **score(points, kind),
                    "floor_high_quality": floor["high_quality"]}
             rows.append(row)
             panels.append((f"{kind}, pack {pack}: {row['modes']}/{row['num_modes']} modes, "
                            f"{row['high_quality']:.1%} HQ", kind, points))
             print(json.dumps(row), flush=True)
-    print(f"\n{'mixture':>8} {'pack':>4} {'modes':>7} {'high quality':>12} {'/ real':>7} "
-          f"{'reverse KL':>10} {'s':>6}")
+    print(f"\n{'mixture':>8} {'pack':>4} {'batch':>5} {'groups':>6} {'modes':>7} {'any':>3} "
+          f"{'high quality':>12} {'/ real':>7} {'reverse KL':>10} {'s':>6}")
     for r in rows:
-        print(f"{r['kind']:>8} {r['pack']:>4} {r['modes']:>3}/{r['num_modes']:<3} "
+        print(f"{r['kind']:>8} {r['pack']:>4} {r['batch']:>5} {r['groups']:>6} "
+              f"{r['modes']:>3}/{r['num_modes']:<3} {r['modes_any']:>3} "
               f"{r['high_quality']:>12.1%} {r['high_quality'] / r['floor_high_quality']:>7.3f} "
               f"{r['reverse_kl']:>10.4f} {r['seconds']:>6.0f}")
     if FLAGS.figure:

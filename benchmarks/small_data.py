@@ -94,9 +94,9 @@ def export_digits(folder, fraction, seed=0, resolution=RESOLUTION, channels=1):
 
 def upsample(images, resolution=RESOLUTION):
     """``(N, 8, 8, 1) -> (N, R, R, 1)`` bilinearly, as the folder's digits are made."""
-    import tensorflow as tf
+    import pipelines
 
-    return tf.image.resize(images, (resolution, resolution), method="bilinear").numpy()
+    return pipelines.upsample_digits(images, resolution)
 
 
 def folder_images(images, resolution=RESOLUTION, channels=1):

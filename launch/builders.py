@@ -179,7 +179,7 @@ def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None,
                      multilabel=multilabel, infogan_codes=infogan_codes(fv),
                      augment=tfgan2.augment.from_spec(fv.augment, ada_target=fv.ada_target,
                                                       ada_speed_images=fv.ada_speed),
-                     pack=fv.pack)
+                     pack=fv.pack, pack_generator_per_slot=fv.pack_generator_per_slot)
     if compile_model:
         gan.compile(
             d_optimizer=_adam(fv, fv.d_lr, fv.d_steps), g_optimizer=_adam(fv, fv.g_lr, fv.g_steps),

@@ -208,7 +208,10 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "ada_speed", 500000, "ADA: real images for p to cross [0, 1] "
       "(--augment=ada; the paper's 500k).", lower_bound=1)
     d("integer", "pack", 1, "PacGAN packing: samples per D input (--batch_size must be a "
-      "multiple of pack times the replicas).", lower_bound=1)
+      "multiple of pack times the replicas; D judges batch_size / pack groups).", lower_bound=1)
+    d("bool", "pack_generator_per_slot", False, "With --pack > 1: G is called once per pack "
+      "slot while training, so its batch norm takes statistics over batch_size / pack "
+      "samples per slot, as PacGAN's code does.")
     # Distribution.
     d("enum", "strategy", "default", "Distribution strategy: default (one device), mirrored "
       "(all local GPUs or --devices), multi_worker (from TF_CONFIG), tpu (--tpu).",

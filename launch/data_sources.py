@@ -161,6 +161,20 @@ def _check_image_folder(fv):
         raise ValueError(f"--channels={fv.channels} is invalid: use 1 or 3.")
 
 
+def _stacked_digits(fv, start, labels):
+    import pipelines
+
+    return pipelines.stacked_digits(fv.batch_size, fv.resolution, seed=fv.seed,
+                                    skip_batches=start)
+
+
+def _check_stacked_digits(fv):
+    if fv.resolution < 8:
+        raise ValueError(f"--resolution={fv.resolution} is invalid for "
+                         f"--data_source=stacked_digits: the digits are upsampled from 8x8, "
+                         f"use 8 or more (e.g. 32).")
+
+
 def _gaussian(fv, start, labels):
     import pipelines
 
@@ -174,6 +188,11 @@ register(DataSource(
     "digits", "scikit-learn's 1,797 real 8x8 handwritten digits (built in), 10 classes",
     lambda fv: (8, 8, 1), _digits, num_classes=10, check=_check_digits,
     arrays=_digits_arrays))
+register(DataSource(
+    "stacked_digits", "three independent scikit-learn digits as the R, G, B channels of "
+    "one --resolution image (1,000 equally likely modes; built in, Stacked MNIST's protocol)",
+    lambda fv: (fv.resolution, fv.resolution, 3), _stacked_digits,
+    check=_check_stacked_digits))
 register(DataSource(
     "gaussian", "1-D Gaussian toy data: vectors of --gaussian_size draws",
     lambda fv: (fv.gaussian_size,), _gaussian))

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from pipelines.common import finish
 
-__all__ = ["digits_arrays", "digits", "DIGITS_SHAPE"]
+__all__ = ["digits_arrays", "digits", "upsample_digits", "DIGITS_SHAPE"]
 
 DIGITS_SHAPE = (8, 8, 1)
 
@@ -19,6 +19,14 @@ def digits_arrays():
     bunch = load_digits()
     images = bunch.images.astype(np.float32)[..., None] / 8.0 - 1.0
     return images, bunch.target.astype(np.int32)
+
+
+def upsample_digits(images, resolution):
+    """``(N, 8, 8, C) -> (N, R, R, C)`` float32 NumPy, resized bilinearly (half-pixel
+    centres): the digits at ``resolution`` as the stacked-digits pipeline and the
+    small-data image folder draw them."""
+    return tf.image.resize(np.asarray(images, np.float32), (resolution, resolution),
+                           method="bilinear").numpy()
 
 
 def digits(batch_size, *, labels=False, shuffle=True, repeat=True, seed=None, skip_batches=0):

@@ -42,3 +42,4 @@ def test_no_high_quality_sample_leaves_the_kl_undefined():
     result = score(np.zeros((100, 2), np.float32), "ring")  # the ring's centre is 1 away
     assert result["high_quality"] == 0 and result["modes"] == 0
     assert math.isnan(result["reverse_kl"])
+

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import tfgan2
-from tfgan2 import augment
+from tfgan2 import augment, networks
 
 
 def test_pack_groups_consecutive_samples_along_channels_and_unpacks(tiny_gan, images):
@@ -22,18 +22,29 @@ def test_pack_groups_consecutive_samples_along_channels_and_unpacks(tiny_gan, im
     assert model.discriminate(images(6)).shape == (2,)
 
 
-def test_discriminator_loss_is_the_mean_over_groups(tiny_gan, images):
-    model = tiny_gan(latent_dim=4, hidden=8, pack=2)
+@pytest.mark.parametrize("pack", [1, 2, 4])
+def test_discriminator_loss_is_the_mean_over_groups(pack, tiny_gan, images):
+    """A batch of pack x 3 samples is judged as 3 groups (PacGAN's count: the batch is
+    m times the groups D judges), one loss term per group."""
+    groups = 3
+    model = tiny_gan(latent_dim=4, hidden=8, pack=pack)
     model.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0), loss="non_saturating")
-    real = tf.constant(images(8))
+    real = tf.constant(images(pack * groups))
     out = model.discriminator_step(real)
-    assert out["loss"].shape == (4,) and out["real_logits"].shape == (4, 1)
-    z = model.noise.latent(8, model.noise.seed_for(tfgan2.noise.D_NOISE, 0))
+    assert out["loss"].shape == (groups,) and out["real_logits"].shape == (groups, 1)
+    z = model.noise.latent(pack * groups, model.noise.seed_for(tfgan2.noise.D_NOISE, 0))
     fake = model.generator(z, training=True)
     r = model.discriminator(model.pack_samples(real)).numpy().ravel()
     f = model.discriminator(model.pack_samples(fake)).numpy().ravel()
     expected = np.logaddexp(0, -r) + np.logaddexp(0, f)
     np.testing.assert_allclose(out["loss"].numpy(), expected, rtol=1e-5)
+    # G's non-saturating loss, softplus(-D(group)), is per group of its own pack x 3 samples.
+    g_out = model.generator_step(pack * groups)
+    z = model.noise.latent(pack * groups, model.noise.seed_for(tfgan2.noise.G_NOISE, 0))
+    f = model.discriminator(model.pack_samples(model.generator(z, training=True)))
+    assert g_out["loss"].shape == (groups,)
+    np.testing.assert_allclose(g_out["loss"].numpy(), np.logaddexp(0, -f.numpy().ravel()),
+                               rtol=1e-5)
 
 
 @pytest.mark.parametrize("loss,penalties", [
@@ -67,6 +78,7 @@ def test_batches_must_be_multiples_of_pack(tiny_gan, images, batches):
     dict(pack=2, augment="diffaugment", loss="wasserstein", gradient_penalty=10.0),
     dict(pack=2, augment="ada", loss="hinge", r1_gamma=1.0),
     dict(pack=2, augment="diffaugment", loss="relativistic_pairing", r1_gamma=1.0, r2_gamma=2.0),
+    dict(pack=4, augment="diffaugment", loss="non_saturating"),  # one group per replica
 ])
 def test_two_replicas_match_one(mirrored, kwargs, tiny_gan, images, batches):
     kwargs = dict(kwargs)
@@ -88,3 +100,37 @@ def test_two_replicas_match_one(mirrored, kwargs, tiny_gan, images, batches):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
     for key in h1:
         assert h2[key][0] == pytest.approx(h1[key][0], rel=1e-3, abs=1e-4), key
+
+
+@pytest.mark.parametrize("per_slot", [False, True])
+def test_generator_per_slot_takes_batch_statistics_over_each_pack_slot(per_slot):
+    """PacGAN's code calls G once per pack slot: with pack_generator_per_slot, latent
+    i * m + j goes through G with slot j's B / m latents (batch norm normalizes each slot
+    on its own) and comes back in its row, so each packed group holds one sample per slot."""
+    z_in = keras.Input((4,))
+    h = keras.layers.BatchNormalization(epsilon=1e-3)(z_in)  # gamma 1, beta 0 at the start
+    g = keras.Model(z_in, keras.layers.Reshape((2, 2, 1))(h))
+    d = networks.mlp_discriminator(image_shape=(2, 2, 1), hidden=8, pack=3)
+    model = tfgan2.GAN(g, d, latent_dim=4, pack=3, pack_generator_per_slot=per_slot)
+    z = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
+    z[1::3] += 5.0  # slot 1 sits far away: only its own statistics centre it
+    out = model.run_G(tf.constant(z), training=True).numpy().reshape(12, 4)
+
+    def normalized(x):
+        return (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3)
+
+    if per_slot:
+        for j in range(3):
+            np.testing.assert_allclose(out[j::3], normalized(z[j::3]), rtol=1e-4, atol=1e-4)
+    else:
+        np.testing.assert_allclose(out, normalized(z), rtol=1e-4, atol=1e-4)
+    # Sampling uses the moving statistics, one call on the whole batch either way.
+    np.testing.assert_allclose(model.run_G(z, training=False).numpy(),
+                               g(z, training=False).numpy(), rtol=1e-6, atol=1e-6)
+    assert model.get_config()["pack_generator_per_slot"] is per_slot
+    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    data = tf.data.Dataset.from_tensor_slices(
+        np.random.default_rng(1).uniform(-1, 1, (12, 2, 2, 1)).astype("float32"))
+    history = model.fit(data.batch(6, drop_remainder=True).repeat(), steps_per_epoch=2,
+                        epochs=1, verbose=0).history
+    assert all(np.isfinite(v[-1]) for v in history.values())

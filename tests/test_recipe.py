@@ -33,7 +33,7 @@ def test_recipe_trains_with_ada_packing_and_minibatch_std(tmp_path, subprocess_e
     workdir = tmp_path / "run"
     proc = run(subprocess_env, "launch.train", f"--flagfile={ROOT}/images.cfg",
                f"--data_dir={data}", f"--workdir={workdir}", *TINY, "--augment=ada",
-               "--ada_speed=64", "--pack=2", "--minibatch_std=2")
+               "--ada_speed=64", "--pack=2", "--pack_generator_per_slot", "--minibatch_std=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     # images.cfg gives R1 gamma 4 at 32x32: a quarter as many pixels take a sixteenth.
     assert "R1 gamma 0.25 (--r1_gamma=4 at 32x32, scaled to 8x8)" in proc.stdout
@@ -45,7 +45,7 @@ def test_recipe_trains_with_ada_packing_and_minibatch_std(tmp_path, subprocess_e
     assert rows[-1]["ada_p"] in (0.0, 0.5)
     cfg = (workdir / "flags.cfg").read_text()
     assert "--augment=ada" in cfg and "--pack=2" in cfg and "--ema_decay=0.999" in cfg
-    assert "--minibatch_std=2" in cfg
+    assert "--minibatch_std=2" in cfg and "--pack_generator_per_slot" in cfg
     png = tmp_path / "augmented.png"
     proc = run(subprocess_env, "launch.sample", f"--workdir={workdir}", "--mode=augment",
                "--num=3", "--scale=1", f"--out={png}")

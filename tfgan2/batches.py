@@ -150,6 +150,18 @@ class Packing:
             raise ValueError(f"pack must be an integer >= 1 (samples per D input), got {m!r}.")
         self.m = int(m)
 
+    def by_slot(self, fn, x, labels=None):
+        """``fn(x_j, labels_j)`` once per pack slot ``j`` (rows ``j, j + m, j + 2m, ...``),
+        the outputs put back in their rows: every packed group holds one output of each
+        call. PacGAN's code calls G once per slot, so batch norm takes its statistics over
+        each slot's ``B / m`` samples; ``m = 1`` is one call on the whole batch."""
+        m = self.m
+        if m == 1:
+            return fn(x, labels)
+        outs = [fn(x[j::m], None if labels is None else labels[j::m]) for j in range(m)]
+        out = tf.stack(outs, axis=1)  # (B / m, m, ...): row i * m + j is slot j's row i
+        return tf.reshape(out, [-1] + list(out.shape[2:]))
+
     def check_batch(self, batch):
         """Raise ValueError if a (static, per-replica) batch of ``batch`` samples cannot be packed."""
         if batch is not None and batch % self.m:

@@ -91,13 +91,18 @@ class GAN(keras.Model):
         groups of ``pack`` consecutive samples concatenated along the last
         axis (`tfgan2.batches.Packing`), so it takes ``pack`` times the
         channels of one sample; losses and penalties are per group; batch
-        sizes must be multiples of ``pack`` on every replica.
+        sizes must be multiples of ``pack`` on every replica. A batch of B
+        samples is judged as B / pack groups: feed pack x N samples for D to
+        judge N groups per step, as PacGAN's code does.
+      pack_generator_per_slot: with ``pack > 1``, call G once per pack slot while
+        training (`tfgan2.batches.Packing.by_slot`), as PacGAN's code does, so that a
+        G with batch norm takes its statistics over each slot's ``B / pack`` samples.
     """
 
     def __init__(self, generator, discriminator, latent_dim, latent_distribution="normal",
                  ema_decay=None, seed=None, num_classes=None, multilabel=False,
                  discriminator_takes_labels=None, infogan_codes=None, augment=None, pack=1,
-                 ema_half_life=None, **kwargs):
+                 ema_half_life=None, pack_generator_per_slot=False, **kwargs):
         arguments = serialization.call_arguments(GAN.__init__, locals())
         super().__init__(**kwargs)
         self._init_arguments = _Arguments(arguments)
@@ -131,6 +136,7 @@ class GAN(keras.Model):
                              "unconditional: pass num_classes.")
         self.packing = batches.Packing(pack)
         self.pack = self.packing.m
+        self.pack_generator_per_slot = bool(pack_generator_per_slot)
         if self.pack > 1 and self.discriminator_takes_labels:
             raise ValueError("pack > 1 needs a discriminator that takes no labels: a packed "
                              "input mixes the conditions of several samples.")
@@ -333,9 +339,15 @@ class GAN(keras.Model):
         ``network`` replaces the training generator (the EMA copy, for sampling).
         """
         network = self.generator if network is None else network
-        if self.conditional:  # both tensors: Keras refuses a NumPy/tensor mix
-            return network([tf.convert_to_tensor(z), self.condition(labels)], training=training)
-        return network(z, training=training)
+
+        def call(z, labels):
+            if self.conditional:  # both tensors: Keras refuses a NumPy/tensor mix
+                return network([tf.convert_to_tensor(z), self.condition(labels)],
+                               training=training)
+            return network(z, training=training)
+        if training and self.pack_generator_per_slot:
+            return self.packing.by_slot(call, z, labels)
+        return call(z, labels)
 
     def run_D(self, x, labels=None, training=True, augment_seed=None):
         """The one place D is called; returns a dict with at least ``"logits"``.

@@ -10,8 +10,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = ["to_uint8", "image_grid", "save_image_grid", "save_scored_grid",
-           "save_loss_plot", "save_histogram", "grid_shape", "confusion_figure",
-           "save_confusion_matrix", "save_image_table"]
+           "save_labelled_grid", "save_loss_plot", "save_histogram", "grid_shape",
+           "confusion_figure", "save_confusion_matrix", "save_image_table"]
 
 
 def _save_titled(fig, path, title, dpi):
@@ -79,8 +79,18 @@ def save_scored_grid(path, images, scores=None, title=None, cols=None):
 
     ``scores[i]`` (e.g. ``sigmoid(D(x_i))``) is printed above tile ``i``.
     """
+    labels = None if scores is None else [f"{float(s):.2f}" for s in scores]
+    save_labelled_grid(path, images, labels, title=title, cols=cols)
+
+
+def save_labelled_grid(path, images, labels=None, title=None, cols=None, colours=None):
+    """A grid figure with tile ``i`` titled ``labels[i]`` (any text), in ``colours[i]``
+    (a Matplotlib colour; default black), e.g. the class a classifier reads in each sample."""
     images = np.asarray(images)
     n = len(images)
+    for name, values in (("labels", labels), ("colours", colours)):
+        if values is not None and len(values) != n:
+            raise ValueError(f"{name} must have one entry per image ({n}), got {len(values)}.")
     rows, cols = grid_shape(n, cols)
     fig = Figure(figsize=(cols * 1.1, rows * 1.25 + (0.4 if title else 0)))
     tiles = to_uint8(images)
@@ -92,8 +102,9 @@ def save_scored_grid(path, images, scores=None, title=None, cols=None):
         else:
             ax.imshow(tile, interpolation="nearest")
         ax.set_axis_off()
-        if scores is not None:
-            ax.set_title(f"{float(scores[i]):.2f}", fontsize=7, pad=2)
+        if labels is not None:
+            ax.set_title(str(labels[i]), fontsize=7, pad=2,
+                         color="black" if colours is None else colours[i])
     _save_titled(fig, path, title, dpi=80)
 
 
