@@ -3,6 +3,7 @@
     python -m benchmarks.train_step                      # defaults, both precisions
     python -m benchmarks.train_step --steps=5 --rounds=1 --precision=float32
     python -m benchmarks.train_step --steps_per_execution=1 --jit_compile
+    python -m benchmarks.train_step --families=dcgan,resnet,r3gan --batch_size=16
 
 The networks are the CelebA DCGAN of the Keras lecture notes (the seed):
 `tfgan2.networks.dcgan_generator` / `dcgan_discriminator` at 64x64x3 with the
@@ -83,6 +84,17 @@ with "cores" = process CPU time / wall time of that round (2 on an idle
     2 x MACs. A conv shaped like the model's mid-size layers (32x32, 16->32,
     5x5) is timed too, for context.
 
+--families=dcgan,resnet,r3gan: instead of the contenders above, one (a) row
+per network family at 64x64x3 -- the DCGAN of the notes, `resnet` at ch
+--resnet_width (SNGAN-64's layout), `r3gan` at stage width --r3gan_width
+(latent 100, 128 and 64, the papers' sizes) -- and (e), timed in the same
+rounds (--steps steps per round, default 4): parameters, (d)'s GFLOP per step,
+ms per step and per image, GFLOP/s and the fraction FLOP/s(family) /
+FLOP/s(e) per round. (d) counts grouped convolutions by their group size,
+depthwise convolutions, the spectrally normalized layers, self-attention's
+1x1 convolutions and matrix products and R3GAN's generative basis; the
+resampling filters, activations and normalizations are not counted.
+
 --precision=float32|mixed_bfloat16|both (default both): (a) and (e) run under
 each chosen policy (``keras.mixed_precision.set_global_policy``; networks are
 built after it is set, and the policy is set again around each timing; float32
@@ -119,13 +131,22 @@ from absl import app, flags
 from keras import layers
 
 import tfgan2
-from tfgan2 import networks
+from tfgan2 import attention, networks, r3gan_networks
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
-flags.DEFINE_enum("network", "dcgan", ["dcgan", "mlp"],
+flags.DEFINE_enum("network", "dcgan", ["dcgan", "mlp", "resnet", "r3gan"],
                   "dcgan: the seed's 64x64x3 DCGAN; mlp: the digits default's fully connected "
-                  "GAN (8x8x1, latent 64, batch 64).")
+                  "GAN (8x8x1, latent 64, batch 64); resnet, r3gan: the residual families at "
+                  "64x64x3 (--resnet_width, --r3gan_width).")
+flags.DEFINE_list("families", [], "Instead of the contenders: one (a) row per network family "
+                  "(e.g. dcgan,resnet,r3gan) at 64x64x3 next to the convolution (e), with "
+                  "parameters, GFLOP per step, ms per step and per image, and the FLOP/s "
+                  "fraction of (e).")
+flags.DEFINE_integer("resnet_width", 16, "ch of --network=resnet (published: 64, i.e. "
+                     "Mimicry's SNGAN-64 with G 1024 -> 64 and D 64 -> 1024 channels).")
+flags.DEFINE_integer("r3gan_width", 64, "Stage width of --network=r3gan (published: 768, "
+                     "R3GAN's CIFAR-10 / FFHQ-64 width).")
 flags.DEFINE_integer("steps", None, "Timed training steps per contender and round "
                      "(default 20 for dcgan, 200 for mlp).")
 flags.DEFINE_integer("rounds", 7, "Rounds of timing, each over all contenders in turn.")
@@ -172,8 +193,12 @@ def policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def latent_dim():
-    return MLP_LATENT_DIM if FLAGS.network == "mlp" else LATENT_DIM
+# Latent sizes of the families' papers (SNGAN 128, R3GAN 64); the notes' 100 for dcgan.
+FAMILY_LATENT_DIM = {"mlp": MLP_LATENT_DIM, "dcgan": LATENT_DIM, "resnet": 128, "r3gan": 64}
+
+
+def latent_dim(network=None):
+    return FAMILY_LATENT_DIM[network or FLAGS.network]
 
 
 def batch_size():
@@ -192,14 +217,23 @@ def timed_steps():
     return 200 if FLAGS.network == "mlp" else 20
 
 
-def build_networks(conv_gradient="native"):
-    """Fresh ``(generator, discriminator)`` of ``--network`` under the current policy, their
-    stride-1 convolutions with ``conv_gradient`` gradients (`tfgan2.conv_gradients`)."""
+def build_networks(conv_gradient="native", network=None):
+    """Fresh ``(generator, discriminator)`` of ``network`` (default ``--network``) under the
+    current policy, their stride-1 convolutions with ``conv_gradient`` gradients
+    (`tfgan2.conv_gradients`)."""
+    network = network or FLAGS.network
     keras.utils.set_random_seed(FLAGS.seed)
     with tfgan2.conv_gradients.method_scope(conv_gradient):
-        if FLAGS.network == "mlp":
+        if network == "mlp":
             return (networks.mlp_generator(latent_dim=MLP_LATENT_DIM, image_shape=MLP_SHAPE),
                     networks.mlp_discriminator(image_shape=MLP_SHAPE))
+        if network in ("resnet", "r3gan"):
+            width = FLAGS.resnet_width if network == "resnet" else FLAGS.r3gan_width
+            return (getattr(networks, f"{network}_generator")(
+                        latent_dim=latent_dim(network), resolution=RESOLUTION,
+                        channels=CHANNELS, width=width),
+                    getattr(networks, f"{network}_discriminator")(
+                        resolution=RESOLUTION, channels=CHANNELS, width=width))
         return (networks.dcgan_generator(latent_dim=LATENT_DIM, resolution=RESOLUTION,
                                          channels=CHANNELS, capacity=CAPACITY,
                                          filter_size=FILTER_SIZE),
@@ -259,14 +293,16 @@ def load_average():
 # ``(seconds, in_loop_seconds or None)``.
 
 
-def make_gan_fit(x, ema_decay=None, optimizer=adam, conv_gradient="native"):
+def make_gan_fit(x, ema_decay=None, optimizer=adam, conv_gradient="native", network=None,
+                 steps_per_execution=None, warmup=None):
     """(a) `tfgan2.GAN.fit` (``ema_decay``: with an EMA generator, default ``--ema_decay``;
     ``optimizer``: builds each network's optimizer; (a') passes `fused_adam`, (f) also
-    ``conv_gradient="forward"``)."""
-    spe = FLAGS.steps_per_execution
+    ``conv_gradient="forward"``; ``network``, ``steps_per_execution``, ``warmup``: default
+    ``--network``, ``--steps_per_execution``, ``--warmup``)."""
+    spe = steps_per_execution or FLAGS.steps_per_execution
     ema_decay = FLAGS.ema_decay if ema_decay is None else ema_decay
-    generator, discriminator = build_networks(conv_gradient)
-    gan = tfgan2.GAN(generator, discriminator, latent_dim=latent_dim(), seed=FLAGS.seed,
+    generator, discriminator = build_networks(conv_gradient, network)
+    gan = tfgan2.GAN(generator, discriminator, latent_dim=latent_dim(network), seed=FLAGS.seed,
                      ema_decay=ema_decay)
     gan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(), loss="non_saturating",
                 steps_per_execution=spe, jit_compile=FLAGS.jit_compile)
@@ -277,8 +313,8 @@ def make_gan_fit(x, ema_decay=None, optimizer=adam, conv_gradient="native"):
     options = tf.data.Options()
     options.autotune.enabled = False
     ds = ds.with_options(options)
-    gan.fit(ds, epochs=1, steps_per_epoch=round_up(FLAGS.warmup, spe), shuffle=False,
-            verbose=0)
+    gan.fit(ds, epochs=1, steps_per_epoch=round_up(FLAGS.warmup if warmup is None else warmup,
+                                                   spe), shuffle=False, verbose=0)
 
     def run(n):
         if n % spe:
@@ -431,22 +467,41 @@ def make_conv(shape, dtype):
 
 
 # ------------------------------------------------------------------ (d) FLOPs
+def _layer_macs(layer):
+    """Forward MACs per example of one top-level layer (0: not counted)."""
+    inner = layer.layer if isinstance(layer, tfgan2.layers.SpectralNormalization) else layer
+    if isinstance(layer, attention.SelfAttention2D):
+        _, h, w, c = layer.input.shape
+        n = h * w
+        # theta, phi, g, o (1x1) and the two attention matrix products.
+        return n * c * (c // 8 + c // 8 + c // 2) + n * (c // 2) * c + n * (n // 4) * (
+            c // 8 + c // 2)
+    if isinstance(layer, r3gan_networks.GenerativeBasis):
+        return layer.input.shape[-1] * layer.channels + layer.size ** 2 * layer.channels
+    if isinstance(inner, layers.Conv2DTranspose):
+        _, h, w, c_in = layer.input.shape
+        return h * w * int(np.prod(inner.kernel_size)) * c_in * inner.filters
+    if isinstance(inner, layers.DepthwiseConv2D):
+        _, h, w, c_out = layer.output.shape
+        return h * w * int(np.prod(inner.kernel_size)) * c_out
+    if isinstance(inner, layers.Conv2D):
+        _, h, w, _ = layer.output.shape
+        c_in = layer.input.shape[-1]
+        return h * w * int(np.prod(inner.kernel_size)) * c_in // inner.groups * inner.filters
+    if isinstance(inner, layers.Dense):
+        return int(np.prod(layer.input.shape[1:])) * inner.units
+    return 0
+
+
 def layer_macs(model):
-    """``[(layer name, forward MACs per example)]`` of the Dense and conv layers, in order."""
+    """``[(layer name, forward MACs per example)]`` of the Dense and convolution layers
+    (spectrally normalized or not; grouped and depthwise convolutions by their group
+    sizes), self-attention blocks and R3GAN's generative basis, in order."""
     rows = []
     for layer in model.layers:
-        if isinstance(layer, layers.Conv2DTranspose):
-            _, h, w, c_in = layer.input.shape
-            macs = h * w * int(np.prod(layer.kernel_size)) * c_in * layer.filters
-        elif isinstance(layer, layers.Conv2D):
-            _, h, w, _ = layer.output.shape
-            c_in = layer.input.shape[-1]
-            macs = h * w * int(np.prod(layer.kernel_size)) * c_in * layer.filters
-        elif isinstance(layer, layers.Dense):
-            macs = layer.input.shape[-1] * layer.units
-        else:
-            continue
-        rows.append((layer.name, int(macs)))
+        macs = _layer_macs(layer)
+        if macs:
+            rows.append((layer.name, int(macs)))
     return rows
 
 
@@ -469,9 +524,9 @@ def profiler_forward_flops(model, input_shape):
         logger.setLevel(level)
 
 
-def step_flops():
+def step_flops(network=None):
     """``(FLOPs per training step, description lines)``, convention of the module docstring."""
-    generator, discriminator = build_networks()
+    generator, discriminator = build_networks(network=network)
     g_rows, d_rows = layer_macs(generator), layer_macs(discriminator)
     m_g, m_d = sum(m for _, m in g_rows), sum(m for _, m in d_rows)
     m_g_first, m_d_first = g_rows[0][1], d_rows[0][1]
@@ -480,7 +535,7 @@ def step_flops():
     per_example = d_phase + g_phase
     total = 2 * per_example * batch_size()
     prof_d = profiler_forward_flops(discriminator, image_shape())
-    prof_g = profiler_forward_flops(generator, (latent_dim(),))
+    prof_g = profiler_forward_flops(generator, (latent_dim(network),))
     lines = [
         f"forward MACs per example: D {m_d / 1e6:.2f} M ({len(d_rows)} layers, first "
         f"{d_rows[0][0]} {m_d_first / 1e6:.2f} M), G {m_g / 1e6:.2f} M ({len(g_rows)} layers, "
@@ -506,11 +561,115 @@ def spread(values):
     return (f"{statistics.median(values):.2f} [{min(values):.2f} - {max(values):.2f}]")
 
 
-def network_description():
-    if FLAGS.network == "mlp":
+def network_description(network=None):
+    network = network or FLAGS.network
+    if network == "mlp":
         return (f"digits MLP GAN {'x'.join(map(str, MLP_SHAPE))} (G 1024-1024, D 256-256), "
                 f"latent {MLP_LATENT_DIM}")
+    if network == "resnet":
+        return (f"SNGAN ResNet 64x64x3, ch {FLAGS.resnet_width}, latent "
+                f"{latent_dim(network)}")
+    if network == "r3gan":
+        return f"R3GAN 64x64x3, width {FLAGS.r3gan_width}, latent {latent_dim(network)}"
     return (f"DCGAN 64x64x3, capacity {CAPACITY}, filter {FILTER_SIZE}, latent {LATENT_DIM}")
+
+
+def family_label(network):
+    """A short row label: the family and its width."""
+    width = {"dcgan": f"capacity {CAPACITY}", "resnet": f"ch {FLAGS.resnet_width}",
+             "r3gan": f"width {FLAGS.r3gan_width}"}[network]
+    return f"{network} ({width})"
+
+
+def parameter_count(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def run_families():
+    """``--families``: (a) per network family at 64x64x3 next to the convolution (e).
+
+    Each family plays the same game as (a) (non-saturating loss, Adam, batch
+    ``--batch_size``, ``--steps`` timed steps per round, one call per
+    ``min(--steps_per_execution, --steps)`` steps); the rows give its size, the
+    analytic FLOPs per step of (d), the step time per image and the FLOP/s
+    fraction of the convolution benchmark (e) timed in the same rounds.
+    """
+    families = [f.strip() for f in FLAGS.families if f.strip()]
+    unknown = [f for f in families if f not in ("dcgan", "resnet", "r3gan")]
+    if unknown:
+        raise ValueError(f"--families takes dcgan, resnet, r3gan (64x64x3 networks); got "
+                         f"{', '.join(unknown)}.")
+    precisions = PRECISIONS if FLAGS.precision == "both" else (FLAGS.precision,)
+    steps = FLAGS.steps or 4
+    spe = min(FLAGS.steps_per_execution, steps)
+    steps = round_up(steps, spe)
+    x = real_batch()
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}; CPU: {cpu_description()}; "
+          f"{len(os.sched_getaffinity(0))} usable CPUs")
+    print(f"families {', '.join(families)} at 64x64x3, batch {batch_size()}; {FLAGS.rounds} "
+          f"rounds x {steps} timed steps ({spe} per call), {FLAGS.warmup} warm-up steps; "
+          f"precisions {', '.join(precisions)}", flush=True)
+    started = time.perf_counter()
+    sizes, flops = {}, {}
+    with policy("float32"):
+        for family in families:
+            generator, discriminator = build_networks(network=family)
+            sizes[family] = (parameter_count(generator), parameter_count(discriminator))
+            flops[family], lines = step_flops(family)
+            print(f"\n(d) {network_description(family)}: G {sizes[family][0]:,} / D "
+                  f"{sizes[family][1]:,} parameters")
+            for line in lines:
+                print("  " + line)
+    contenders = []
+    for precision in precisions:
+        with policy(precision):
+            dtype = keras.mixed_precision.global_policy().compute_dtype
+            contenders.append(("e", precision, FLAGS.conv_iters, conv_flops(REFERENCE_CONV),
+                               make_conv(REFERENCE_CONV, dtype)))
+            for family in families:
+                contenders.append((family, precision, steps, flops[family],
+                                   make_gan_fit(x, network=family, steps_per_execution=spe,
+                                                warmup=FLAGS.warmup)))
+        print(f"  {precision}: ready after {time.perf_counter() - started:.0f} s", flush=True)
+    ms = {(key, p): [] for key, p, *_ in contenders}
+    for r in range(FLAGS.rounds):
+        cells = []
+        for key, precision, units, _, run in contenders:
+            with policy(precision):
+                seconds, _ = run(units)
+            ms[key, precision].append(1e3 * seconds / units)
+            cells.append(f"{key} {'bf16' if precision == 'mixed_bfloat16' else 'f32'} "
+                         f"{1e3 * seconds / units:.1f}")
+        print(f"round {r + 1}/{FLAGS.rounds}, ms per step or conv call: {' | '.join(cells)}  "
+              f"(load average {load_average()})", flush=True)
+    batch = batch_size()
+    print(f"\nsummary ({time.perf_counter() - started:.0f} s); medians over rounds; fraction = "
+          f"FLOP/s of the family / FLOP/s of (e), per round")
+    print(f"  {'family':<34}{'precision':>15}{'G params':>11}{'D params':>11}{'GFLOP/step':>11}"
+          f"{'ms/step':>9}{'ms/image':>9}{'GFLOP/s':>9}{'fraction':>9}")
+    rows = {}
+    for key, precision, units, unit_flops, _ in contenders:
+        if key == "e":
+            continue
+        fraction = [e / a * unit_flops / conv_flops(REFERENCE_CONV)
+                    for a, e in zip(ms[key, precision], ms["e", precision])]
+        median = statistics.median(ms[key, precision])
+        rows[f"{key} {precision}"] = {
+            "ms_per_step": median, "ms_per_image": median / batch,
+            "gflop_per_step": unit_flops / 1e9, "fraction": statistics.median(fraction),
+            "params": sizes[key]}
+        print(f"  {family_label(key):<34}{precision:>15}{sizes[key][0]:>11,}"
+              f"{sizes[key][1]:>11,}{unit_flops / 1e9:>11.2f}{median:>9.0f}"
+              f"{median / batch:>9.1f}{unit_flops / median / 1e6:>9.1f}"
+              f"{statistics.median(fraction):>9.2f}")
+    for precision in precisions:
+        e = statistics.median(ms["e", precision])
+        print(f"  {'(e) conv ' + 'x'.join(map(str, REFERENCE_CONV)):<34}{precision:>15}"
+              f"{'':>33}{e:>9.1f}{'':>9}{conv_flops(REFERENCE_CONV) / e / 1e6:>9.1f}")
+    if FLAGS.json:
+        with open(FLAGS.json, "w") as f:
+            json.dump({"cpu": cpu_description(), "batch": batch, "rows": rows,
+                       "wall_ms": {f"{k} {p}": v for (k, p), v in ms.items()}}, f, indent=1)
 
 
 def main(argv):
@@ -518,11 +677,14 @@ def main(argv):
     # Before TensorFlow runs anything: the pools are created with the first op.
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+    if FLAGS.families:
+        run_families()
+        return
     precisions = PRECISIONS if FLAGS.precision == "both" else (FLAGS.precision,)
     primary = precisions[0]
     spe = FLAGS.steps_per_execution
     steps = round_up(timed_steps(), spe)
-    with_conv = FLAGS.network == "dcgan"
+    with_conv = FLAGS.network != "mlp"
     x = real_batch()
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
           f"Python {platform.python_version()}")

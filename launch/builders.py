@@ -10,7 +10,8 @@ import tfgan2
 from launch import data_sources, network_families
 
 __all__ = ["data_shape", "source", "family", "label_spec", "conditioning", "build_dataset",
-           "build_networks", "build_gan", "real_samples", "crop_spec", "r1_gamma"]
+           "build_networks", "build_gan", "real_samples", "crop_spec", "r1_gamma", "r2_gamma",
+           "burn_in", "ema_half_life"]
 
 crop_spec = data_sources.crop_spec
 
@@ -120,11 +121,29 @@ def build_networks(fv, conv_gradient=None):
 
 
 def learning_rate(fv, base, updates_per_step):
-    """``base``, or a linear decay from ``base`` to 0 over the run's optimizer updates."""
+    """``base``, a linear decay from ``base`` to 0 over the run's optimizer updates, or
+    R3GAN's burn-in (``--lr_schedule=burn_in``)."""
     if fv.lr_schedule == "linear_decay":
         return keras.optimizers.schedules.PolynomialDecay(
             base, decay_steps=fv.train_steps * updates_per_step, end_learning_rate=0.0, power=1.0)
+    if fv.lr_schedule == "burn_in":
+        return burn_in(fv, base, base * fv.burn_in_lr_ratio, updates_per_step)
     return base
+
+
+def burn_in(fv, start, end, updates_per_step=1):
+    """``start``, or with ``--burn_in_steps`` R3GAN's cosine from ``start`` to ``end`` over
+    that many training steps (``updates_per_step`` optimizer updates each), then ``end``."""
+    if not fv.burn_in_steps or start == end:
+        return start
+    return tfgan2.schedules.CosineRamp(start, end, fv.burn_in_steps * updates_per_step)
+
+
+def _pixel_scaled(fv, gamma):
+    if not fv.r1_reference_size:
+        return gamma
+    height, width = data_shape(fv)[:2]
+    return gamma * height * width / fv.r1_reference_size ** 2
 
 
 def r1_gamma(fv):
@@ -136,10 +155,29 @@ def r1_gamma(fv):
     sum is a quarter as large and gamma must grow with the pixel count to
     weigh the same (StyleGAN2-ADA's heuristic also scales gamma with H * W).
     """
-    if not fv.r1_reference_size:
-        return fv.r1_gamma
-    height, width = data_shape(fv)[:2]
-    return fv.r1_gamma * height * width / fv.r1_reference_size ** 2
+    return _pixel_scaled(fv, fv.r1_gamma)
+
+
+def r2_gamma(fv):
+    """The R2 weight of the run, ``--r2_gamma`` scaled like `r1_gamma`."""
+    return _pixel_scaled(fv, fv.r2_gamma)
+
+
+def _penalty_schedule(fv, gamma):
+    return burn_in(fv, gamma, gamma * fv.burn_in_gamma_ratio, fv.d_steps) if gamma else gamma
+
+
+def _adam(fv, base_lr, updates_per_step):
+    beta_2 = burn_in(fv, fv.beta2, fv.beta2_final or fv.beta2, updates_per_step)
+    return tfgan2.optimizers.FusedAdam(learning_rate(fv, base_lr, updates_per_step),
+                                       beta_1=fv.beta1, beta_2=beta_2)
+
+
+def ema_half_life(fv):
+    """``--ema_half_life`` in generator updates (growing from 0 over the burn-in), or None."""
+    if not fv.ema_half_life:
+        return None
+    return burn_in(fv, 0.0, fv.ema_half_life * fv.g_steps, fv.g_steps)
 
 
 def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None,
@@ -158,19 +196,19 @@ def build_gan(fv, compile_model=True, precision=None, steps_per_execution=None,
     num_classes, multilabel = label_spec(fv)
     gan = tfgan2.GAN(generator, discriminator, latent_dim=fv.latent_dim,
                      latent_distribution=fv.latent_distribution,
-                     ema_decay=fv.ema_decay or None, seed=fv.seed, num_classes=num_classes,
+                     ema_decay=None if fv.ema_half_life else (fv.ema_decay or None),
+                     ema_half_life=ema_half_life(fv), seed=fv.seed, num_classes=num_classes,
                      multilabel=multilabel, infogan_codes=infogan_codes(fv),
                      augment=tfgan2.augment.from_spec(fv.augment, ada_target=fv.ada_target,
                                                       ada_speed_images=fv.ada_speed),
                      pack=fv.pack)
     if compile_model:
         gan.compile(
-            d_optimizer=tfgan2.optimizers.FusedAdam(learning_rate(fv, fv.d_lr, fv.d_steps),
-                                                    beta_1=fv.beta1, beta_2=fv.beta2),
-            g_optimizer=tfgan2.optimizers.FusedAdam(learning_rate(fv, fv.g_lr, fv.g_steps),
-                                                    beta_1=fv.beta1, beta_2=fv.beta2),
+            d_optimizer=_adam(fv, fv.d_lr, fv.d_steps), g_optimizer=_adam(fv, fv.g_lr, fv.g_steps),
             loss=fv.loss, d_steps=fv.d_steps, g_steps=fv.g_steps,
-            gradient_penalty=fv.gradient_penalty, r1_gamma=r1_gamma(fv),
+            gradient_penalty=fv.gradient_penalty,
+            r1_gamma=_penalty_schedule(fv, r1_gamma(fv)),
+            r2_gamma=_penalty_schedule(fv, r2_gamma(fv)),
             classifier_weight=fv.classifier_weight, info_weight=fv.info_weight,
             gradient_penalty_mode=fv.gp_mode, label_smoothing=fv.label_smoothing,
             weight_clip=fv.weight_clip or None,

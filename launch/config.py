@@ -32,7 +32,7 @@ D_CONDITIONINGS = ("projection", "acgan")
 # tfgan2.regularizers.GRADIENT_PENALTY_MODES; tests/test_launch.py keeps them in agreement.
 LOSSES = ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge",
           "relativistic_average", "relativistic_average_least_squares",
-          "relativistic_average_hinge")
+          "relativistic_average_hinge", "relativistic_pairing")
 LABEL_SMOOTHING_LOSSES = ("minimax", "non_saturating", "relativistic_average")
 GRADIENT_PENALTY_MODES = ("two_sided", "one_sided")
 NORMALIZATIONS = ("batch", "none", "spectral")
@@ -131,7 +131,9 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "num_classes", 0, "Classes (or binary attributes) of a --conditional run; 0 "
       "takes them from the data.", lower_bound=0)
     d("enum", "conditioning", "embedding", "How labels enter G: a learned embedding "
-      "concatenated to z, or conditional batch norm (cbn).", enum_values=list(G_CONDITIONINGS))
+      "concatenated to z, or conditional batch norm (cbn). resnet always uses BigGAN's cbn "
+      "(shared embedding and hierarchical z), r3gan an embedding.",
+      enum_values=list(G_CONDITIONINGS))
     d("enum", "discriminator_conditioning", "projection", "How D uses labels: a projection "
       "discriminator (Miyato & Koyama 2018) or an auxiliary classifier head with ACGAN losses "
       "(Odena et al. 2017).", enum_values=list(D_CONDITIONINGS))
@@ -140,7 +142,8 @@ def define_train_flags(flag_values=flags.FLAGS):
       "(Chen et al. 2016): appended to z, predicted by a Q head on D; empty: none.")
     d("float", "info_weight", 1.0, "Weight lambda of InfoGAN's mutual-information penalty.",
       lower_bound=0.0)
-    d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan.")
+    d("integer", "resolution", 8, "Image size (power of two >= 8) for dcgan; 8 to 256 for "
+      "resnet and r3gan.")
     d("integer", "capacity", 16, "dcgan NET_CAPACITY: filters of the first D block.",
       lower_bound=1)
     d("integer", "filter_size", 5, "dcgan convolution kernel size.", lower_bound=1)
@@ -149,10 +152,16 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("integer", "minibatch_std", 0, "dcgan discriminator: group size of the minibatch "
       "standard deviation feature map added before its last block (Karras et al. 2018; "
       "0: none, else >= 2).", lower_bound=0)
-    d("integer", "g_hidden", 0, "Hidden width of the mlp/gaussian generator (0: the "
-      "network's published width: mlp 1024, gaussian 256).", lower_bound=0)
-    d("integer", "d_hidden", 0, "Hidden width of the mlp/gaussian discriminator (0: the "
-      "network's published width: mlp 256, gaussian 256).", lower_bound=0)
+    d("integer", "g_hidden", 0, "Width of the generator: hidden units of mlp/gaussian, the "
+      "base width ch of resnet (blocks have multiples of it), the stage width of r3gan (0: "
+      "the network's published width: mlp 1024, gaussian 256, resnet 64, r3gan 768).",
+      lower_bound=0)
+    d("integer", "d_hidden", 0, "Width of the discriminator, as --g_hidden (0: mlp 256, "
+      "gaussian 256, resnet 64, r3gan 768).", lower_bound=0)
+    d("integer", "attention", 0, "resnet: side of the feature maps after which G and D get a "
+      "self-attention block (SAGAN; e.g. 16 at --resolution=32; 0: none).", lower_bound=0)
+    d("bool", "g_spectral_norm", False, "resnet: spectral normalization in G as well (SAGAN, "
+      "BigGAN; D always has it).")
     d("integer", "latent_dim", 64, "Size of the latent vector z.", lower_bound=1)
     d("enum", "latent_distribution", "normal", "p(z).", enum_values=["normal", "uniform"])
     # Optimization.
@@ -162,8 +171,20 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "beta1", 0.5, "Adam beta_1 of both optimizers.", lower_bound=0.0, upper_bound=1.0)
     d("float", "beta2", 0.999, "Adam beta_2 of both optimizers.", lower_bound=0.0,
       upper_bound=1.0)
-    d("enum", "lr_schedule", "constant", "Learning rates: constant, or linear_decay to 0 at "
-      "--train_steps.", enum_values=["constant", "linear_decay"])
+    d("enum", "lr_schedule", "constant", "Learning rates: constant, linear_decay to 0 at "
+      "--train_steps, or burn_in: R3GAN's cosine from the rate to --burn_in_lr_ratio times it "
+      "over --burn_in_steps, then held.", enum_values=["constant", "linear_decay", "burn_in"])
+    d("integer", "burn_in_steps", 0, "Length in steps of R3GAN's cosine burn-in (0: none). Over "
+      "it R1/R2 gamma fall to --burn_in_gamma_ratio of their value, Adam's beta_2 rises from "
+      "--beta2 to --beta2_final, the EMA half-life grows from 0 to --ema_half_life, and with "
+      "--lr_schedule=burn_in the learning rates fall to --burn_in_lr_ratio of theirs.",
+      lower_bound=0)
+    d("float", "burn_in_lr_ratio", 0.25, "Learning rate at the end of the burn-in, as a share "
+      "of --d_lr / --g_lr (R3GAN: 2e-4 -> 5e-5).", lower_bound=0.0)
+    d("float", "burn_in_gamma_ratio", 0.1, "R1/R2 gamma at the end of the burn-in, as a share of "
+      "--r1_gamma / --r2_gamma (R3GAN: 10x smaller).", lower_bound=0.0)
+    d("float", "beta2_final", 0.0, "Adam beta_2 at the end of the burn-in (R3GAN: 0.99; 0: "
+      "--beta2 throughout).", lower_bound=0.0, upper_bound=1.0)
     d("integer", "d_steps", 1, "Discriminator updates per step.", lower_bound=1)
     d("integer", "g_steps", 1, "Generator updates per step.", lower_bound=1)
     d("float", "gradient_penalty", 0.0, "WGAN-GP weight (0: off).", lower_bound=0.0)
@@ -176,12 +197,17 @@ def define_train_flags(flag_values=flags.FLAGS):
     d("float", "weight_clip", 0.0, "Clip every D weight to [-c, c] after each D update "
       "(WGAN weight clipping, e.g. 0.01; 0: off).", lower_bound=0.0)
     d("float", "r1_gamma", 0.0, "R1 penalty gamma (0: off).", lower_bound=0.0)
+    d("float", "r2_gamma", 0.0, "R2 penalty gamma: R1 on generated samples (R3GAN; 0: off); "
+      "scaled like --r1_gamma by --r1_reference_size.", lower_bound=0.0)
     d("integer", "r1_reference_size", 0,
       "Image size S at which --r1_gamma is given: the gamma used is r1_gamma * H * W / S^2 for "
       "H x W images, since R1 sums the squared gradient over pixels (e.g. 32 with "
       "--r1_gamma=4 uses 16 at --resolution=64). 0: --r1_gamma as given.", lower_bound=0)
     d("float", "ema_decay", 0.999, "Generator EMA decay (0: no EMA copy).", lower_bound=0.0,
       upper_bound=0.999999)
+    d("float", "ema_half_life", 0.0, "Generator EMA half-life in steps, instead of --ema_decay "
+      "(0: use --ema_decay). With --burn_in_steps it grows from 0 (a plain copy) to this.",
+      lower_bound=0.0)
     # Augmentation of D's inputs and packing.
     d("string", "augment", "none",
       "Augmentation of everything D sees: none, diffaugment:POLICY (POLICY: ops from color, "
@@ -207,7 +233,8 @@ def define_train_flags(flag_values=flags.FLAGS):
       "without heartbeats otherwise.", lower_bound=0.0)
     d("integer", "logical_cpus", 0, "Split the CPU into this many logical devices (0: don't), "
       "so --strategy=mirrored can be tried without GPUs.", lower_bound=0)
-    d("bool", "sync_batchnorm", False, "dcgan: batch statistics over all replicas' batches.")
+    d("bool", "sync_batchnorm", False, "dcgan, resnet: batch statistics over all replicas' "
+      "batches.")
     d("enum", "precision", precision_default(), "Compute precision: float32, mixed_bfloat16, "
       "mixed_float16 (variables, D logits and losses stay float32; float16 adds loss "
       "scaling; GPUs only) or auto: mixed_float16 on GPUs of compute capability >= 7.0; on a "
@@ -280,6 +307,9 @@ def validate(fv):
     Raises:
       ValueError: naming the flag, its value and the valid values.
     """
+    if fv.lr_schedule == "burn_in" and not fv.burn_in_steps:
+        raise ValueError("--lr_schedule=burn_in needs --burn_in_steps > 0 (the length of the "
+                         "cosine burn-in in steps).")
     per_call = fv.steps_per_execution
     for name in ("train_steps", "log_every"):
         if fv[name].value % per_call:
@@ -335,6 +365,19 @@ def validate(fv):
         raise ValueError(f"--minibatch_std={fv.minibatch_std} needs --network=dcgan (the other "
                          f"discriminators have no minibatch standard deviation feature); "
                          f"use --minibatch_std=0 with --network={fv.network}.")
+    for name in ("attention", "g_spectral_norm"):
+        if fv[name].value and fv.network != "resnet":
+            raise ValueError(f"--{name}={fv[name].value} needs --network=resnet (the other "
+                             f"networks have no such option); leave it unset with "
+                             f"--network={fv.network}.")
+    if fv.attention:
+        # The feature-map sides G and D of tfgan2.resnet_networks both have.
+        side = source.shape(fv)[0]
+        sides = [2 ** k for k in range(3, 9) if 2 ** k <= side // 2]
+        if fv.attention not in sides:
+            raise ValueError(f"--attention={fv.attention} is invalid for {side}x{side} images: "
+                             f"use the side of feature maps both networks have ("
+                             f"{', '.join(map(str, sides)) or 'none at this size'}) or 0.")
     if fv.minibatch_std == 1:
         raise ValueError("--minibatch_std=1 is invalid: a group of one sample has no spread; "
                          "use 0 (off) or a group size >= 2, e.g. 4.")
@@ -366,7 +409,8 @@ def _check_codes(spec):
 NETWORK_FLAGS = ("data_source", "network", "resolution", "channels", "capacity",
                  "filter_size", "d_normalization", "latent_dim", "g_hidden", "d_hidden",
                  "gaussian_size", "conditional", "num_classes", "conditioning",
-                 "discriminator_conditioning", "infogan_codes", "pack", "minibatch_std")
+                 "discriminator_conditioning", "infogan_codes", "pack", "minibatch_std",
+                 "attention", "g_spectral_norm")
 
 
 def network_flag_changes(old, new):
@@ -377,9 +421,14 @@ def network_flag_changes(old, new):
     """
     changes = [(name, old[name].value, new[name].value) for name in NETWORK_FLAGS
                if old[name].value != new[name].value]
-    if (old.ema_decay > 0) != (new.ema_decay > 0):
+    if keeps_ema(old) != keeps_ema(new):
         changes.append(("ema_decay", old.ema_decay, new.ema_decay))
     return changes
+
+
+def keeps_ema(fv):
+    """Whether the run keeps an EMA generator (``--ema_decay`` or ``--ema_half_life`` > 0)."""
+    return fv.ema_decay > 0 or fv["ema_half_life"].value > 0
 
 
 # Flags a resumed run may change without changing what it computes: how long it runs and how

@@ -143,6 +143,52 @@ def _gaussian(fv, shape, cond):
             tfgan2.networks.gaussian_discriminator(dim=shape[0], pack=fv.pack, **d))
 
 
+# The sides the residual families build (tfgan2.resnet_networks / r3gan_networks.RESOLUTIONS).
+RESIDUAL_RESOLUTIONS = (8, 16, 32, 64, 128, 256)
+
+
+def _residual_check(name):
+    def check(shape):
+        if (len(shape) != 3 or shape[0] != shape[1]
+                or shape[0] not in RESIDUAL_RESOLUTIONS):
+            raise ValueError(f"--network={name} needs square images whose side is a power of "
+                             f"two from 8 to 256; the data's shape is {shape} (set "
+                             f"--resolution).")
+    return check
+
+
+def _resnet(fv, shape, cond):
+    """SNGAN/SAGAN/BigGAN residual networks: widths ``--g_hidden`` / ``--d_hidden`` (the
+    papers' ch, default 64), ``--attention``, ``--g_spectral_norm``."""
+    import tfgan2
+
+    res, channels = shape[0], shape[-1]
+    labels = {} if cond.num_classes is None else dict(num_classes=cond.num_classes)
+    nets = tfgan2.networks
+    return (nets.resnet_generator(latent_dim=fv.latent_dim + cond.code_dim, resolution=res,
+                                  channels=channels, width=fv.g_hidden or 64,
+                                  attention=fv.attention, spectral_norm=fv.g_spectral_norm,
+                                  sync_batchnorm=fv.sync_batchnorm, **labels),
+            nets.resnet_discriminator(resolution=res, channels=channels,
+                                      width=fv.d_hidden or 64, attention=fv.attention,
+                                      pack=fv.pack, **cond.d_kwargs()))
+
+
+def _r3gan(fv, shape, cond):
+    """R3GAN's networks: stage widths ``--g_hidden`` / ``--d_hidden`` (default 768, R3GAN's
+    CIFAR-10 width), two blocks per stage."""
+    import tfgan2
+
+    res, channels = shape[0], shape[-1]
+    labels = {} if cond.num_classes is None else dict(num_classes=cond.num_classes)
+    nets = tfgan2.networks
+    return (nets.r3gan_generator(latent_dim=fv.latent_dim + cond.code_dim, resolution=res,
+                                 channels=channels, width=fv.g_hidden or 768, **labels),
+            nets.r3gan_discriminator(resolution=res, channels=channels,
+                                     width=fv.d_hidden or 768, pack=fv.pack,
+                                     **cond.d_kwargs()))
+
+
 register(NetworkFamily("dcgan", "the CelebA DCGAN of the Keras notes (conv, batch norm)",
                        _dcgan, _check_square_power_of_two, conditional=True))
 register(NetworkFamily("mlp", "the CS231N fully connected GAN", _mlp, _check_images,
@@ -151,3 +197,9 @@ register(NetworkFamily("infogan", "the CS231N InfoGAN-style generator and conv "
                        "discriminator for 28x28 images", _infogan, _check_28))
 register(NetworkFamily("gaussian", "the 1-D Gaussian toy MLPs", _gaussian, _check_vectors,
                        vector=True))
+register(NetworkFamily("resnet", "the SNGAN/SAGAN residual networks (spectral norm in D, "
+                       "optional self-attention; BigGAN conditioning)", _resnet,
+                       _residual_check("resnet"), conditional=True))
+register(NetworkFamily("r3gan", "R3GAN's normalization-free residual networks (grouped "
+                       "inverted bottlenecks, fix-up init)", _r3gan, _residual_check("r3gan"),
+                       conditional=True))

@@ -197,9 +197,12 @@ def _train_in(workdir, chief, changes=()):
           f"run directory {workdir}", flush=True)
     if FLAGS.r1_reference_size:
         height, width = builders.data_shape(FLAGS)[:2]
-        print(f"tfgan2: R1 gamma {builders.r1_gamma(FLAGS):g} (--r1_gamma={FLAGS.r1_gamma:g} at "
-              f"{FLAGS.r1_reference_size}x{FLAGS.r1_reference_size}, scaled to {height}x{width})",
-              flush=True)
+        for name, gamma in (("R1", builders.r1_gamma), ("R2", builders.r2_gamma)):
+            given = FLAGS[f"{name.lower()}_gamma"].value
+            if given:
+                print(f"tfgan2: {name} gamma {gamma(FLAGS):g} (--{name.lower()}_gamma={given:g} "
+                      f"at {FLAGS.r1_reference_size}x{FLAGS.r1_reference_size}, scaled to "
+                      f"{height}x{width})", flush=True)
     started = time.time()
     choice, fresh = _precision(workdir, strategy)
     took = f" (chosen in {time.time() - started:.1f} s)" if choice.ms_per_step and fresh else ""

@@ -181,8 +181,7 @@ def test_conditional_training_is_equal_on_one_and_two_replicas(mirrored):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_conditional_training_resumes_bit_exact(tmp_path):
-    tf.config.experimental.enable_op_determinism()
+def test_conditional_training_resumes_bit_exact(tmp_path, deterministic):
     images, labels = two_class_data(48)
 
     def make():

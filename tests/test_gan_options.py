@@ -158,6 +158,7 @@ def test_xla_is_off_unless_asked_and_then_checks_the_first_batch_on_the_host(mir
     gan = compile_(mlp_gan())
     assert gan.jit_compile is False
     xla = compile_(mlp_gan(), jit_compile=True)
+    assert xla.jit_compile is True  # Keras drops XLA silently while op determinism is on
     with pytest.raises(ValueError, match=r"not in \[-1, 1\].*min and max are 0 and"):
         xla.fit(dataset(np.linspace(0, 255, 16 * 16).reshape(16, 4, 4, 1).astype("float32")),
                 steps_per_epoch=1, epochs=1, verbose=0)
@@ -166,3 +167,9 @@ def test_xla_is_off_unless_asked_and_then_checks_the_first_batch_on_the_host(mir
         two = mlp_gan()
     with pytest.raises(ValueError, match="jit_compile=True does not work with 2 replicas"):
         compile_(two, jit_compile=True)
+
+
+def test_xla_dropped_by_keras_under_op_determinism_is_reported(deterministic):
+    with pytest.warns(UserWarning, match="jit_compile=True was dropped by Keras"):
+        gan = compile_(mlp_gan(), jit_compile=True)
+    assert gan.jit_compile is False

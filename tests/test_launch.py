@@ -97,7 +97,8 @@ def test_gaussian_run_writes_histograms_and_vectors(tmp_path, subprocess_env):
 @pytest.mark.parametrize("flag,message", [
     ("--loss=vanilla", "flag --loss=vanilla: value should be one of <minimax|non_saturating|"
                        "least_squares|wasserstein|hinge|relativistic_average|"
-                       "relativistic_average_least_squares|relativistic_average_hinge>"),
+                       "relativistic_average_least_squares|relativistic_average_hinge|"
+                       "relativistic_pairing>"),
     ("--train_steps=0", "flag --train_steps=0"),
     ("--batch_size=-4", "flag --batch_size=-4"),
     ("--resolution=12", "--resolution=12 is invalid: it must be a power of two >= 8"),

@@ -67,3 +67,26 @@ def test_invalid_recipe_flags(tmp_path, subprocess_env, flag, message):
     assert proc.returncode != 0
     assert message in proc.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_r3gan_recipe_trains_and_resumes_on_its_burn_in(tmp_path, subprocess_env):
+    data = image_folder(tmp_path / "images")
+    workdir = tmp_path / "r3"
+    tiny = ["--resolution=8", "--g_hidden=16", "--d_hidden=16", "--latent_dim=4",
+            "--batch_size=8", "--log_every=3", "--sample_every=0", "--checkpoint_every=3",
+            "--num_grid=4", "--steps_per_execution=3", "--tensorboard=false",
+            "--burn_in_steps=6"]
+    proc = run(subprocess_env, "launch.train", f"--flagfile={ROOT}/r3gan.cfg",
+               f"--data_dir={data}", f"--workdir={workdir}", *tiny, "--train_steps=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # gamma 0.05 at 32x32 is 0.05 / 16 at 8x8, for R1 and R2 alike.
+    assert "R1 gamma 0.003125 (--r1_gamma=0.05 at 32x32, scaled to 8x8)" in proc.stdout
+    assert "R2 gamma 0.003125 (--r2_gamma=0.05 at 32x32, scaled to 8x8)" in proc.stdout
+    proc = run(subprocess_env, "launch.train", f"--flagfile={workdir}/flags.cfg",
+               "--train_steps=6")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 6]
+    assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in rows)
+    cfg = (workdir / "flags.cfg").read_text()
+    assert "--loss=relativistic_pairing" in cfg and "--lr_schedule=burn_in" in cfg

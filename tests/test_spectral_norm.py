@@ -172,3 +172,26 @@ def test_resume_is_exact_and_keras_spectral_checkpoints_restore(tmp_path):
                                   old.discriminator.get_layer("fc_sn").layer.kernel.numpy())
     np.testing.assert_allclose(fresh.discriminate(images()), old.discriminate(images()),
                                rtol=0.05, atol=0.05)
+
+
+def test_g_update_advances_gs_power_iterations_and_d_update_does_not():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    x = layers.SpectralNormalization(keras.layers.Dense(8), name="g_fc_sn")(inputs)
+    x = layers.SpectralNormalization(keras.layers.Dense(16, activation="tanh"), name="g_out_sn")(x)
+    g = keras.Model(inputs, keras.layers.Reshape((4, 4, 1))(x))
+    gan = tfgan2.GAN(g, sn_discriminator(), latent_dim=4, seed=0, ema_decay=0.5)
+    gan.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2), loss="hinge")
+    layer = gan.generator.get_layer("g_fc_sn")
+    w = layer.layer.kernel.numpy()
+    raw = layer.vector_u.numpy()
+    gan.discriminator_step(tf.constant(images()[:8]))
+    np.testing.assert_array_equal(layer.vector_u.numpy(), raw)  # D's update leaves G's u
+    v = (raw / np.linalg.norm(raw)) @ w.T
+    expected = (v / np.linalg.norm(v)) @ w
+    gan.generator_step(8)
+    np.testing.assert_allclose(layer.vector_u.numpy(), expected / np.linalg.norm(expected),
+                               rtol=1e-5, atol=1e-6)
+    # The EMA copy takes the vector with the other non-trainable weights.
+    ema_u = gan.ema_generator.get_layer("g_fc_sn").vector_u.numpy()
+    np.testing.assert_array_equal(ema_u, layer.vector_u.numpy())

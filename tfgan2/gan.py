@@ -137,7 +137,9 @@ class GAN(keras.Model):
         if augment is not None and not callable(augment):
             raise ValueError(f"augment must be a Keras layer (or None), got {augment!r}.")
         self.augment = augment
+        # One power iteration per update of each network (tfgan2.layers.SpectralNormalization).
         self._spectral_layers = layers_lib.spectral_normalization_layers(discriminator)
+        self._g_spectral_layers = layers_lib.spectral_normalization_layers(generator)
         if layers_lib.has_keras_spectral_normalization(discriminator):
             warnings.warn(
                 "The discriminator uses keras.layers.SpectralNormalization, which overwrites its "
@@ -158,9 +160,7 @@ class GAN(keras.Model):
                                if kept else None)
         self.ema_decay = self.moving_average.decay if kept else None
         self.ema_generator = self.moving_average.average if kept else None
-        # Set by `tfgan2.callbacks.NonFiniteGuard` when a loss became non-finite:
-        # callbacks that save or publish state (checkpoints, sample grids,
-        # evaluations) skip a failed model. Reset at the start of each fit.
+        # Set by NonFiniteGuard on a non-finite loss (callbacks then save nothing); reset by fit.
         self.training_failed = False
         # Completed train_step calls (one per real batch); saved in checkpoints.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False,
@@ -240,14 +240,7 @@ class GAN(keras.Model):
         if weight_clip is not None and not (np.isfinite(weight_clip) and weight_clip > 0):
             raise ValueError(f"weight_clip must be None or a finite number > 0, "
                              f"got {weight_clip!r}.")
-        replica_count = self.distribute_strategy.num_replicas_in_sync
-        # XLA only when asked: Keras' "auto" would turn it on for a GAN on a GPU.
-        if kwargs.setdefault("jit_compile", False) is True and replica_count > 1:
-            raise ValueError(
-                f"jit_compile=True does not work with {replica_count} replicas: XLA cannot "
-                f"compile the step with the mirrored variables of a tf.distribute strategy. "
-                f"Use jit_compile=False (the default) with several replicas.")
-        super().compile(optimizer=None, **kwargs)
+        _compile_keras(self, kwargs)
         self.objective = objective
         for name in ("loss_name", "gradient_penalty", "gradient_penalty_mode", "r1_gamma",
                      "r2_gamma", "classifier_weight", "info_weight"):
@@ -411,7 +404,6 @@ class GAN(keras.Model):
         """
         batch = tf.shape(real)[0]
         step = self.d_optimizer.iterations
-        # Spectral normalization: one power iteration per D update, before D is called.
         layers_lib.advance_power_iterations(self._spectral_layers)
         z = self.noise.latent(batch, self.noise.seed_for(noise_lib.D_NOISE, step))
         fake = tf.stop_gradient(self.run_G(z, labels, training=True))
@@ -443,6 +435,7 @@ class GAN(keras.Model):
         batch), computed outside the tape: D(x) is held constant.
         """
         step = self.g_optimizer.iterations
+        layers_lib.advance_power_iterations(self._g_spectral_layers)
         z = self.noise.latent(batch_size, self.noise.seed_for(noise_lib.G_NOISE, step))
         real_logits = None
         if self.objective.relativistic:
@@ -467,9 +460,9 @@ class GAN(keras.Model):
         return terms
 
     @staticmethod
-    def _apply(optimizer, grads, variables):
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):  # its skip decision
-            grads = replicas.non_finite_everywhere(grads)  # is local: make it everyone's
+    def _apply(optimizer, grads, variables):  # a loss-scale skip decision is everyone's
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            grads = replicas.non_finite_everywhere(grads)
         optimizer.apply(grads, variables)
 
     def train_step(self, data):
@@ -637,3 +630,25 @@ class GAN(keras.Model):
             raise ValueError(f"GAN.export writes format='tf_saved_model' only, got {format!r}; "
                              f"for a .keras file of the generator use gan.sampler.save(path).")
         return export_lib.export_sampler(self, filepath, verbose=verbose, **kwargs)
+
+
+def _compile_keras(gan, kwargs):
+    """`keras.Model.compile` with the execution options a GAN step supports.
+
+    Several steps per execution on several replicas are kept: they run unrolled
+    (`tfgan2.executions`, through `GAN.make_train_function`). XLA is off unless
+    asked (Keras' "auto" would turn it on on a GPU), refused with several
+    replicas, and reported when Keras drops it.
+    """
+    replica_count = gan.distribute_strategy.num_replicas_in_sync
+    if kwargs.setdefault("jit_compile", False) is True and replica_count > 1:
+        raise ValueError(
+            f"jit_compile=True does not work with {replica_count} replicas: XLA cannot "
+            f"compile the step with the mirrored variables of a tf.distribute strategy. "
+            f"Use jit_compile=False (the default) with several replicas.")
+    keras.Model.compile(gan, optimizer=None, **kwargs)
+    if kwargs["jit_compile"] is True and gan.jit_compile is not True:
+        warnings.warn(
+            "jit_compile=True was dropped by Keras: XLA is not used while op determinism "
+            "is enabled (tf.config.experimental.enable_op_determinism) or a layer does "
+            "not support it; training runs without XLA.", stacklevel=3)

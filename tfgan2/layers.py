@@ -21,6 +21,8 @@ variables and values.
 Karras et al. (2018) to a discriminator's feature maps, so D can tell a batch
 of too-similar samples from real ones.
 """
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -41,6 +43,26 @@ def _forward_possible(layer):
             and layer.data_format == "channels_last" and keras.backend.backend() == "tensorflow")
 
 
+@functools.lru_cache(maxsize=None)
+def _onednn_or_gpu():
+    """Whether TensorFlow's own grouped convolution kernels (with gradients) are available:
+    oneDNN on CPUs (on unless ``TF_ENABLE_ONEDNN_OPTS=0``) or cuDNN on GPUs."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        onednn = bool(_pywrap_util_port.IsMklEnabled())
+    except ImportError:  # pragma: no cover - older or unusual builds
+        onednn = False
+    return onednn or bool(tf.config.list_physical_devices("GPU"))
+
+
+def _split_grouped_conv2d(x, kernel, groups, strides, padding, dilations):
+    """A grouped convolution as ``groups`` ordinary ones on channel slices, concatenated."""
+    xs = tf.split(x, groups, axis=-1)
+    ks = tf.split(kernel, groups, axis=-1)
+    return tf.concat([tf.nn.conv2d(a, k, strides=strides, padding=padding, dilations=dilations)
+                      for a, k in zip(xs, ks)], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="tfgan2")
 class Conv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` with a choice of how its gradients are computed.
@@ -54,6 +76,13 @@ class Conv2D(keras.layers.Conv2D):
     convolutions with equal strides on the TensorFlow backend; other
     configurations use the Keras layer's own op. Variables, checkpoints and
     forward values are those of `keras.layers.Conv2D`.
+
+    Grouped convolutions (``groups > 1``) run TensorFlow's grouped kernel
+    directly where it exists with its gradients (oneDNN on CPUs, cuDNN on
+    GPUs), else as one convolution per group; Keras 3 instead compiles every
+    grouped convolution on a CPU with XLA, which measured 280x slower here
+    (16 groups of 16 channels, 16x16, batch 16: 3.4 s against 12 ms forward
+    and backward).
     """
 
     def __init__(self, *args, gradient=None, **kwargs):
@@ -69,6 +98,14 @@ class Conv2D(keras.layers.Conv2D):
         return self.gradient == "forward" and self.forward_gradients_possible()
 
     def convolution_op(self, inputs, kernel):
+        if (self.groups > 1 and keras.backend.backend() == "tensorflow"
+                and self.data_format == "channels_last"):
+            kernel = tf.cast(kernel, inputs.dtype)
+            options = dict(strides=self.strides, padding=self.padding.upper(),
+                           dilations=self.dilation_rate)
+            if _onednn_or_gpu():
+                return tf.nn.conv2d(inputs, kernel, **options)
+            return _split_grouped_conv2d(inputs, kernel, self.groups, **options)
         if not self._forward_gradients_apply():
             return super().convolution_op(inputs, kernel)
         return conv_gradients.conv2d(inputs, kernel, self.padding, method="forward",

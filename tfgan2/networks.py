@@ -13,6 +13,10 @@ logits.
 * ``infogan_generator`` / ``conv_discriminator`` -- the CS231N InfoGAN-style
   generator and DCGAN-style discriminator for 28x28 images.
 * ``gaussian_*`` -- the 1-D Gaussian toy GAN (200-dimensional vectors).
+* ``resnet_*`` -- the SNGAN / SAGAN / BigGAN residual networks
+  (`tfgan2.resnet_networks`).
+* ``r3gan_*`` -- R3GAN's normalization-free residual networks
+  (`tfgan2.r3gan_networks`).
 
 Conditional variants (dcgan and mlp families). With ``num_classes=K`` a
 generator takes ``[z, c]`` (``c``: the ``(B, K)`` condition vector of
@@ -41,7 +45,8 @@ from tfgan2.layers import (Conv2D, Conv2DTranspose, FusedBatchNormalization, Min
 __all__ = [
     "dcgan_generator", "dcgan_discriminator", "mlp_generator", "mlp_discriminator",
     "infogan_generator", "conv_discriminator", "gaussian_generator",
-    "gaussian_discriminator", "NORMALIZATIONS", "G_CONDITIONINGS", "D_CONDITIONINGS",
+    "gaussian_discriminator", "resnet_generator", "resnet_discriminator", "r3gan_generator",
+    "r3gan_discriminator", "NORMALIZATIONS", "G_CONDITIONINGS", "D_CONDITIONINGS",
 ]
 
 NORMALIZATIONS = ("batch", "none", "spectral")
@@ -358,3 +363,8 @@ def gaussian_discriminator(dim=200, hidden=256, pack=1, name="gaussian_discrimin
     x = layers.Dense(hidden, activation="relu", name="fc1")(inputs)
     outputs = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+# The residual families have modules of their own (which use the helpers above).
+from tfgan2.r3gan_networks import r3gan_discriminator, r3gan_generator  # noqa: E402
+from tfgan2.resnet_networks import resnet_discriminator, resnet_generator  # noqa: E402
