@@ -189,19 +189,32 @@ def test_tensorboard_logger_flushes_only_when_it_writes(tmp_path):
     assert [step for step, _ in events] == [1, 4, 8, 10]
 
 
-def test_two_replicas_run_several_steps_per_execution_in_train(tmp_path, mirrored):
-    one = small_gan(tf.distribute.OneDeviceStrategy("/cpu:0"), steps_per_execution=3)
-    two = small_gan(mirrored, steps_per_execution=3)
-    assert two.steps_per_execution == 3
-    for gan, name in ((one, "one"), (two, "two")):
-        result = tfgan2.train(gan, data(), str(tmp_path / name), 9, log_every=3,
-                              sample_every=0, verbose=0)
-        assert result.final_step == gan.step == 9
-    for a, b in zip(one.generator.get_weights() + one.discriminator.get_weights(),
-                    two.generator.get_weights() + two.discriminator.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
-    rows = [[json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text()
-             .splitlines()] for name in ("one", "two")]
-    assert [r["step"] for r in rows[1]] == [3, 6, 9]
-    for a, b in zip(*rows):
-        assert b["d_loss"] == pytest.approx(a["d_loss"], rel=1e-4, abs=1e-5)
+def test_replicas_and_steps_per_execution_give_the_same_run(tmp_path, mirrored):
+    """1 or 2 replicas times 1 or 3 steps per execution through `tfgan2.train`: the same
+    weights, step counter and logged rows (two replicas and 3 steps run unrolled)."""
+    runs = {}
+    for replicas in (1, 2):
+        strategy = mirrored if replicas == 2 else tf.distribute.OneDeviceStrategy("/cpu:0")
+        for spe in (1, 3):
+            gan = small_gan(strategy, steps_per_execution=spe)
+            assert gan.steps_per_execution == spe
+            assert gan.distribute_strategy.num_replicas_in_sync == replicas
+            workdir = tmp_path / f"r{replicas}_k{spe}"
+            result = tfgan2.train(gan, data(), str(workdir), 6, log_every=3, sample_every=0,
+                                  checkpoint_every=0, verbose=0)
+            assert result.final_step == gan.step == 6
+            assert int(gan.d_optimizer.iterations.numpy()) == 6
+            assert int(gan.g_optimizer.iterations.numpy()) == 6
+            rows = [json.loads(line) for line in
+                    (workdir / "metrics.jsonl").read_text().splitlines()]
+            assert [row["step"] for row in rows] == [3, 6], (replicas, spe)
+            runs[replicas, spe] = (gan.generator.get_weights() + gan.discriminator.get_weights()
+                                   + gan.ema_generator.get_weights(), rows)
+    weights, rows = runs[1, 1]
+    assert not np.allclose(weights[0], small_gan().generator.get_weights()[0])  # it trained
+    for key in ((1, 3), (2, 1), (2, 3)):
+        for a, b in zip(weights, runs[key][0]):
+            np.testing.assert_allclose(b, a, rtol=2e-4, atol=2e-5, err_msg=str(key))
+        for a, b in zip(rows, runs[key][1]):
+            for name in ("d_loss", "g_loss"):
+                assert b[name] == pytest.approx(a[name], rel=1e-4, abs=1e-5), (key, name)

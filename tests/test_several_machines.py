@@ -1,6 +1,7 @@
 """Several machines: NCCL all-reduce on GPUs, one share of the image files per worker,
 GPU memory growth in the launchers (GPUs faked; no GPU needed)."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -150,3 +151,44 @@ def test_one_machine_and_in_memory_sources_keep_the_global_dataset(monkeypatch):
     dataset = builders.build_dataset(fv, 0, strategy=_TwoWorkers())
     assert isinstance(dataset, tf.data.Dataset)
     assert dataset.element_spec.shape[0] == fv.batch_size
+
+
+def test_batches_of_a_distributed_dataset_are_checked_per_replica(mirrored):
+    def per_replica(batch):
+        def input_fn(context):
+            return tf.data.Dataset.from_tensors(tf.zeros([batch, 4, 4, 1])).repeat()
+        return mirrored.distribute_datasets_from_function(input_fn)
+
+    assert tfgan2.batches.replica_element_spec(per_replica(3)).shape == (3, 4, 4, 1)
+    tfgan2.batches.check_data(per_replica(3), replicas=2, sample_shape=(4, 4, 1))
+    with pytest.raises(ValueError, match="not a multiple of pack=2"):
+        tfgan2.batches.check_data(per_replica(3), replicas=2, pack=2)
+    with pytest.raises(ValueError, match=r"samples have shape \(4, 4, 1\)"):
+        tfgan2.batches.check_data(per_replica(3), replicas=2, sample_shape=(8, 8, 1))
+
+
+def test_two_workers_each_decode_only_their_share_of_the_files(tmp_path, subprocess_env):
+    from tests.localhost_cluster import ROOT, cluster_envs, read, start, wait
+
+    _gray_folder(tmp_path / "images", 16)
+    script = os.path.join(ROOT, "tests", "shard_worker_run.py")
+    args = ["--strategy=multi_worker", f"--workdir={tmp_path / 'run'}",
+            "--data_source=image_folder", f"--data_dir={tmp_path / 'images'}",
+            "--resolution=8", "--crop=none", "--network=mlp", "--batch_size=8",
+            "--train_steps=2", "--log_every=2", "--steps_per_execution=1", "--sample_every=0",
+            "--checkpoint_every=1000", "--tensorboard=false", "--g_hidden=8", "--d_hidden=8"]
+    procs = [start([script, str(tmp_path / f"counts{i}.json"), *args], env,
+                   tmp_path / f"log{i}") for i, env in enumerate(cluster_envs(subprocess_env))]
+    codes = wait(procs)
+    assert codes == [0, 0], "\n".join(read(tmp_path / f"log{i}")[-3000:] for i in range(2))
+    assert (tmp_path / "run" / "checkpoints" / "ckpt-2.index").exists()
+    shares = []
+    for i in range(2):
+        counts = json.loads((tmp_path / f"counts{i}.json").read_text())
+        assert counts["task"] == i and counts["code"] == 0
+        # Worker i decodes only files i, i + 2, ... (its half), at least the two per-replica
+        # batches of 4 it trained on (more read ahead).
+        assert set(counts["files"]) <= {f"{k:02d}.png" for k in range(i, 16, 2)}, counts
+        assert len(counts["files"]) >= 8
+        shares.append(set(counts["files"]))
+    assert shares[0].isdisjoint(shares[1])
