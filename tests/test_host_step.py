@@ -190,8 +190,9 @@ def test_tensorboard_logger_flushes_only_when_it_writes(tmp_path):
 
 
 def test_replicas_and_steps_per_execution_give_the_same_run(tmp_path, mirrored):
-    """1 or 2 replicas times 1 or 3 steps per execution through `tfgan2.train`: the same
-    weights, step counter and logged rows (two replicas and 3 steps run unrolled)."""
+    """1 or 2 replicas times 1 or 3 steps per execution, with `tfgan2.train`'s step counting
+    and loss logging: the same weights, step counters and logged rows (two replicas and
+    3 steps run unrolled)."""
     runs = {}
     for replicas in (1, 2):
         strategy = mirrored if replicas == 2 else tf.distribute.OneDeviceStrategy("/cpu:0")
@@ -200,11 +201,17 @@ def test_replicas_and_steps_per_execution_give_the_same_run(tmp_path, mirrored):
             assert gan.steps_per_execution == spe
             assert gan.distribute_strategy.num_replicas_in_sync == replicas
             workdir = tmp_path / f"r{replicas}_k{spe}"
-            result = tfgan2.train(gan, data(), str(workdir), 6, log_every=3, sample_every=0,
-                                  checkpoint_every=0, verbose=0)
-            assert result.final_step == gan.step == 6
+            clock = callbacks.HostStep()
+            history = callbacks.LossHistory(str(workdir), plot_filename=None)
+            record = _DeviceSteps(clock)
+            stop = callbacks.StopAtStep(6)
+            gan.fit(data(), steps_per_epoch=3, epochs=3, verbose=0, shuffle=False,
+                    callbacks=callbacks.LogsOnDemand([clock, history, stop, record],
+                                                     add_history=True, model=gan))
+            assert gan.step == clock.host_step == 6
             assert int(gan.d_optimizer.iterations.numpy()) == 6
             assert int(gan.g_optimizer.iterations.numpy()) == 6
+            assert record.pairs == [(k, k) for k in range(spe, 7, spe)]
             rows = [json.loads(line) for line in
                     (workdir / "metrics.jsonl").read_text().splitlines()]
             assert [row["step"] for row in rows] == [3, 6], (replicas, spe)
