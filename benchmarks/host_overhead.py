@@ -30,6 +30,11 @@ periodic write inside it is counted), divided by --steps; and the whole call.
 Rounds interleave every contender, fit and train of one setting back to back,
 so a burst of load reaches both; reported: the median ms/step of each and
 the median over rounds of the per-round ratio train / fit (1.05 = 5% slower).
+Also the host time spent inside train's callback hooks per step (`CallbackClock`)
+and ``1 + that / fit's ms per step``: what the callbacks add to the training
+thread. Pictures are drawn on a background thread (`tfgan2.pictures`), so on a
+CPU already busy with the step their drawing still competes for the cores and
+shows in the loop ratio but not in the hook time.
 """
 import json
 import os
@@ -108,15 +113,52 @@ def run_fit(gan, data, steps):
     return timer.end - timer.start, time.perf_counter() - began
 
 
+class CallbackClock:
+    """Host time spent inside train's callbacks during the loop (every batch and epoch hook
+    of `tfgan2.callbacks.LogsOnDemand`, the list train hands to fit): what they add to
+    the training thread, less sensitive to other processes' load than a difference of
+    two loop times."""
+
+    HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end")
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        from tfgan2 import callbacks
+
+        self.saved = {name: getattr(callbacks.LogsOnDemand, name) for name in self.HOOKS}
+        for name, hook in self.saved.items():
+            setattr(callbacks.LogsOnDemand, name, self._timed(hook))
+        return self
+
+    def _timed(self, hook):
+        def timed(this, *args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return hook(this, *args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - began
+        return timed
+
+    def __exit__(self, *exc):
+        from tfgan2 import callbacks
+
+        for name, hook in self.saved.items():
+            setattr(callbacks.LogsOnDemand, name, hook)
+
+
 def run_train(gan, data, steps, workdir):
+    """``(loop seconds, whole call seconds, seconds inside the callbacks' hooks)``."""
     import tfgan2
 
     timer = LoopTimer()
     began = time.perf_counter()
-    tfgan2.train(gan, data, workdir, gan.step + steps, log_every=FLAGS.log_every,
-                 sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
-                 verbose=0, callbacks=[timer])
-    return timer.end - timer.start, time.perf_counter() - began
+    with CallbackClock() as clock:
+        tfgan2.train(gan, data, workdir, gan.step + steps, log_every=FLAGS.log_every,
+                     sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
+                     verbose=0, callbacks=[timer])
+    return timer.end - timer.start, time.perf_counter() - began, clock.seconds
 
 
 def main(argv):
@@ -148,7 +190,7 @@ def main(argv):
                 run_fit(gans[key], data, FLAGS.log_every)
             else:
                 run_train(gans[key], data, FLAGS.sample_every, workdirs[key])
-    times = {key: {"loop": [], "call": []} for key in gans}
+    times = {key: {"loop": [], "call": [], "hooks": []} for key in gans}
     ratios = {setting: [] for setting in settings}
     for r in range(FLAGS.rounds):
         order = settings[r % len(settings):] + settings[:r % len(settings)]
@@ -160,20 +202,25 @@ def main(argv):
                 if kind == "fit":
                     loop[kind], call = run_fit(gans[key], data, FLAGS.steps)
                 else:
-                    loop[kind], call = run_train(gans[key], data, FLAGS.steps, workdirs[key])
+                    loop[kind], call, hooks = run_train(gans[key], data, FLAGS.steps,
+                                                        workdirs[key])
+                    times[key]["hooks"].append(hooks * 1e3 / FLAGS.steps)
                 times[key]["loop"].append(loop[kind] * 1e3 / FLAGS.steps)
                 times[key]["call"].append(call * 1e3 / FLAGS.steps)
             ratios[(replicas, spe)].append(loop["train"] / loop["fit"])
             print(f"round {r + 1}/{FLAGS.rounds} replicas {replicas} spe {spe:>2}: fit "
                   f"{loop['fit'] * 1e3 / FLAGS.steps:6.2f} ms/step, train "
                   f"{loop['train'] * 1e3 / FLAGS.steps:6.2f} ms/step, ratio "
-                  f"{loop['train'] / loop['fit']:.3f} (load {os.getloadavg()[0]:.1f})",
+                  f"{loop['train'] / loop['fit']:.3f}, callbacks "
+                  f"{times[(replicas, spe, 'train')]['hooks'][-1]:.3f} ms/step "
+                  f"(load {os.getloadavg()[0]:.1f})",
                   flush=True)
     print(f"\nMLP digits step, batch {FLAGS.batch_size}, {FLAGS.steps} steps per call, "
           f"log_every {FLAGS.log_every}, sample_every {FLAGS.sample_every}, checkpoint_every "
           f"{FLAGS.checkpoint_every}, {FLAGS.rounds} rounds")
     print(f"  {'replicas':>8} {'spe':>4} {'fit ms/step':>12} {'train ms/step':>14} "
-          f"{'train/fit':>10} {'(per-round range)':>18} {'whole call':>11}")
+          f"{'train/fit':>10} {'(per-round range)':>18} {'whole call':>11} "
+          f"{'callbacks ms/step':>18} {'1 + callbacks/fit':>18}")
     rows = []
     for replicas, spe in settings:
         fit = statistics.median(times[(replicas, spe, "fit")]["loop"])
@@ -182,11 +229,13 @@ def main(argv):
                 / statistics.median(times[(replicas, spe, "fit")]["call"]))
         ratio = statistics.median(ratios[(replicas, spe)])
         spread = f"{min(ratios[(replicas, spe)]):.3f}-{max(ratios[(replicas, spe)]):.3f}"
+        hooks = statistics.median(times[(replicas, spe, "train")]["hooks"])
         print(f"  {replicas:>8} {spe:>4} {fit:>12.2f} {train:>14.2f} {ratio:>10.3f} "
-              f"{spread:>18} {call:>11.3f}")
+              f"{spread:>18} {call:>11.3f} {hooks:>18.3f} {1 + hooks / fit:>18.3f}")
         rows.append(dict(replicas=replicas, steps_per_execution=spe, fit_ms=fit,
                          train_ms=train, ratio=ratio, ratios=ratios[(replicas, spe)],
-                         whole_call_ratio=call))
+                         whole_call_ratio=call, callbacks_ms=hooks,
+                         callbacks_ratio=1 + hooks / fit))
     if FLAGS.json:
         with open(FLAGS.json, "w") as f:
             json.dump({"rows": rows, "flags": {k: FLAGS[k].value for k in
