@@ -1,7 +1,6 @@
 """No per-step host stalls: the step is counted on the host, logs are read only when written,
 and several steps per execution run on several replicas."""
 import json
-import os
 import warnings
 
 import keras
@@ -226,39 +225,3 @@ def test_replicas_and_steps_per_execution_give_the_same_run(tmp_path, mirrored):
         for a, b in zip(rows, runs[key][1]):
             for name in ("d_loss", "g_loss"):
                 assert b[name] == pytest.approx(a[name], rel=1e-4, abs=1e-5), (key, name)
-
-
-def test_picture_queue_draws_in_order_off_the_training_thread_and_keeps_the_newest():
-    import threading
-
-    from tfgan2 import pictures
-
-    queue, drawn, release = pictures.PictureQueue(), [], threading.Event()
-
-    def draw(name):
-        release.wait(10)
-        drawn.append((name, threading.current_thread() is threading.main_thread()))
-
-    queue.submit("grid1", draw, "grid1")  # starts at once and blocks until released
-    for version in range(3):  # waiting plots replace one another
-        queue.submit("losses", draw, f"losses{version}")
-    queue.submit("grid2", draw, "grid2")
-    release.set()
-    queue.wait()
-    assert drawn == [("grid1", False), ("losses2", False), ("grid2", False)]
-
-    def fail():
-        raise OSError("disk full")
-
-    queue.submit("bad", fail)
-    with pytest.raises(OSError, match="disk full"):
-        queue.close()
-
-
-def test_train_writes_every_picture_before_it_returns(tmp_path):
-    gan = small_gan()
-    tfgan2.train(gan, data(), str(tmp_path), 6, log_every=2, sample_every=2,
-                 checkpoint_every=0, num_samples=4, verbose=0)
-    assert sorted(os.listdir(tmp_path / "samples")) == [f"step_{k:07d}.png" for k in (2, 4, 6)]
-    assert (tmp_path / "losses.png").stat().st_size > 0
-    assert not [name for name in os.listdir(tmp_path) if ".tmp" in name]

@@ -8,7 +8,6 @@ waiting for the device after every execution. They read the values of the
 logs only when they write them; `LogsOnDemand` is the callback list that
 lets them (Keras's own converts every batch's logs to Python numbers).
 """
-import functools
 import json
 import math
 import os
@@ -18,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 
-from tfgan2 import distribute, pictures, visualize
+from tfgan2 import distribute, visualize
 
 __all__ = ["StepInterval", "HostStep", "LogsOnDemand", "log_values", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
            "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step",
@@ -184,7 +183,6 @@ class SampleGrid(HostStep):
         self.labels = None if labels is None else np.asarray(labels)
         self._last_written = None
         self._interval = StepInterval(every_n_steps)
-        self._pictures = pictures.PictureQueue()
 
     def latents(self):
         return self.model.sample_latent(self.num_samples, seed=self.seed)
@@ -206,13 +204,6 @@ class SampleGrid(HostStep):
 
     def write(self, step):
         """Render the samples of the current model as the picture for ``step``; returns its path."""
-        path, draw = self._prepare(step)
-        draw()
-        return path
-
-    def _prepare(self, step):
-        """``(path, draw)``: the samples of ``step`` read from the device now, and the
-        function that draws and saves them (no device access)."""
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, f"step_{step:07d}.png")
         z, labels, cols = self.latents_and_labels()
@@ -220,8 +211,7 @@ class SampleGrid(HostStep):
         if fake.ndim == 2:
             if self.real_samples is None:
                 raise ValueError("SampleGrid needs real_samples to draw histograms of vector data.")
-            save = functools.partial(visualize.save_histogram, path, self.real_samples, fake,
-                                     title=f"step {step}")
+            visualize.save_histogram(path, self.real_samples, fake, title=f"step {step}")
         else:
             d_labels = labels if self.model.discriminator_takes_labels else None
             if getattr(self.model, "pack", 1) > 1:  # D scores groups, not single images
@@ -231,15 +221,11 @@ class SampleGrid(HostStep):
                 scores = 1.0 / (1.0 + np.exp(-self.model.discriminate(fake, d_labels)))
                 title = f"step {step}   (D's probability of real"
                 title += "; one row per class)" if cols else ")"
-            save = functools.partial(visualize.save_scored_grid, path, fake, scores,
-                                     title=title, cols=cols)
+            visualize.save_scored_grid(path, fake, scores, title=title, cols=cols)
         self._last_written = step
-
-        def draw():
-            save()
-            if self.keep:
-                self._prune()
-        return path, draw
+        if self.keep:
+            self._prune()
+        return path
 
     def _prune(self):
         pictures = sorted(name for name in os.listdir(self.directory)
@@ -263,12 +249,9 @@ class SampleGrid(HostStep):
         super().on_train_batch_end(batch, logs)
         if self._interval.due(self.host_step) and \
                 not getattr(self.model, "training_failed", False):
-            # Drawn beside the next steps; the samples are read now.
-            path, draw = self._prepare(self.host_step)
-            self._pictures.submit(path, draw)
+            self.write(self.host_step)
 
     def on_train_end(self, logs=None):
-        self._pictures.close()
         step = self.current_step()
         if step != self._last_written and not getattr(self.model, "training_failed", False):
             self.write(step)
@@ -560,7 +543,6 @@ class LossHistory(HostStep):
         self.path = os.path.join(directory, filename)
         self.plot_path = os.path.join(directory, plot_filename) if plot_filename else None
         self.records = []
-        self._pictures = pictures.PictureQueue()
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -600,13 +582,8 @@ class LossHistory(HostStep):
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
-        if self.plot_path:  # drawn beside the next steps; a newer plot replaces a waiting one
-            self._pictures.submit("losses", visualize.save_loss_plot, self.plot_path,
-                                  list(self.records))
-
-    def on_train_end(self, logs=None):
-        super().on_train_end(logs)
-        self._pictures.close()
+        if self.plot_path:
+            visualize.save_loss_plot(self.plot_path, self.records)
 
 
 class StopAtStep(HostStep):

@@ -1,30 +1,17 @@
 """Pictures of a GAN run: sample grids, loss curves, real-vs-generated histograms.
 
 All plotting goes through `matplotlib.figure.Figure` (no pyplot state, no
-display needed), and every function that draws holds `LOCK` (callbacks draw on
-a background thread, `tfgan2.pictures`; matplotlib is not thread-safe). Images are expected in [-1, 1] with shape ``(N, H, W, C)``.
+display needed). Images are expected in [-1, 1] with shape ``(N, H, W, C)``.
 """
-import functools
 import math
 import os
-import threading
 
 import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = ["to_uint8", "image_grid", "save_image_grid", "save_scored_grid",
            "save_loss_plot", "save_histogram", "grid_shape", "confusion_figure",
-           "save_confusion_matrix", "save_image_table", "LOCK"]
-
-LOCK = threading.RLock()
-
-
-def _drawing(function):
-    @functools.wraps(function)
-    def locked(*args, **kwargs):
-        with LOCK:
-            return function(*args, **kwargs)
-    return locked
+           "save_confusion_matrix", "save_image_table"]
 
 
 def _save_titled(fig, path, title, dpi):
@@ -74,7 +61,6 @@ def _atomic_savefig(fig, path, **kwargs):
     os.replace(tmp, path)
 
 
-@_drawing
 def save_image_grid(path, images, cols=None, scale=1):
     """Write ``images`` as one PNG grid (nearest-neighbour upscaled by ``scale``)."""
     from PIL import Image
@@ -88,7 +74,6 @@ def save_image_grid(path, images, cols=None, scale=1):
     os.replace(tmp, path)
 
 
-@_drawing
 def save_scored_grid(path, images, scores=None, title=None, cols=None):
     """A grid figure with each tile titled by D's score, as in the Keras DCGAN notes.
 
@@ -112,7 +97,6 @@ def save_scored_grid(path, images, scores=None, title=None, cols=None):
     _save_titled(fig, path, title, dpi=80)
 
 
-@_drawing
 def save_loss_plot(path, records, keys=("d_loss", "g_loss"),
                    prob_keys=("p_real", "p_fake", "real_as_real", "fake_as_fake")):
     """Loss curves against ``step`` from a list of log dicts (``metrics.jsonl`` rows).
@@ -147,7 +131,6 @@ def save_loss_plot(path, records, keys=("d_loss", "g_loss"),
     _atomic_savefig(fig, path, dpi=90)
 
 
-@_drawing
 def save_histogram(path, real, fake, bins=60, title=None):
     """Histogram of all values of ``real`` against ``fake`` (vector data, e.g. 1-D Gaussian)."""
     real = np.asarray(real, np.float64).ravel()
@@ -168,7 +151,6 @@ def save_histogram(path, real, fake, bins=60, title=None):
     _atomic_savefig(fig, path, dpi=90)
 
 
-@_drawing
 def confusion_figure(counts, title=None):
     """D's confusion matrix as a `Figure`: rows true (real, generated), columns judged (real, fake).
 
@@ -194,13 +176,11 @@ def confusion_figure(counts, title=None):
     return fig
 
 
-@_drawing
 def save_confusion_matrix(path, counts, title=None):
     """Write `confusion_figure` as a PNG."""
     _atomic_savefig(confusion_figure(counts, title), path, dpi=100)
 
 
-@_drawing
 def save_image_table(path, images, row_titles=None, col_titles=None, title=None, tile_inches=0.8):
     """A table of images ``(R, C, H, W, ch)`` in [-1, 1] with optional row and column titles.
 
