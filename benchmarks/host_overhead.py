@@ -32,9 +32,8 @@ so a burst of load reaches both; reported: the median ms/step of each and
 the median over rounds of the per-round ratio train / fit (1.05 = 5% slower).
 Also the host time spent inside train's callback hooks per step (`CallbackClock`)
 and ``1 + that / fit's ms per step``: what the callbacks add to the training
-thread. Pictures are drawn on a background thread (`tfgan2.pictures`), so on a
-CPU already busy with the step their drawing still competes for the cores and
-shows in the loop ratio but not in the hook time.
+thread, periodic writes (metrics row and loss plot every --log_every, sample
+grid every --sample_every, checkpoints) included.
 """
 import json
 import os
