@@ -57,7 +57,7 @@ def conditioning(fv):
         q_dim=codes.q_dim if codes else 0, code_dim=codes.dim if codes else 0)
 
 
-def build_dataset(fv, start_step=0, skipped=None):
+def build_dataset(fv, start_step=0, skipped=None, strategy=None):
     """The endless training dataset of global batches, from the batch of ``start_step``.
 
     Conditional runs get ``(images, labels)`` batches. With ``--deterministic``
@@ -65,11 +65,33 @@ def build_dataset(fv, start_step=0, skipped=None):
     exactly the batches an uninterrupted one would. ``skipped``, a
     `pipelines.skipped.SkippedFiles`, records the input files a file-reading
     source leaves out (other sources ignore it).
+
+    ``strategy``: in a multi-worker run, a source that can (``shards``) is
+    built per worker through ``strategy.distribute_datasets_from_function``
+    (`pipelines.sharded_input_fn`): each worker reads and decodes only its own
+    share of the files, in per-replica batches, instead of decoding every
+    image and keeping its share (what Keras's automatic sharding of one
+    global dataset does). Other sources, and other strategies, get the one
+    dataset of global batches.
     """
     src = source(fv)
-    if src.reads_files and skipped is not None:
-        return src.dataset(fv, start_step, bool(fv.conditional), skipped=skipped)
-    return src.dataset(fv, start_step, bool(fv.conditional))
+    kwargs = dict(skipped=skipped) if src.reads_files and skipped is not None else {}
+    if src.shards and strategy is not None and _multi_worker(strategy):
+        import pipelines
+
+        def make(batch_size, shard, skip_batches):
+            return src.dataset(fv, skip_batches, bool(fv.conditional), batch_size=batch_size,
+                               shard=shard, **kwargs)
+
+        return strategy.distribute_datasets_from_function(
+            pipelines.sharded_input_fn(make, fv.batch_size, steps_done=start_step))
+    return src.dataset(fv, start_step, bool(fv.conditional), **kwargs)
+
+
+def _multi_worker(strategy):
+    import tfgan2
+
+    return tfgan2.distribute.is_multi_worker(strategy)
 
 
 def real_samples(fv, num=2000):

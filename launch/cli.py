@@ -11,6 +11,8 @@
   every line back in absl's usual format.
 * A `absl.app.UsageError` prints ``<launcher>: <message>`` and one line
   pointing to ``--helpshort`` instead of the whole flag listing.
+* GPU memory grows as needed (`enable_gpu_memory_growth`), so a training and
+  ``launch.evaluate --watch`` (or ``launch.sample``) share one GPU.
 """
 import logging
 import os
@@ -21,7 +23,7 @@ import tempfile
 from absl import app, flags
 from absl import logging as absl_logging
 
-__all__ = ["run", "quiet_output", "HELP_HINT"]
+__all__ = ["run", "quiet_output", "enable_gpu_memory_growth", "HELP_HINT"]
 
 HELP_HINT = "Pass --helpshort to list this launcher's flags (--helpfull: all of them)."
 # Lines of the C++ logging (absl / TSL) at INFO or WARNING, and absl's notice before its
@@ -72,11 +74,34 @@ def quiet_output(flag_values=flags.FLAGS):
     tf.get_logger().setLevel("WARNING")
 
 
+def enable_gpu_memory_growth():
+    """Make TensorFlow take GPU memory as it needs it, not nearly all of it at start.
+
+    Without it the first process on a GPU reserves almost all its memory and a
+    second one (``launch.evaluate --watch`` next to a training) fails to start.
+    Must run before TensorFlow initializes its devices; returns the GPUs it set
+    (none on a machine without GPUs, or once the devices are initialized).
+    """
+    _import_tensorflow_quietly()
+    import tensorflow as tf
+
+    done = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # the devices are initialized: too late to change
+            continue
+        done.append(gpu)
+    return done
+
+
 def run(main, name, argv=None):
-    """`absl.app.run` of ``main`` with `quiet_output` first and one-line usage errors."""
+    """`absl.app.run` of ``main`` with `quiet_output` and `enable_gpu_memory_growth` first,
+    and one-line usage errors."""
 
     def wrapped(args):
         quiet_output()
+        enable_gpu_memory_growth()
         try:
             return main(args)
         except app.UsageError as exc:

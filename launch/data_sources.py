@@ -34,11 +34,15 @@ class DataSource:
       check: ``check(fv) -> None``, extra flag checks (raise ValueError).
       arrays: ``arrays() -> (data, labels)`` for sources held in memory, else None.
       reads_files: the source decodes image files (and can report skipped ones).
+      shards: ``dataset`` also takes ``batch_size=`` (instead of ``--batch_size``)
+        and ``shard=(num_shards, index)``, and then reads and decodes only that
+        share of the files or records: a multi-worker run gives each worker its
+        own (`launch.builders.build_dataset`).
     """
 
     def __init__(self, name, description, shape, dataset, *, num_classes=None,
                  multilabel=False, data_dir=None, face_crop=False, check=None, arrays=None,
-                 reads_files=False):
+                 reads_files=False, shards=False):
         self.name = name
         self.description = description
         self.shape = shape
@@ -50,6 +54,7 @@ class DataSource:
         self.check = check or (lambda fv: None)
         self.arrays = arrays
         self.reads_files = bool(reads_files)
+        self.shards = bool(shards)
 
     @property
     def has_labels(self):
@@ -135,25 +140,26 @@ def _mnist(fv, start, labels, download=False):
 
 
 def _celeba(source):
-    def build(fv, start, labels, skipped=None):
+    def build(fv, start, labels, skipped=None, batch_size=None, shard=None):
         import pipelines
 
         path = "tfds" if source == "tfds" else fv.data_dir
         return pipelines.celeba(path, split=fv.split, resolution=fv.resolution,
-                                batch_size=fv.batch_size, crop=crop_spec(fv), labels=labels,
+                                batch_size=batch_size or fv.batch_size, crop=crop_spec(fv),
+                                labels=labels,
                                 data_dir=fv.data_dir if source == "tfds" else None,
-                                seed=fv.seed, skip_batches=start, skipped=skipped,
+                                seed=fv.seed, skip_batches=start, skipped=skipped, shard=shard,
                                 **_determinism(fv))
     return build
 
 
-def _image_folder(fv, start, labels, skipped=None):
+def _image_folder(fv, start, labels, skipped=None, batch_size=None, shard=None):
     import pipelines
 
     return pipelines.image_folder(fv.data_dir, resolution=fv.resolution,
-                                  batch_size=fv.batch_size, channels=fv.channels,
+                                  batch_size=batch_size or fv.batch_size, channels=fv.channels,
                                   crop=crop_spec(fv), seed=fv.seed, skip_batches=start,
-                                  skipped=skipped, **_determinism(fv))
+                                  skipped=skipped, shard=shard, **_determinism(fv))
 
 
 def _check_image_folder(fv):
@@ -203,14 +209,15 @@ register(DataSource(
     "celeba", "CelebA from its folder or prepared TFRecords, 40 binary attributes",
     lambda fv: (fv.resolution, fv.resolution, 3), _celeba("folder"),
     num_classes=CELEBA_ATTRIBUTES, multilabel=True, face_crop=True, reads_files=True,
+    shards=True,
     data_dir="the CelebA folder (img_align_celeba/ with the attribute and partition lists) "
              "or prepared TFRecords (a folder of *.tfrecord or a glob pattern)"))
 register(DataSource(
     "celeba_tfds", "CelebA from TFDS (prepared in --data_dir), 40 binary attributes",
     lambda fv: (fv.resolution, fv.resolution, 3), _celeba("tfds"),
-    num_classes=CELEBA_ATTRIBUTES, multilabel=True, face_crop=True))
+    num_classes=CELEBA_ATTRIBUTES, multilabel=True, face_crop=True, shards=True))
 register(DataSource(
     "image_folder", "a folder (or glob) of JPEG/PNG images, no labels",
     lambda fv: (fv.resolution, fv.resolution, fv.channels), _image_folder,
     data_dir="a folder (or glob pattern) of JPEG/PNG images", check=_check_image_folder,
-    reads_files=True))
+    reads_files=True, shards=True))

@@ -36,13 +36,14 @@ class _DataError(Exception):
     """The data set named by the flags is missing, empty or unusable."""
 
 
-def _dataset_from(start_step, skipped=None):
+def _dataset_from(start_step, skipped=None, strategy=None):
     """The training data from the batch of ``start_step`` on (called once the step is known);
-    ``skipped`` records the input files left out."""
+    ``skipped`` records the input files left out; a multi-worker ``strategy`` gives each
+    worker its share of the files (`launch.builders.build_dataset`)."""
     from launch import builders
 
     try:
-        return builders.build_dataset(FLAGS, start_step, skipped=skipped)
+        return builders.build_dataset(FLAGS, start_step, skipped=skipped, strategy=strategy)
     except (FileNotFoundError, ValueError) as exc:
         raise _DataError(str(exc)) from exc
 
@@ -199,7 +200,8 @@ def _train_in(workdir, chief, changes=()):
     start = time.time()
     try:
         result = tfgan2.train(
-            gan, lambda step: _dataset_from(step, skipped), workdir, FLAGS.train_steps,
+            gan, lambda step: _dataset_from(step, skipped, strategy), workdir,
+            FLAGS.train_steps,
             log_values={"skipped_files": lambda: skipped.count if skipped.files else None},
             log_every=FLAGS.log_every,
             sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,

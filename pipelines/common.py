@@ -123,20 +123,32 @@ def num_workers():
     return max(1, sum(len(cluster.get(kind, ())) for kind in ("chief", "worker")))
 
 
-def sharded_input_fn(make_dataset, global_batch_size, **kwargs):
+def sharded_input_fn(make_dataset, global_batch_size, steps_done=None, **kwargs):
     """``input_fn(input_context)`` for ``strategy.distribute_datasets_from_function``.
 
     Calls ``make_dataset(batch_size=per_replica, shard=(num_input_pipelines,
     input_pipeline_id), **kwargs)`` where ``per_replica =
     input_context.get_per_replica_batch_size(global_batch_size)``; each
     worker then reads and decodes only its own part of the data.
+
+    ``steps_done`` (a resumed run's step): also pass ``skip_batches``, the
+    per-replica batches this worker's pipeline gave in those steps
+    (``steps_done`` times its replicas, ``num_replicas_in_sync /
+    num_input_pipelines``), so the stream continues where it stopped.
     """
     check_batch_size(global_batch_size)
+    if steps_done is not None and (int(steps_done) != steps_done or steps_done < 0):
+        raise ValueError(f"steps_done must be an integer >= 0, got {steps_done!r}.")
 
     def input_fn(input_context):
+        extra = dict(kwargs)
+        if steps_done is not None:
+            local_replicas = (input_context.num_replicas_in_sync
+                              // input_context.num_input_pipelines)
+            extra["skip_batches"] = int(steps_done) * local_replicas
         return make_dataset(
             batch_size=input_context.get_per_replica_batch_size(global_batch_size),
             shard=(input_context.num_input_pipelines, input_context.input_pipeline_id),
-            **kwargs)
+            **extra)
 
     return input_fn

@@ -10,7 +10,7 @@
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["split", "latents_and_labels", "check_data", "checked_range", "first_batch",
+__all__ = ["split", "latents_and_labels", "replica_element_spec", "check_data", "checked_range", "first_batch",
            "check_range_numpy", "Packing"]
 
 
@@ -38,6 +38,18 @@ def latents_and_labels(data, num_classes=None):
     return data, None
 
 
+def replica_element_spec(data):
+    """The element spec of ``data`` (None for arrays); for a `tf.distribute.DistributedDataset`
+    (``strategy.distribute_datasets_from_function``), that of one replica's part, whose
+    batch is the per-replica batch."""
+    spec = getattr(data, "element_spec", None)
+    if spec is None or not isinstance(data, tf.distribute.DistributedDataset):
+        return spec
+    # Each leaf is a TensorSpec (one local replica) or a PerReplicaSpec of one per replica.
+    return tf.nest.map_structure(lambda leaf: tf.nest.flatten(leaf, expand_composites=True)[0],
+                                 spec)
+
+
 def check_data(data, *, replicas=1, pack=1, sample_shape=None):
     """Raise ValueError if ``data`` (a dataset, or arrays) does not fit the step.
 
@@ -45,12 +57,16 @@ def check_data(data, *, replicas=1, pack=1, sample_shape=None):
     averages of the losses would be wrong), a multiple of ``pack``; batch with
     ``drop_remainder=True`` so that the batch size is static. Each sample must
     have ``sample_shape`` (the networks' data shape) where both are known.
+    A distributed dataset's batches are already per replica: only ``pack`` and
+    the sample shape are checked.
     """
-    spec = getattr(data, "element_spec", None)
+    spec = replica_element_spec(data)
     if spec is None:
         return
     first = tf.nest.flatten(spec)[0]
     batch = first.shape[0] if first.shape.rank else None
+    if batch is not None and isinstance(data, tf.distribute.DistributedDataset):
+        batch *= replicas  # the global batch, split evenly by construction
     if batch is not None and batch % replicas:
         raise ValueError(
             f"The global batch of {batch} examples does not split evenly across "

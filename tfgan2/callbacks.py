@@ -1,7 +1,12 @@
 """Keras callbacks for a GAN run: sample grids, checkpoints, loss history, stopping.
 
-All of them read the training step from ``model.step`` (`tfgan2.GAN`), so they
-stay correct with ``steps_per_execution`` > 1 and across resumed runs.
+All of them count the training step on the host (`HostStep`): ``model.step``
+(`tfgan2.GAN`) is read from the device once when ``fit`` starts and at each
+epoch end, and in between the step follows the batches Keras reports, so they
+stay correct with ``steps_per_execution`` > 1 and across resumed runs without
+waiting for the device after every execution. They read the values of the
+logs only when they write them; `LogsOnDemand` is the callback list that
+lets them (Keras's own converts every batch's logs to Python numbers).
 """
 import json
 import math
@@ -14,7 +19,7 @@ from google.protobuf import text_format
 
 from tfgan2 import distribute, visualize
 
-__all__ = ["StepInterval", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
+__all__ = ["StepInterval", "HostStep", "LogsOnDemand", "log_values", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
            "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step",
            "checkpoint_paths", "error_summary", "SAVED_STEPS_FILE", "saved_steps"]
 
@@ -27,11 +32,17 @@ class StepInterval:
     """``due(step)`` is true once per crossed multiple of ``every`` (0 never).
 
     Robust to a step that advances in jumps (``steps_per_execution`` > 1).
+    ``start(step)`` sets the step counting starts from (a multiple crossed
+    after it is due); without it the first step seen is due only when it is
+    a multiple itself.
     """
 
     def __init__(self, every):
         self.every = int(every)
         self.last = None
+
+    def start(self, step):
+        self.last = step
 
     def due(self, step):
         if self.every <= 0:
@@ -44,7 +55,104 @@ class StepInterval:
         return crossed
 
 
-class SampleGrid(keras.callbacks.Callback):
+def log_values(logs):
+    """The numbers of a batch's logs as Python floats (what `LogsOnDemand` hands over
+    unread): nested dicts are flattened, values that are not numbers kept as they are.
+
+    Reading a tensor waits for the device to finish the step that computed it:
+    `HostStep` callbacks call this only when they write.
+    """
+    values = {}
+    for key, value in sorted((logs or {}).items()):
+        if isinstance(value, dict):
+            values.update(log_values(value))
+            continue
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError):
+            array = None
+        if array is not None and array.size == 1 and array.dtype.kind in "fiub":
+            value = float(array.reshape(()))
+        values[key] = value
+    return values
+
+
+class HostStep(keras.callbacks.Callback):
+    """A callback that knows the GAN's training step without reading it from the device.
+
+    ``host_step``: at ``on_train_begin`` the model's ``step`` (one read of the
+    device); after each execution the step of the epoch's start plus the
+    index of the last batch Keras reports plus one (Keras calls
+    ``on_train_batch_end`` once per execution with its last batch, so any
+    ``steps_per_execution`` counts right); at each epoch end ``step`` again (an
+    execution cut short by data that ran out is then counted right; Keras
+    itself waits for the device there to read the epoch's logs). Subclasses
+    call ``super()`` first in the hooks they override.
+
+    ``raw_batch_logs``: `LogsOnDemand` hands such callbacks the batch logs as
+    the step returned them (tensors); `log_values` turns them into numbers.
+    """
+
+    raw_batch_logs = True
+
+    def __init__(self):
+        super().__init__()
+        self.host_step = None
+        self._epoch_start = None
+
+    def current_step(self):
+        """``host_step``, or the model's ``step`` outside ``fit``."""
+        return self.model.step if self.host_step is None else self.host_step
+
+    def on_train_begin(self, logs=None):
+        self.host_step = self._epoch_start = self.model.step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.current_step()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._epoch_start is None:  # driven by hand, outside fit
+            self._epoch_start = self.model.step - int(batch) - 1
+        self.host_step = self._epoch_start + int(batch) + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.host_step = self.model.step
+
+
+def _acts_after_batches(callback):
+    """True unless ``callback`` keeps Keras's ``on_train_batch_end`` and ``on_batch_end``,
+    which do nothing."""
+    return any(not getattr(getattr(callback, hook, None), "_is_default", False)
+               for hook in ("on_train_batch_end", "on_batch_end"))
+
+
+class LogsOnDemand(keras.callbacks.CallbackList):
+    """A Keras callback list that does not read the batch logs for callbacks that need not.
+
+    Keras's `CallbackList` converts every batch's logs to Python floats before
+    calling any callback that acts after a batch, which makes the host wait
+    for the device after every execution. This one passes the logs as they
+    are (tensors) to callbacks with ``raw_batch_logs`` (`HostStep` and its
+    subclasses read them only when they write), converts them at most once
+    per batch for the others, and skips callbacks that do nothing after a
+    batch. Construct it as ``fit`` would (``add_history``, ``add_progbar``,
+    ``model``, ``verbose``, ``epochs``, ``steps``) and pass it as ``callbacks``.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        converted = None
+        for callback in self.callbacks:
+            if not _acts_after_batches(callback):
+                continue
+            if getattr(callback, "raw_batch_logs", False):
+                callback.on_train_batch_end(batch, logs)
+                continue
+            if converted is None:
+                converted = log_values(logs)
+            callback.on_train_batch_end(batch, converted)
+
+
+class SampleGrid(HostStep):
     """Writes ``samples/step_NNNNNNN.png`` every ``every_n_steps`` steps and at the end.
 
     Images: a grid of ``num_samples`` generated from the same fixed latents
@@ -128,13 +236,23 @@ class SampleGrid(keras.callbacks.Callback):
             except FileNotFoundError:
                 pass
 
+    @property
+    def write_every(self):
+        """Step intervals at which it writes during training."""
+        return (self.every_n_steps,)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._interval.start(self.host_step)
+
     def on_train_batch_end(self, batch, logs=None):
-        step = self.model.step
-        if self._interval.due(step):
-            self.write(step)
+        super().on_train_batch_end(batch, logs)
+        if self._interval.due(self.host_step) and \
+                not getattr(self.model, "training_failed", False):
+            self.write(self.host_step)
 
     def on_train_end(self, logs=None):
-        step = self.model.step
+        step = self.current_step()
         if step != self._last_written and not getattr(self.model, "training_failed", False):
             self.write(step)
 
@@ -229,7 +347,7 @@ def _all_finite(model):
     return all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
-class Checkpointer(keras.callbacks.Callback):
+class Checkpointer(HostStep):
     """Saves ``ckpt-<step>`` every ``every_n_steps`` steps and at the end; keeps the last ``max_to_keep``.
 
     `restore` (call it before ``fit``) loads the newest checkpoint of the
@@ -366,8 +484,18 @@ class Checkpointer(keras.callbacks.Callback):
             if os.path.isdir(parent) and not os.listdir(parent):
                 os.rmdir(parent)
 
+    @property
+    def write_every(self):
+        """Step intervals at which it writes during training."""
+        return (self.every_n_steps,)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._interval.start(self.host_step)
+
     def on_train_batch_end(self, batch, logs=None):
-        if self._interval.due(self.model.step) and not self.model.stop_training:
+        super().on_train_batch_end(batch, logs)
+        if self._interval.due(self.host_step) and not self.model.stop_training:
             self.save()
 
     def on_train_end(self, logs=None):
@@ -397,7 +525,7 @@ def _remove_partial(directory, name):
                 pass
 
 
-class LossHistory(keras.callbacks.Callback):
+class LossHistory(HostStep):
     """Appends one JSON object per epoch (``step`` plus every logged metric) to ``metrics.jsonl``.
 
     Also redraws ``losses.png`` (d_loss and g_loss against step, and D's
@@ -417,7 +545,8 @@ class LossHistory(keras.callbacks.Callback):
         self.records = []
 
     def on_train_begin(self, logs=None):
-        step = self.model.step
+        super().on_train_begin(logs)
+        step = self.host_step
         self.records = []
         if os.path.exists(self.path):
             with open(self.path, encoding="utf-8") as f:
@@ -442,8 +571,9 @@ class LossHistory(keras.callbacks.Callback):
         os.replace(tmp, self.path)
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"step": self.model.step, "epoch": int(epoch) + 1}
-        row.update({k: float(v) for k, v in (logs or {}).items()})
+        super().on_epoch_end(epoch, logs)
+        row = {"step": self.host_step, "epoch": int(epoch) + 1}
+        row.update(log_values(logs))
         for name, value in self.values.items():
             value = value()
             if value is not None:
@@ -456,47 +586,87 @@ class LossHistory(keras.callbacks.Callback):
             visualize.save_loss_plot(self.plot_path, self.records)
 
 
-class StopAtStep(keras.callbacks.Callback):
-    """Stops ``fit`` once ``model.step`` reaches ``last_step``."""
+class StopAtStep(HostStep):
+    """Stops ``fit`` once the step reaches ``last_step``."""
 
     def __init__(self, last_step):
         super().__init__()
         self.last_step = int(last_step)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.model.step >= self.last_step:
+        super().on_train_batch_end(batch, logs)
+        if self.host_step >= self.last_step:
             self.model.stop_training = True
 
 
-class NonFiniteGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite logged loss (``d_loss``, ``g_loss``).
+class NonFiniteGuard(HostStep):
+    """Stops training at a non-finite logged loss (``d_loss``, ``g_loss``).
 
     It marks the model as failed so that later callbacks save nothing, and
     `raise_if_failed` raises `NonFiniteError` naming the step.
+
+    ``check_every``: step intervals (e.g. those at which the other callbacks
+    write: checkpoints, samples) at which it reads the logs; it also checks
+    every epoch's logs. The logged losses are Keras's running means since the
+    epoch began, so a non-finite loss at any step of the epoch is still seen
+    at the next check. Put it before the writers in the callback list. None
+    (the default) checks after every execution, which waits for the device
+    each time. (`Checkpointer` checks the weights themselves before saving.)
     """
 
-    def __init__(self, keys=("d_loss", "g_loss")):
+    def __init__(self, keys=("d_loss", "g_loss"), check_every=None):
         super().__init__()
         self.keys = keys
+        self.check_every = None if check_every is None else sorted(
+            {int(every) for every in check_every if every and every > 0})
         self.failed_step = None
         self.failed_values = None
+        self.checked_step = None
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         self.failed_step = None
+        self.checked_step = self.host_step
         self.model.training_failed = False
 
-    def on_train_batch_end(self, batch, logs=None):
+    def _due(self, previous, step):
+        if self.check_every is None:
+            return True
+        return any(step // every > previous // every for every in self.check_every)
+
+    def check(self, logs):
+        """Read ``logs``' losses; on a non-finite one mark the model failed and stop it.
+        Returns whether they were finite."""
         logs = logs or {}
-        values = {k: float(logs[k]) for k in self.keys if k in logs}
-        if any(not math.isfinite(v) for v in values.values()):
-            self.failed_step = self.model.step
-            self.failed_values = values
-            self.model.training_failed = True
-            self.model.stop_training = True
+        values = log_values({k: logs[k] for k in self.keys if k in logs})
+        step = self.current_step()
+        if all(math.isfinite(v) for v in values.values()):
+            self.checked_step = step
+            return True
+        self.failed_step = step
+        self.failed_values = values
+        self.model.training_failed = True
+        self.model.stop_training = True
+        return False
+
+    def on_train_batch_end(self, batch, logs=None):
+        previous = self.current_step()
+        super().on_train_batch_end(batch, logs)
+        if self.failed_step is None and self._due(previous, self.host_step):
+            self.check(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.failed_step is None:
+            self.check(logs)
 
     def raise_if_failed(self, last_good=None):
         if self.failed_step is not None:
+            since = ""
+            if self.checked_step is not None and self.checked_step < self.failed_step - 1:
+                since = (f" (the losses are read when something is written: they became "
+                         f"non-finite after step {self.checked_step})")
             raise NonFiniteError(
                 f"Training stopped at step {self.failed_step}: non-finite loss "
-                f"{self.failed_values}. Nothing was saved from this state; the last good "
+                f"{self.failed_values}{since}. Nothing was saved from this state; the last good "
                 f"checkpoint is {last_good or 'none (no checkpoint was written yet)'}.")

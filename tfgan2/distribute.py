@@ -10,8 +10,8 @@ import re
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "split_cpu", "make_strategy", "is_chief", "is_multi_worker", "task_id",
-           "PeerLostError", "PEER_ERRORS", "peer_lost_message"]
+__all__ = ["STRATEGIES", "split_cpu", "make_strategy", "communication_options", "is_chief",
+           "is_multi_worker", "task_id", "PeerLostError", "PEER_ERRORS", "peer_lost_message"]
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -40,13 +40,31 @@ def split_cpu(count):
                            f"initialized {existing}: call split_cpu first.") from exc
 
 
+def communication_options(collective_timeout=None, gpus=None):
+    """`tf.distribute.experimental.CommunicationOptions` of a multi-worker strategy.
+
+    NCCL all-reduce when this machine has GPUs (``gpus``: default, the physical
+    GPUs TensorFlow sees), which keeps the gradients on the GPUs; otherwise the
+    RING implementation (gRPC between the workers' CPUs, what AUTO chooses there).
+    ``collective_timeout``: see `make_strategy`.
+    """
+    if gpus is None:
+        gpus = tf.config.list_physical_devices("GPU")
+    implementation = (tf.distribute.experimental.CommunicationImplementation.NCCL if gpus
+                      else tf.distribute.experimental.CommunicationImplementation.RING)
+    return tf.distribute.experimental.CommunicationOptions(
+        implementation=implementation,
+        timeout_seconds=float(collective_timeout) if collective_timeout else None)
+
+
 def make_strategy(name="default", devices=None, tpu=None, collective_timeout=None):
     """A strategy by name.
 
     Args:
       name: ``"default"`` (no distribution), ``"mirrored"`` (all local GPUs, or
         ``devices``; on a machine without GPUs, all logical CPUs), ``"multi_worker"``
-        (`MultiWorkerMirroredStrategy` configured from ``TF_CONFIG``) or
+        (`MultiWorkerMirroredStrategy` configured from ``TF_CONFIG``, all-reducing
+        with NCCL on GPUs, `communication_options`) or
         ``"tpu"`` (`TPUStrategy` through a `TPUClusterResolver` for ``tpu``).
       devices: device names for ``mirrored``, e.g. ``["/gpu:0", "/gpu:1"]``.
       tpu: TPU name or address for ``tpu`` (``None``/``"local"`` for a local TPU VM).
@@ -79,9 +97,8 @@ def make_strategy(name="default", devices=None, tpu=None, collective_timeout=Non
         if "TF_CONFIG" not in os.environ:
             raise ValueError("strategy 'multi_worker' needs the TF_CONFIG environment variable "
                              "describing the cluster and this worker's task (see BUILD.md).")
-        options = tf.distribute.experimental.CommunicationOptions(
-            timeout_seconds=float(collective_timeout) if collective_timeout else None)
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=communication_options(collective_timeout))
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")

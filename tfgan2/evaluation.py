@@ -45,7 +45,7 @@ from tfgan2 import losses as losses_lib
 from tfgan2 import metrics as metrics_lib
 from tfgan2 import sliced_wasserstein
 from tfgan2 import summaries
-from tfgan2.callbacks import StepInterval
+from tfgan2.callbacks import HostStep, StepInterval
 
 __all__ = ["METRICS", "IMAGE_METRICS", "VECTOR_METRICS", "check_metrics", "decision_threshold",
            "confusion_counts", "discriminator_confusion", "tstr", "moments", "swd", "flatten",
@@ -414,7 +414,7 @@ class Evaluator:
         return results
 
 
-class EvaluationCallback(keras.callbacks.Callback):
+class EvaluationCallback(HostStep):
     """Runs an evaluator every ``every_n_steps`` training steps and records the results.
 
     ``evaluator`` is called with the model and returns a (possibly nested)
@@ -460,7 +460,17 @@ class EvaluationCallback(keras.callbacks.Callback):
             self._writer.flush()
         return flat
 
+    @property
+    def write_every(self):
+        """Step intervals at which it writes during training."""
+        return (self.every_n_steps,)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._due.start(self.host_step)
+
     def on_train_batch_end(self, batch, logs=None):
-        step = self.model.step
+        super().on_train_batch_end(batch, logs)
+        step = self.host_step
         if self._due.due(step) and not getattr(self.model, "training_failed", False):
             self.evaluate(step)

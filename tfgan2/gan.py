@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan2 import batches, distribute, ema, infogan
+from tfgan2 import batches, distribute, ema, executions, infogan
 from tfgan2 import layers as layers_lib
 from tfgan2 import noise as noise_lib
 from tfgan2 import optimizer_pair, regularizers, replicas, sample_metrics, serialization
@@ -222,12 +222,11 @@ class GAN(keras.Model):
             updates with each held-out real batch and as many samples; other Keras
             metrics are refused (D's accuracy is logged as ``real_as_real``...).
           **kwargs: passed to `keras.Model.compile` (``steps_per_execution``,
-            ``jit_compile``, ``run_eagerly``). With more than one replica,
-            ``steps_per_execution`` falls back to 1 (a Keras limitation), with a
-            warning. ``jit_compile`` defaults to False; with True (XLA, one
-            replica only) the step's in-graph checks of label values and of
-            the image range are dropped, so `fit` checks the first batch on the
-            host instead and later batches go unchecked.
+            ``jit_compile``, ``run_eagerly``); several replicas run the steps of an
+            execution unrolled (`make_train_function`). ``jit_compile`` defaults
+            to False; with True (XLA, one replica only) the step's in-graph checks
+            of label values and of the image range are dropped, so `fit` checks
+            the first batch on the host instead and later batches go unchecked.
         """
         compile_arguments = serialization.call_arguments(GAN.compile, locals())
         compile_arguments.update(kwargs)
@@ -261,6 +260,15 @@ class GAN(keras.Model):
         # What Keras callbacks see as model.optimizer (learning rate, iterations).
         self.optimizer = OptimizerPair(d_optimizer, g_optimizer, self.step_counter)
         self._compile_arguments = _Arguments(compile_arguments)
+
+    def make_train_function(self, force=False):
+        """Keras's, except for several steps per execution on several replicas: those run
+        unrolled (`tfgan2.executions`), as Keras's loop fails there."""
+        if not executions.unrolled(self):
+            return super().make_train_function(force)
+        if self.train_function is None or force:
+            self.train_function = executions.train_function(self)
+        return self.train_function
 
     def fit(self, x=None, *args, **kwargs):
         """`keras.Model.fit`, after checking the batches: they split evenly over the
@@ -639,19 +647,12 @@ class GAN(keras.Model):
 def _compile_keras(gan, kwargs):
     """`keras.Model.compile` with the execution options a GAN step supports.
 
-    Several steps per execution fall back to 1 with several replicas, XLA is off
-    unless asked (Keras' "auto" would turn it on on a GPU), refused with several
+    Several steps per execution on several replicas are kept: they run unrolled
+    (`tfgan2.executions`, through `GAN.make_train_function`). XLA is off unless
+    asked (Keras' "auto" would turn it on on a GPU), refused with several
     replicas, and reported when Keras drops it.
     """
     replica_count = gan.distribute_strategy.num_replicas_in_sync
-    if replica_count > 1 and kwargs.get("steps_per_execution", 1) not in (1, None):
-        # Keras runs multi-step executions inside tf.cond, where the optimizers'
-        # cross-replica merge_call fails (keras-team/keras#19246).
-        warnings.warn(
-            f"steps_per_execution={kwargs['steps_per_execution']} is not supported by "
-            f"Keras with {replica_count} replicas; using 1 step per execution.",
-            stacklevel=3)
-        kwargs["steps_per_execution"] = 1
     if kwargs.setdefault("jit_compile", False) is True and replica_count > 1:
         raise ValueError(
             f"jit_compile=True does not work with {replica_count} replicas: XLA cannot "

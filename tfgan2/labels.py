@@ -8,6 +8,8 @@ the float32 condition vector `LabelSpec.condition` makes of either.
 import numpy as np
 import tensorflow as tf
 
+from tfgan2 import batches
+
 __all__ = ["LabelSpec"]
 
 
@@ -57,7 +59,7 @@ class LabelSpec:
         """
         if not self.conditional:
             return
-        spec = getattr(x, "element_spec", None)
+        spec = batches.replica_element_spec(x)
         if spec is not None:
             if not isinstance(spec, (tuple, list)) or len(spec) < 2:
                 raise ValueError(

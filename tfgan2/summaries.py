@@ -23,7 +23,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from tfgan2 import visualize
-from tfgan2.callbacks import StepInterval
+from tfgan2.callbacks import HostStep, StepInterval, log_values
 
 __all__ = ["write_scalar", "write_scalars", "write_image", "read_events", "TensorBoardLogger",
            "confusion_shares", "SCALAR_PLUGIN", "IMAGE_PLUGIN"]
@@ -109,10 +109,11 @@ def confusion_shares(logs):
             "fake_as_real": 1.0 - ff}
 
 
-class TensorBoardLogger(keras.callbacks.Callback):
+class TensorBoardLogger(HostStep):
     """Writes training scalars and sample grids of a `tfgan2.GAN` as TensorBoard events.
 
-    Every ``every_n_steps`` steps of ``model.step`` (and at the end of
+    Every ``every_n_steps`` steps of the GAN's step (counted on the host,
+    `tfgan2.callbacks.HostStep`; and at the end of
     training) it records each numeric entry of the batch logs (``d_loss``,
     ``g_loss``, ``p_real``, ``p_fake``, ``real_as_real``, ``fake_as_fake``:
     Keras' running means since the start of the epoch) as ``train/<name>``.
@@ -123,7 +124,8 @@ class TensorBoardLogger(keras.callbacks.Callback):
     four shares of `confusion_shares`) goes to ``confusion/<cell>`` with the
     training scalars. Evaluations (``fit(validation_data=...)``,
     ``evaluate``) are recorded when they end, as ``val/<name>`` and
-    ``val_confusion/<cell>``.
+    ``val_confusion/<cell>``. The logs are read, and the file flushed, only
+    when something is written.
     """
 
     def __init__(self, log_dir, every_n_steps=100, num_images=16, image_every_n_steps=None,
@@ -147,16 +149,21 @@ class TensorBoardLogger(keras.callbacks.Callback):
         return self._writer
 
     def write_scalars(self, logs, step, prefix="train/", confusion_prefix="confusion/"):
-        values = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+        values = {k: v for k, v in log_values(logs).items() if isinstance(v, float)}
         with self.writer.as_default():
             write_scalars(values, step, prefix=prefix)
             write_scalars(confusion_shares(values), step, prefix=confusion_prefix)
         if prefix == "train/":
             self._last_scalars = step
 
+    @property
+    def write_every(self):
+        """Step intervals at which it writes during training."""
+        return (self.every_n_steps, self.image_every_n_steps)
+
     def on_test_end(self, logs=None):
         if logs:
-            self.write_scalars(logs, self.model.step, prefix="val/",
+            self.write_scalars(logs, self.current_step(), prefix="val/",
                                confusion_prefix="val_confusion/")
             self.writer.flush()
 
@@ -171,25 +178,27 @@ class TensorBoardLogger(keras.callbacks.Callback):
             write_image("samples", visualize.image_grid(fake), step)
         self._last_images = step
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._scalars.start(self.host_step)
+        self._images.start(self.host_step)
+
     def on_train_batch_end(self, batch, logs=None):
-        step = self.model.step
+        super().on_train_batch_end(batch, logs)
+        step = self.host_step  # each write flushes the file as its writer context ends
         if self._scalars.due(step):
             self.write_scalars(logs, step)
-        if self._images.due(step):
+        if self._images.due(step) and not getattr(self.model, "training_failed", False):
             self.write_images(step)
-        if self._writer is not None:
-            self._writer.flush()
 
     def on_train_end(self, logs=None):
         if getattr(self.model, "training_failed", False):
             return
-        step = self.model.step
+        step = self.current_step()
         if logs and step != self._last_scalars:
             self.write_scalars(logs, step)
         if step != self._last_images:
             self.write_images(step)
-        if self._writer is not None:
-            self._writer.flush()
 
     def close(self):
         if self._writer is not None:

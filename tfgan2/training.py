@@ -98,16 +98,23 @@ class _StepProgress(keras.callbacks.ProgbarLogger):
 
     Keras sizes every epoch's bar at ``steps_per_epoch``; the last epoch of a
     run (and the first of a resumed one) can be shorter, which showed
-    ``100/100`` after 50 steps and divided their time over 100.
+    ``100/100`` after 50 steps and divided their time over 100. The step is
+    ``clock``'s (a `tfgan2.callbacks.HostStep` earlier in the list). The batch
+    logs are left unread: a one-line-per-epoch bar never shows them, and a
+    live bar reads them only when it redraws.
     """
 
-    def __init__(self, log_every, train_steps):
+    raw_batch_logs = True
+
+    def __init__(self, log_every, train_steps, clock):
         super().__init__()
         self.log_every = int(log_every)
         self.train_steps = int(train_steps)
+        self.clock = clock
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.target = max(1, min(self.log_every, self.train_steps - self.model.step))
+        step = self.clock.current_step()
+        self.target = max(1, min(self.log_every, self.train_steps - step))
         super().on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -121,6 +128,8 @@ class _StepProgress(keras.callbacks.ProgbarLogger):
 class _StopOnSignal(keras.callbacks.Callback):
     """Ends ``fit`` after the current execution once a watched signal arrived."""
 
+    raw_batch_logs = True  # it never reads them
+
     def __init__(self):
         super().__init__()
         self.received = None
@@ -130,7 +139,7 @@ class _StopOnSignal(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class _PreemptionSaver(keras.callbacks.Callback):
+class _PreemptionSaver(callbacks_lib.HostStep):
     """Multi-worker preemption: TensorFlow's `PreemptionCheckpointHandler` after each execution.
 
     When any worker receives SIGTERM, the handler agrees with all workers on
@@ -146,6 +155,7 @@ class _PreemptionSaver(keras.callbacks.Callback):
         self.handler = None
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         config = tf.distribute.experimental.TerminationConfig(exit_fn=self._preempted)
         self.handler = tf.distribute.experimental.PreemptionCheckpointHandler(
             self.strategy.cluster_resolver, self.checkpointer.manager,
@@ -158,8 +168,9 @@ class _PreemptionSaver(keras.callbacks.Callback):
         self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
         if not getattr(self.model, "training_failed", False):
-            self.handler.save_checkpoint_if_preempted(checkpoint_number=self.model.step)
+            self.handler.save_checkpoint_if_preempted(checkpoint_number=self.host_step)
 
 
 @contextlib.contextmanager
@@ -296,7 +307,8 @@ def _train(gan, dataset, workdir, train_steps, chief, *, log_every, sample_every
 
     guard = callbacks_lib.NonFiniteGuard()
     stopper = _StopOnSignal()
-    all_callbacks = [guard, stopper, callbacks_lib.StopAtStep(train_steps)]
+    stop_at = callbacks_lib.StopAtStep(train_steps)
+    all_callbacks = [guard, stopper, stop_at]
     if chief:
         all_callbacks += [
             callbacks_lib.LossHistory(workdir, values=log_values),
@@ -312,13 +324,20 @@ def _train(gan, dataset, workdir, train_steps, chief, *, log_every, sample_every
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     if verbose:
-        all_callbacks.append(_StepProgress(log_every, train_steps))
+        all_callbacks.append(_StepProgress(log_every, train_steps, stop_at))
+    # The guard reads the losses whenever another callback writes (and at each epoch end).
+    guard.check_every = sorted({every for callback in all_callbacks
+                                for every in getattr(callback, "write_every", ()) if every > 0})
+    epochs = math.ceil(train_steps / log_every)
+    callback_list = callbacks_lib.LogsOnDemand(
+        all_callbacks, add_history=True, add_progbar=False, model=gan, verbose=verbose,
+        epochs=epochs, steps=log_every)
     signals = contextlib.nullcontext() if multi_worker else _signals_to(stopper)
     try:
         with signals:
-            history = gan.fit(dataset, epochs=math.ceil(train_steps / log_every),
-                              initial_epoch=start // log_every, steps_per_epoch=log_every,
-                              callbacks=all_callbacks, verbose=verbose, shuffle=False)
+            history = gan.fit(dataset, epochs=epochs, initial_epoch=start // log_every,
+                              steps_per_epoch=log_every, callbacks=callback_list,
+                              verbose=verbose, shuffle=False)
     except distribute.PEER_ERRORS as exc:
         if not multi_worker:
             raise
