@@ -47,8 +47,7 @@ step time    ms per training step of each network family (DCGAN-64, ResNet (SNGA
              peak resident set since the row began (which never drops below what
              the process already holds).
 two replicas DCGAN float32 on two replicas (two GPUs or two logical CPUs; skipped
-             on one GPU): ``steps_per_execution=10`` (Keras runs 1 step per
-             execution there, GAN.compile warns), ``jit_compile=True`` (refused by
+             on one GPU): ``steps_per_execution=10`` (run unrolled, `tfgan2.executions`), ``jit_compile=True`` (refused by
              GAN.compile), and the step time of ``fit`` and of `tfgan2.train` at 1
              step per execution.
 determinism  with `tf.config.experimental.enable_op_determinism`: that Keras drops

@@ -48,9 +48,9 @@ def test_device_check_quick_prints_the_cpu_rows_and_says_what_it_skipped(subproc
     assert rows["replicas", "float16 overflow on replica 1 of 2 logical CPUs"].startswith(
         "PASS: D weights unchanged, loss scale 32768 -> 16384, 16384 on 2 replicas")
     assert "logical CPUs" in skipped["replica check on GPUs"]
-    # Several replicas: one step per execution (Keras), XLA refused (GAN.compile).
-    assert rows["replicas", "steps_per_execution=10 on 2 logical CPUs"].startswith(
-        "runs 1 step per execution: steps_per_execution=10 is not supported")
+    # Several replicas: several steps per execution run (unrolled), XLA refused (GAN.compile).
+    assert rows["replicas", "steps_per_execution=10 on 2 logical CPUs"] == (
+        "runs 10 steps per execution")
     assert rows["replicas", "XLA (jit_compile=True) on 2 logical CPUs"].startswith("refused: ")
 
     steps = {check: result for (section, check), result in rows.items()
