@@ -185,3 +185,15 @@ def batches():
         return ds.repeat() if repeat else ds
 
     return make
+
+
+@pytest.fixture
+def policy():
+    """``policy(name)`` sets the global Keras precision policy; float32 again afterwards."""
+    import keras
+
+    def set_policy(name):
+        keras.mixed_precision.set_global_policy(name)
+
+    yield set_policy
+    keras.mixed_precision.set_global_policy("float32")

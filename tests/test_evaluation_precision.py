@@ -14,15 +14,6 @@ from tfgan2 import classifier, features, full_precision, sample_metrics
 MIXED = ["mixed_bfloat16", "mixed_float16"]
 
 
-@pytest.fixture
-def policy():
-    def set_policy(name):
-        keras.mixed_precision.set_global_policy(name)
-
-    yield set_policy
-    keras.mixed_precision.set_global_policy("float32")
-
-
 def _images(n=16, size=8, channels=1, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, channels)).astype(np.float32)
 

@@ -5,15 +5,6 @@ import pytest
 import tensorflow as tf
 
 
-@pytest.fixture
-def policy():
-    def set_policy(name):
-        keras.mixed_precision.set_global_policy(name)
-
-    yield set_policy
-    keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize("name", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_keeps_logits_losses_and_weights_float32(policy, name, tiny_gan, compiled,
                                                                  images, batches):

@@ -19,7 +19,7 @@ from google.protobuf import text_format
 
 from tfgan2 import distribute, visualize
 
-__all__ = ["StepInterval", "HostStep", "LogsOnDemand", "log_values", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
+__all__ = ["StepInterval", "HostStep", "PeriodicWriter", "LogsOnDemand", "log_values", "SampleGrid", "Checkpointer", "LossHistory", "StopAtStep", "NonFiniteGuard",
            "NonFiniteError", "CheckpointError", "make_checkpoint", "latest_checkpoint_step",
            "checkpoint_paths", "error_summary", "SAVED_STEPS_FILE", "saved_steps"]
 
@@ -119,6 +119,30 @@ class HostStep(keras.callbacks.Callback):
         self.host_step = self.model.step
 
 
+class PeriodicWriter(HostStep):
+    """A `HostStep` callback that writes every ``every_n_steps`` steps: ``due()`` is true
+    after an execution that crossed a multiple of it (`StepInterval`), and ``write_every``
+    tells `tfgan2.train` the interval (to align executions with writes)."""
+
+    def __init__(self, every_n_steps):
+        super().__init__()
+        self.every_n_steps = int(every_n_steps)
+        self._interval = StepInterval(every_n_steps)
+
+    @property
+    def write_every(self):
+        """Step intervals at which it writes during training."""
+        return (self.every_n_steps,)
+
+    def due(self):
+        """Whether the last execution crossed a write step (call once per execution)."""
+        return self._interval.due(self.host_step)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._interval.start(self.host_step)
+
+
 def _acts_after_batches(callback):
     """True unless ``callback`` keeps Keras's ``on_train_batch_end`` and ``on_batch_end``,
     which do nothing."""
@@ -152,7 +176,7 @@ class LogsOnDemand(keras.callbacks.CallbackList):
             callback.on_train_batch_end(batch, converted)
 
 
-class SampleGrid(HostStep):
+class SampleGrid(PeriodicWriter):
     """Writes ``samples/step_NNNNNNN.png`` every ``every_n_steps`` steps and at the end.
 
     Images: a grid of ``num_samples`` generated from the same fixed latents
@@ -171,18 +195,16 @@ class SampleGrid(HostStep):
 
     def __init__(self, directory, every_n_steps=500, num_samples=64, seed=0,
                  real_samples=None, labels=None, keep=None):
-        super().__init__()
+        super().__init__(every_n_steps)
         if keep is not None and (int(keep) != keep or keep < 0):
             raise ValueError(f"keep must be an integer >= 0 (0: keep all), got {keep!r}.")
         self.keep = int(keep or 0)
         self.directory = directory
-        self.every_n_steps = int(every_n_steps)
         self.num_samples = int(num_samples)
         self.seed = seed
         self.real_samples = None if real_samples is None else np.asarray(real_samples)
         self.labels = None if labels is None else np.asarray(labels)
         self._last_written = None
-        self._interval = StepInterval(every_n_steps)
 
     def latents(self):
         return self.model.sample_latent(self.num_samples, seed=self.seed)
@@ -236,18 +258,9 @@ class SampleGrid(HostStep):
             except FileNotFoundError:
                 pass
 
-    @property
-    def write_every(self):
-        """Step intervals at which it writes during training."""
-        return (self.every_n_steps,)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._interval.start(self.host_step)
-
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)
-        if self._interval.due(self.host_step) and \
+        if self.due() and \
                 not getattr(self.model, "training_failed", False):
             self.write(self.host_step)
 
@@ -347,7 +360,7 @@ def _all_finite(model):
     return all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
-class Checkpointer(HostStep):
+class Checkpointer(PeriodicWriter):
     """Saves ``ckpt-<step>`` every ``every_n_steps`` steps and at the end; keeps the last ``max_to_keep``.
 
     `restore` (call it before ``fit``) loads the newest checkpoint of the
@@ -363,16 +376,14 @@ class Checkpointer(HostStep):
     """
 
     def __init__(self, directory, every_n_steps=1000, max_to_keep=3, write_directory=None):
-        super().__init__()
+        super().__init__(every_n_steps)
         self.directory = directory
         self.write_directory = write_directory or directory
-        self.every_n_steps = int(every_n_steps)
         self.max_to_keep = int(max_to_keep)
         self._manager = None
         self._gan = None
         self.last_saved_step = None
         self.restored_path = None
-        self._interval = StepInterval(every_n_steps)
 
     def _manager_for(self, gan):
         if self._manager is None or self._gan is not gan:
@@ -484,18 +495,9 @@ class Checkpointer(HostStep):
             if os.path.isdir(parent) and not os.listdir(parent):
                 os.rmdir(parent)
 
-    @property
-    def write_every(self):
-        """Step intervals at which it writes during training."""
-        return (self.every_n_steps,)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._interval.start(self.host_step)
-
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)
-        if self._interval.due(self.host_step) and not self.model.stop_training:
+        if self.due() and not self.model.stop_training:
             self.save()
 
     def on_train_end(self, logs=None):

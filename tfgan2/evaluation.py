@@ -37,7 +37,6 @@ import json
 import math
 import os
 
-import keras
 import numpy as np
 
 from tfgan2 import classifier as classifier_lib
@@ -45,7 +44,7 @@ from tfgan2 import losses as losses_lib
 from tfgan2 import metrics as metrics_lib
 from tfgan2 import sliced_wasserstein
 from tfgan2 import summaries
-from tfgan2.callbacks import HostStep, StepInterval
+from tfgan2.callbacks import PeriodicWriter
 
 __all__ = ["METRICS", "IMAGE_METRICS", "VECTOR_METRICS", "check_metrics", "decision_threshold",
            "confusion_counts", "discriminator_confusion", "tstr", "moments", "swd", "flatten",
@@ -414,7 +413,7 @@ class Evaluator:
         return results
 
 
-class EvaluationCallback(HostStep):
+class EvaluationCallback(PeriodicWriter):
     """Runs an evaluator every ``every_n_steps`` training steps and records the results.
 
     ``evaluator`` is called with the model and returns a (possibly nested)
@@ -430,16 +429,14 @@ class EvaluationCallback(HostStep):
 
     def __init__(self, every_n_steps, evaluator, log_dir=None, metrics_path=None,
                  prefix="eval/"):
-        super().__init__()
         if int(every_n_steps) < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
-        self.every_n_steps = int(every_n_steps)
+        super().__init__(every_n_steps)
         self.evaluator = evaluator
         self.log_dir = log_dir
         self.metrics_path = metrics_path
         self.prefix = prefix
         self.history = []
-        self._due = StepInterval(self.every_n_steps)
         self._writer = None
 
     def evaluate(self, step):
@@ -460,17 +457,8 @@ class EvaluationCallback(HostStep):
             self._writer.flush()
         return flat
 
-    @property
-    def write_every(self):
-        """Step intervals at which it writes during training."""
-        return (self.every_n_steps,)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._due.start(self.host_step)
-
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs)
         step = self.host_step
-        if self._due.due(step) and not getattr(self.model, "training_failed", False):
+        if self.due() and not getattr(self.model, "training_failed", False):
             self.evaluate(step)

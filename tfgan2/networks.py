@@ -81,7 +81,7 @@ def dcgan_discriminator(resolution=64, channels=3, capacity=16, filter_size=5,
             x = MinibatchStdDev(int(minibatch_std), name="minibatch_std")(x)
         filters = capacity * min(2 ** i, 8)
         for j, strides in enumerate((1, 2)):
-            x = conv_block(filters, filter_size, strides, normalization, f"block{i}conv_block{j}")(x)
+            x = conv_block(filters, filter_size, strides, normalization, f"block{i}_conv{j}")(x)
             norm = norm_layer(normalization, f"block{i}_bn{j}", sync_batchnorm)
             if norm is not None:
                 x = norm(x)
