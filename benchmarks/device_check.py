@@ -312,11 +312,12 @@ def build_gan(family, size, precision, *, spe=1, xla=False, seed=0, strategy=Non
 
 
 def compile_warnings(build):
-    """``(gan, [warning texts])`` of ``build()``, the warnings GAN.compile gave."""
+    """``(gan, [warning texts])`` of ``build()``, the warnings GAN.compile gave (user
+    warnings; libraries' deprecation notices are not its)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         gan = build()
-    return gan, [str(w.message) for w in caught]
+    return gan, [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
 
 
 def first_line(exc):
