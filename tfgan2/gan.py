@@ -607,14 +607,8 @@ class GAN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            value = config.get(key)
-            if isinstance(value, dict) and isinstance(value.get("config"), dict):
-                # The name scope the tfgan2 builders create, so variable paths stay unique.
-                with keras.name_scope(value["config"].get("name", key)):
-                    config[key] = serialization.deserialize_value(value)
-        return cls(**serialization.deserialize_arguments(config))
+        return cls(**serialization.deserialize_arguments(
+            serialization.deserialize_networks(config, ("generator", "discriminator"))))
 
     def get_compile_config(self):
         """The `compile` arguments (optimizers, loss, steps, penalties, metrics, Keras options)."""

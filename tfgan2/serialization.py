@@ -20,7 +20,7 @@ import inspect
 import keras
 
 __all__ = ["call_arguments", "serialize_value", "deserialize_value", "serialize_arguments",
-           "deserialize_arguments"]
+           "deserialize_arguments", "deserialize_networks"]
 
 _PLAIN = (bool, int, float, str, type(None))
 # Marks a tuple, which JSON would otherwise turn into a list.
@@ -94,3 +94,15 @@ def serialize_arguments(arguments, owner="GAN"):
 def deserialize_arguments(config):
     """`deserialize_value` of each entry of a config dict."""
     return {name: deserialize_value(value) for name, value in config.items()}
+
+
+def deserialize_networks(config, keys):
+    """``config`` with the Keras models at ``keys`` deserialized, each inside the name
+    scope the tfgan2 builders create (its model name), so variable paths stay unique."""
+    config = dict(config)
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, dict) and isinstance(value.get("config"), dict):
+            with keras.name_scope(value["config"].get("name", key)):
+                config[key] = deserialize_value(value)
+    return config
