@@ -197,3 +197,22 @@ def policy():
 
     yield set_policy
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def png_folder():
+    """``png_folder(path, count=24, size=8)``: ``count`` grey PNG digits (scikit-learn's)
+    written to the new folder ``path``, which it returns."""
+    def write(path, count=24, size=8):
+        import numpy as np
+        from PIL import Image
+        from sklearn.datasets import load_digits
+
+        path.mkdir(parents=True)
+        for i, digit in enumerate(load_digits().images[:count]):
+            pixels = (digit / 16 * 255).astype(np.uint8)
+            Image.fromarray(pixels).resize((size, size), Image.NEAREST).save(
+                path / f"{i:03d}.png")
+        return path
+
+    return write

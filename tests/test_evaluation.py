@@ -299,17 +299,6 @@ def test_evaluate_and_latent_arithmetic_end_to_end(tmp_path, subprocess_env):
 
 
 # ------------------------------------------------------- what a default evaluation measures
-def _png_folder(path, count=24, size=8):
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    path.mkdir(parents=True)
-    for i, digit in enumerate(load_digits().images[:count]):
-        pixels = (digit / 16 * 255).astype(np.uint8)
-        Image.fromarray(pixels).resize((size, size), Image.NEAREST).save(path / f"{i:03d}.png")
-    return path
-
-
 def _offline(env, keras_home):
     """A subprocess environment that cannot download (a dead proxy) with an empty Keras cache."""
     return dict(env, KERAS_HOME=str(keras_home), https_proxy="http://127.0.0.1:9",
@@ -317,8 +306,8 @@ def _offline(env, keras_home):
                 HTTP_PROXY="http://127.0.0.1:9")
 
 
-def test_default_evaluation_of_an_unlabelled_folder_run(tmp_path, subprocess_env):
-    folder = _png_folder(tmp_path / "imgs")
+def test_default_evaluation_of_an_unlabelled_folder_run(tmp_path, subprocess_env, png_folder):
+    folder = png_folder(tmp_path / "imgs")
     workdir = tmp_path / "run"
     env = _offline(subprocess_env, tmp_path / "keras")
     run_flags = ["--data_source=image_folder", f"--data_dir={folder}", "--channels=1",

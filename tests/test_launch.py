@@ -198,17 +198,6 @@ def test_mirrored_on_logical_cpus(tmp_path, subprocess_env):
     assert "--batch_size=7 does not split evenly across 2 replicas" in proc.stderr
 
 
-def _png_folder(path, count=24, size=8):
-    """``count`` small grey PNG digits (scikit-learn's) in ``path``."""
-    from sklearn.datasets import load_digits
-
-    path.mkdir(parents=True)
-    for i, digit in enumerate(load_digits().images[:count]):
-        pixels = (digit / 16 * 255).astype(np.uint8)
-        Image.fromarray(pixels).resize((size, size), Image.NEAREST).save(path / f"{i:03d}.png")
-    return path
-
-
 FOLDER_RUN = ["--data_source=image_folder", "--channels=1", "--network=dcgan", "--resolution=8",
               "--capacity=2", "--latent_dim=4", "--batch_size=8", "--train_steps=6",
               "--log_every=3", "--sample_every=0", "--checkpoint_every=3",
@@ -216,13 +205,13 @@ FOLDER_RUN = ["--data_source=image_folder", "--channels=1", "--network=dcgan", "
               "--augment=diffaugment:translation"]
 
 
-def test_run_directory_paths_resolve_from_any_directory(tmp_path, subprocess_env):
+def test_run_directory_paths_resolve_from_any_directory(tmp_path, subprocess_env, png_folder):
     def launch(cwd, *args):
         return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=subprocess_env,
                               timeout=300, capture_output=True, text=True)
 
     project = tmp_path / "project"
-    _png_folder(project / "imgs")
+    png_folder(project / "imgs")
     proc = launch(project, "launch.train", "--workdir=runs/img", "--data_dir=imgs", *FOLDER_RUN)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cfg = (project / "runs" / "img" / "flags.cfg").read_text().splitlines()
